@@ -1,0 +1,69 @@
+"""The `shortlist` command line.
+
+Commands live in small modules and are imported only when invoked, so `shortlist
+--help` stays fast. Errors are mapped here, at the edge: a `ShortlistError` becomes
+one line on stderr and its exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from shortlist.errors import ShortlistError
+
+# command name -> "module:attribute"; each module owns one concept.
+COMMANDS: dict[str, str] = {
+    "demo": "shortlist.cli.demo_cmd:demo",
+    "index": "shortlist.cli.index_cmds:index_cmd",
+    "add": "shortlist.cli.index_cmds:add_cmd",
+    "delete": "shortlist.cli.index_cmds:delete_cmd",
+    "search": "shortlist.cli.search_cmd:search_cmd",
+    "rerank": "shortlist.cli.rerank_cmd:rerank_cmd",
+    "eval": "shortlist.cli.eval_cmds:eval_cmd",
+    "eval-run": "shortlist.cli.eval_cmds:eval_run_cmd",
+    "datasets": "shortlist.cli.datasets_cmd:datasets_group",
+    "serve": "shortlist.cli.serve_cmd:serve_cmd",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module_name), attr)
+        return command
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(package_name="shortlist")
+def cli() -> None:
+    """shortlist: index, retrieve, rerank, evaluate and serve."""
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console entry point: run the CLI, mapping shortlist errors to exit codes."""
+    try:
+        return cli.main(args=argv, standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except ShortlistError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""Corpus readers and chunking: user files in, `Document` and `Passage` records out."""

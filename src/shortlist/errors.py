@@ -1,0 +1,96 @@
+"""The exception hierarchy. Every error raised on purpose by shortlist is a `ShortlistError`.
+
+The CLI maps these to exit codes and one-line messages (`shortlist.cli`), the HTTP
+server to status codes with a JSON body (`shortlist.serve`).
+"""
+
+from __future__ import annotations
+
+
+class ShortlistError(Exception):
+    """Base class of all shortlist errors."""
+
+    exit_code = 1
+    http_status = 500
+
+
+class InvalidInputError(ShortlistError, ValueError):
+    """Bad input from the user: a malformed file, an empty query, an unknown option."""
+
+    exit_code = 2
+    http_status = 422
+
+
+class CorpusFormatError(InvalidInputError):
+    """A corpus, qrels, query or run file that cannot be read. Names the file and line."""
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None) -> None:
+        where = ""
+        if path is not None:
+            where = f"{path}:{line}: " if line is not None else f"{path}: "
+        super().__init__(f"{where}{message}")
+        self.path = path
+        self.line = line
+
+
+class SpecError(InvalidInputError):
+    """An unknown or malformed reranker / pipeline spec string."""
+
+
+class IndexNotFoundError(ShortlistError):
+    """No index at the given path."""
+
+    exit_code = 3
+    http_status = 404
+
+
+class IndexCompatibilityError(ShortlistError):
+    """An index written by another format version or with another model."""
+
+    exit_code = 3
+    http_status = 409
+
+
+class ModelLoadError(ShortlistError):
+    """A model could not be found or loaded."""
+
+    exit_code = 4
+    http_status = 503
+
+
+class ProviderError(ShortlistError):
+    """A hosted reranking API failed."""
+
+    exit_code = 5
+    http_status = 502
+
+    def __init__(self, message: str, *, provider: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.status = status
+
+
+class ProviderAuthError(ProviderError):
+    """The provider rejected the API key (HTTP 401/403)."""
+
+
+class ProviderRateLimitError(ProviderError):
+    """The provider kept answering 429 after all retries."""
+
+
+class ProviderTimeoutError(ProviderError):
+    """The provider did not answer in time."""
+
+
+class MissingDependencyError(ShortlistError, ImportError):
+    """An optional dependency is not installed. The message names the extra to install."""
+
+    exit_code = 6
+
+    def __init__(self, package: str, extra: str, purpose: str = "") -> None:
+        what = f" for {purpose}" if purpose else ""
+        super().__init__(
+            f"{package} is required{what}; install it with: pip install 'shortlist[{extra}]'"
+        )
+        self.package = package
+        self.extra = extra

@@ -1,0 +1,1 @@
+"""Evaluation: data loaders, metrics, the harness and its report."""

@@ -1,0 +1,1 @@
+"""The second stage: rerankers behind one interface, built from spec strings."""

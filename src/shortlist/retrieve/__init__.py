@@ -1,0 +1,1 @@
+"""The first stage: BM25, dense and hybrid retrieval over an index."""

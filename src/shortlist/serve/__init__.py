@@ -1,0 +1,1 @@
+"""Serving: the HTTP app, wire schemas and dynamic batching."""

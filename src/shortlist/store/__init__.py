@@ -1,0 +1,1 @@
+"""The on-disk index: manifest, segments and atomic generations."""
