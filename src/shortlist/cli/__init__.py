@@ -30,7 +30,26 @@ COMMANDS: dict[str, str] = {
 }
 
 
+HELP: dict[str, str] = {
+    "demo": "Index the Lee news corpus and answer a few queries end to end.",
+    "index": "Build an index from JSONL, BEIR, CSV or folders of text.",
+    "add": "Add documents to an index incrementally.",
+    "delete": "Delete documents or passages from an index.",
+    "search": "Search an index, optionally rerank, print JSON/text/prompt.",
+    "rerank": "Rerank documents from a JSONL file with any reranker spec.",
+    "eval": "Compare pipelines on a dataset: quality, latency, cost.",
+    "eval-run": "Score an existing run file against qrels.",
+    "datasets": "Build real evaluation collections (BEIR layout).",
+    "serve": "Serve Cohere/TEI-compatible rerank and search over HTTP.",
+}
+
+
 class LazyGroup(click.Group):
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Short help comes from HELP so `--help` does not import every command.
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, HELP.get(name, "")) for name in self.list_commands(ctx)])
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 

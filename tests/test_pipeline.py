@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shortlist.errors import SpecError
+from shortlist.pipeline import Pipeline, parse_pipeline
+from shortlist.rerank.base import build_ranking, candidate_text
+from shortlist.store.index import Index
+from shortlist.types import Document, Ranking
+
+
+class ReverseReranker:
+    """Scores candidates by reversed first-stage position: the last becomes the first."""
+
+    name = "reverse"
+
+    def rerank(self, query, documents, top_n=None) -> Ranking:  # type: ignore[no-untyped-def]
+        n = len(documents)
+        raw = [float(i) for i in range(n)]
+        cal = [i / max(n - 1, 1) for i in range(n)]
+        assert all(candidate_text(d) for d in documents)
+        return build_ranking(query, documents, raw, cal, top_n=top_n)
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Index:
+    docs = [Document(f"d{i}", f"shared words document number {i} " + "filler " * i) for i in range(12)]
+    return Index.create(tmp_path / "i", docs, encoder="hashing:32")
+
+
+def test_pipeline_keeps_both_ranks(index: Index) -> None:
+    p = Pipeline(index, ReverseReranker(), k=8, top_n=3, mode="bm25")
+    r = p.run("shared words document")
+    assert len(r) == 3
+    assert [h.rank for h in r] == [1, 2, 3]
+    assert [h.first_stage_rank for h in r] == [8, 7, 6]
+    assert all(h.first_stage_score is not None and h.raw_score is not None for h in r)
+    assert set(r.timings_ms) >= {"retrieve", "rerank", "total"}
+
+
+def test_pipeline_without_reranker(index: Index) -> None:
+    r = Pipeline(index, None, k=8, top_n=4, mode="hybrid").run("document number")
+    assert len(r) == 4 and "rerank" not in r.timings_ms
+    assert [h.first_stage_rank for h in r] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("spec", "first", "rerank"),
+    [
+        ("bm25", "bm25", None),
+        ("hybrid+bi-encoder", "hybrid", "bi-encoder"),
+        ("bm25+cross-encoder:/m/x?backend=onnx-int8", "bm25", "cross-encoder:/m/x?backend=onnx-int8"),
+        ("dense+none", "dense", None),
+    ],
+)
+def test_parse_pipeline(spec: str, first: str, rerank: str | None) -> None:
+    p = parse_pipeline(spec)
+    assert (p.first_stage, p.reranker) == (first, rerank)
+
+
+@pytest.mark.parametrize("spec", ["sparse", "bm25+", "", "+bi-encoder"])
+def test_parse_pipeline_errors(spec: str) -> None:
+    with pytest.raises(SpecError):
+        parse_pipeline(spec)
