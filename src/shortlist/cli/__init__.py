@@ -23,7 +23,7 @@ COMMANDS: dict[str, str] = {
     "delete": "shortlist.cli.index_cmds:delete_cmd",
     "search": "shortlist.cli.search_cmd:search_cmd",
     "rerank": "shortlist.cli.rerank_cmd:rerank_cmd",
-    "eval": "shortlist.cli.eval_cmds:eval_cmd",
+    "eval": "shortlist.cli.eval_cmd:eval_cmd",
     "eval-run": "shortlist.cli.eval_cmds:eval_run_cmd",
     "datasets": "shortlist.cli.datasets_cmd:datasets_group",
     "serve": "shortlist.cli.serve_cmd:serve_cmd",
