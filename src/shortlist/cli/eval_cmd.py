@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from shortlist.errors import InvalidInputError
+from shortlist.errors import IndexCompatibilityError, IndexNotFoundError, InvalidInputError
 
 
 def _parse_pipelines(items: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -104,7 +104,7 @@ def eval_cmd(dataset_dir: str, pipelines: tuple[str, ...], ks: str, top_n: int, 
     try:
         index = Index.open(index_dir)
         progress(f"reusing index {index_dir} ({index.num_passages} passages)")
-    except Exception:
+    except (IndexNotFoundError, IndexCompatibilityError):
         t = time.perf_counter()
         # Chunk generously: BEIR passages are short, and documents are scored by their best passage.
         index = Index.create(index_dir, dataset.corpus, dense=needs_dense, encoder=model,

@@ -291,7 +291,7 @@ class Index:
             self._delete_rows(rows)
         if not docs:
             return 0
-        passages: list[Passage] = self.chunker.chunk_many(docs)
+        passages: list[Passage] = list(self.chunker.chunk_many(docs))
         texts = [_indexed_text(p) for p in passages]
         tokens = self.analyzer.analyze_many(texts)
         rows = self._docs.add(passages)
