@@ -263,7 +263,8 @@ def _parse_json_record(text: str, line: int, *, beir: bool) -> Document:
         record = json.loads(text)
     except json.JSONDecodeError as exc:
         raise _BadRecordError(
-            f"invalid JSON ({exc.msg} at column {exc.colno}); each line must be one JSON object",
+            f"invalid JSON ({exc.msg} at character {exc.pos + 1}); "
+            "each line must be one JSON object",
             line,
         ) from None
     if not isinstance(record, dict):
