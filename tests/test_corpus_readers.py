@@ -315,3 +315,16 @@ def test_skip_bad_folder_file_has_no_line(tmp_path: Path) -> None:
     docs = list(read_corpus([tmp_path / "d"], skip_bad=True, on_bad=seen.append))
     assert [d.id for d in docs] == ["b.md"]
     assert seen == [BadRecord(path=str(tmp_path / "d" / "a.md"), line=None, reason=seen[0].reason)]
+
+
+def test_truncated_gzip_names_the_file(tmp_path: Path) -> None:
+    records = jsonl(*({"id": str(i), "text": f"text {i} " * 20} for i in range(200)))
+    data = gzip.compress(records.encode())
+    path = write(tmp_path / "c.jsonl.gz", data[: len(data) // 2])
+    err = read_error(path)
+    assert err.path == str(path) and err.line is not None and "not corrupt" in str(err)
+
+
+def test_missing_path_with_explicit_format(tmp_path: Path) -> None:
+    with pytest.raises(CorpusFormatError, match="no such file or directory"):
+        read_corpus([tmp_path / "nope.txt"], format="jsonl")

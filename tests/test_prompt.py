@@ -127,6 +127,8 @@ def test_estimate_tokens_hand_counts() -> None:
     assert estimate_tokens("Hello, world!") == 4
     assert estimate_tokens("internationalization") == 4  # 20 letters: 1 + 19 // 6
     assert estimate_tokens("a_b 42") == 4  # a, _, b, 42
+    assert estimate_tokens("日本語のテキスト。") == 9  # one per CJK character
+    assert estimate_tokens("naïve café") == 2
 
 
 def test_model_tokenizer_counts_exactly() -> None:

@@ -42,15 +42,19 @@ DEFAULT_TEMPLATE = (
 
 TRUNCATION_MARK = " [...]"
 
-_ESTIMATE_UNIT = re.compile(r"[^\W_]+|\S", re.UNICODE)
+# CJK ideographs, kana and hangul come first: tokenizers give them about one token
+# per character, so they must not be counted as one long "word".
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_ESTIMATE_UNIT = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+|\S")
 _CHARS_PER_PIECE = 6
 
 
 def estimate_tokens(text: str) -> int:
     """Estimate the token count of `text` without a tokenizer.
 
-    Every punctuation or symbol character counts 1; a run of letters/digits of length
-    ``n`` counts ``1 + (n - 1) // 6`` (long, rare words split into several word pieces).
+    Every punctuation or symbol character, and every CJK character, counts 1; a run of
+    other letters/digits of length ``n`` counts ``1 + (n - 1) // 6`` (long, rare words
+    split into several word pieces).
     Measured against the all-MiniLM-L6-v2 WordPiece tokenizer (BERT uncased) on the 300
     documents of gensim's Lee background corpus, estimate/actual was 0.99 at the lowest,
     1.16 on average and 1.30 at the highest: it leans high, so a budget computed with it

@@ -150,6 +150,9 @@ def read_corpus(
         raise InvalidInputError(
             f"unknown corpus format {format!r}; choose one of: {', '.join(FORMATS)}"
         )
+    for p in paths:
+        if not Path(p).exists():
+            raise CorpusFormatError("no such file or directory; check the path", path=str(p))
     plan = [(Path(p), format or _detect_format(Path(p))) for p in paths]
     for path, fmt in plan:
         if fmt == "folder" and not path.is_dir():
@@ -179,10 +182,6 @@ def _read_all(
 
 
 def _detect_format(path: Path) -> str:
-    if not path.exists():
-        raise CorpusFormatError(
-            "no such file or directory; check the path", path=str(path)
-        )
     if path.is_dir():
         return "folder"
     suffixes = [s.lower() for s in path.suffixes]
@@ -214,22 +213,36 @@ def _open_binary(path: Path) -> IO[bytes]:
 
 
 def _first_record_is_beir(path: Path) -> bool:
-    with _open_binary(path) as fh:
-        for raw in fh:
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw.decode("utf-8-sig"))
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                return False  # the jsonl reader reports it with its line number
-            return isinstance(record, dict) and "_id" in record
+    try:
+        with _open_binary(path) as fh:
+            for raw in fh:
+                if raw.strip():
+                    record = json.loads(raw.decode("utf-8-sig"))
+                    return isinstance(record, dict) and "_id" in record
+    except (UnicodeDecodeError, json.JSONDecodeError, OSError, EOFError):
+        pass  # the jsonl reader reports the problem with its line number
     return False
 
 
-def _decoded_lines(fh: IO[bytes]) -> Iterator[tuple[int, str, str | None]]:
+def _decoded_lines(fh: IO[bytes], path: str) -> Iterator[tuple[int, str, str | None]]:
     """(1-based line number, text, problem) triples. An undecodable line is decoded with
-    replacement characters and comes with the reason it is bad."""
-    for number, raw in enumerate(fh, start=1):
+    replacement characters and comes with the reason it is bad. A file that cannot be
+    read on (a corrupt or truncated .gz) raises `CorpusFormatError`."""
+    lines = iter(fh)
+    number = 0
+    while True:
+        try:
+            raw = next(lines)
+        except StopIteration:
+            return
+        except (OSError, EOFError) as exc:
+            raise CorpusFormatError(
+                f"cannot read the file past this point ({exc or type(exc).__name__}); "
+                "check that it is complete and not corrupt",
+                path=path,
+                line=number + 1,
+            ) from None
+        number += 1
         try:
             yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8"), None
         except UnicodeDecodeError as exc:
@@ -243,7 +256,7 @@ def _decoded_lines(fh: IO[bytes]) -> Iterator[tuple[int, str, str | None]]:
 def _read_jsonl(path: Path, sink: _Sink, *, beir: bool) -> Iterator[Document]:
     name = str(path)
     with _open_binary(path) as fh:
-        for number, text, problem in _decoded_lines(fh):
+        for number, text, problem in _decoded_lines(fh, name):
             if problem is not None:
                 sink.bad(name, _BadRecordError(problem, number))
                 continue
@@ -347,7 +360,7 @@ def _read_csv(path: Path, sink: _Sink, columns: CsvColumns, *, tsv: bool) -> Ite
     bad_lines: set[int] = set()
 
     def lines(fh: IO[bytes]) -> Iterator[str]:
-        for number, text, problem in _decoded_lines(fh):
+        for number, text, problem in _decoded_lines(fh, name):
             if problem is not None:
                 bad_lines.add(number)
             yield text
