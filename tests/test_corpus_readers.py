@@ -221,6 +221,14 @@ def test_csv_missing_id_column_is_not_skippable(tmp_path: Path) -> None:
         list(read_corpus([path], skip_bad=True))
 
 
+def test_csv_explicit_title_column(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.csv", "id,text,headline,title\n1,x,H,T\n")
+    docs = list(read_corpus([path], csv_columns=CsvColumns(title="headline")))
+    assert docs == [Document(id="1", text="x", title="H", metadata={"title": "T"})]
+    err = read_error(path, csv_columns=CsvColumns(title="heading"))
+    assert "no title column 'heading'" in str(err) and "CsvColumns(title=...)" in str(err)
+
+
 def test_csv_missing_metadata_column(tmp_path: Path) -> None:
     path = write(tmp_path / "c.csv", "id,text\n1,x\n")
     err = read_error(path, csv_columns=CsvColumns(metadata=["lang"]))

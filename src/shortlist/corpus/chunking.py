@@ -17,7 +17,8 @@ Guarantees, for every document:
 - ``doc.text[p.start:p.end] == p.text`` for every passage ``p``;
 - every non-whitespace character of ``doc.text`` is in at least one passage;
 - passages are in text order and numbered ``f"{doc.id}#{i}"`` from 0, even when there is
-  only one, so a passage id never depends on the document's length;
+  only one, so a passage id never depends on the document's length (and
+  ``passage_id.rsplit("#", 1)[0]`` is the document id even when that contains ``#``);
 - ``doc_id``, ``title`` and ``metadata`` are the document's.
 
 A document whose text is only whitespace gives no passages (the readers reject such

@@ -66,14 +66,15 @@ class BadRecord:
 class CsvColumns:
     """Which CSV/TSV columns hold what.
 
-    ``title`` is used when that column exists and ignored otherwise. ``metadata`` names
+    ``title=None`` uses a column named ``title`` when there is one; a column named here
+    explicitly must exist. ``metadata`` names
     the columns copied into `Document.metadata`; ``None`` means every column that is not
     the id, text or title column. ``delimiter=None`` means ``,`` for CSV and tab for TSV.
     """
 
     id: str = "id"
     text: str = "text"
-    title: str | None = "title"
+    title: str | None = None
     metadata: Sequence[str] | None = None
     delimiter: str | None = None
 
@@ -439,9 +440,10 @@ def _csv_layout(header: list[str], columns: CsvColumns, path: str, line: int) ->
 
     id_col = index_of(columns.id, "id", "id")
     text_col = index_of(columns.text, "text", "text")
-    title_col = (
-        header.index(columns.title) if columns.title and columns.title in header else None
-    )
+    if columns.title is not None:
+        title_col: int | None = index_of(columns.title, "title", "title")
+    else:
+        title_col = header.index("title") if "title" in header else None
     used = {id_col, text_col} | ({title_col} if title_col is not None else set())
     if columns.metadata is None:
         meta = tuple((h, i) for i, h in enumerate(header) if i not in used)
