@@ -1,0 +1,224 @@
+"""Splitting documents into passages that fit a reranker's input.
+
+A cross-encoder reads at most 512 tokens of query and passage together, and silent
+truncation loses whatever lies beyond. `Chunker` therefore cuts each document into
+windows of at most ``size`` units (words, or model tokens) where consecutive windows
+share exactly ``overlap`` units, so a sentence cut at one window's edge is read whole
+by the next.
+
+Where a window ends is chosen among the last quarter of its units, preferring (best
+first) a paragraph break, the end of a sentence, a line break, then any gap between
+words; among equals the latest one wins, and with no such break the window is cut at
+exactly ``size`` units. The shortest window that is not the last has
+``max(overlap + 1, size - size // 4)`` units, so every window moves forward.
+
+Guarantees, for every document:
+
+- ``doc.text[p.start:p.end] == p.text`` for every passage ``p``;
+- every non-whitespace character of ``doc.text`` is in at least one passage;
+- passages are in text order and numbered ``f"{doc.id}#{i}"`` from 0, even when there is
+  only one, so a passage id never depends on the document's length (and
+  ``passage_id.rsplit("#", 1)[0]`` is the document id even when that contains ``#``);
+- ``doc_id``, ``title`` and ``metadata`` are the document's.
+
+A document whose text is only whitespace gives no passages (the readers reject such
+documents before they get here). With ``unit="words"`` a word is a run of
+non-whitespace characters, so text without spaces (Chinese, Japanese) forms one long
+"word"; use ``unit="tokens"`` for such corpora.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from shortlist.errors import InvalidInputError
+from shortlist.types import Document, Passage
+
+Unit = Literal["words", "tokens"]
+UNITS: tuple[Unit, ...] = ("words", "tokens")
+
+_WORD = re.compile(r"\S+")
+_SENTENCE_END = re.compile(r"[.!?…。！？][\"'”’)\]]*$")
+
+# Break quality of the gap after a unit; higher is a better place to end a window.
+_NO_GAP, _WORD_GAP, _LINE_BREAK, _SENTENCE, _PARAGRAPH = range(5)
+
+
+@dataclass(frozen=True)
+class Chunker:
+    """Cuts documents into overlapping passages of at most ``size`` words or tokens.
+
+    ``unit="tokens"`` counts the tokens of a Hugging Face fast tokenizer loaded from the
+    local path ``tokenizer`` (a ``tokenizer.json`` file or a model folder); when
+    ``tokenizer`` is None the default dense model's tokenizer is used
+    (`shortlist.retrieve.encoder.default_model_path`). Special tokens (``[CLS]``,
+    ``[SEP]``) are not counted: leave room for them and the query when picking ``size``.
+
+    Raises `InvalidInputError` unless ``size > overlap >= 0``, for an unknown ``unit``,
+    or when ``tokenizer`` is given with ``unit="words"``.
+    """
+
+    size: int = 200
+    overlap: int = 40
+    unit: Unit = "words"
+    tokenizer: str | None = None
+    _tok: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.unit not in UNITS:
+            raise InvalidInputError(
+                f"unknown chunk unit {self.unit!r}; choose one of: {', '.join(UNITS)}"
+            )
+        for name in ("size", "overlap"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidInputError(f"chunk {name} must be an integer, got {value!r}")
+        if self.size < 1:
+            raise InvalidInputError(f"chunk size must be at least 1, got {self.size}")
+        if self.overlap < 0:
+            raise InvalidInputError(f"chunk overlap must be 0 or more, got {self.overlap}")
+        if self.overlap >= self.size:
+            raise InvalidInputError(
+                f"chunk overlap ({self.overlap}) must be smaller than the chunk size "
+                f"({self.size}); lower the overlap or raise the size"
+            )
+        if self.tokenizer is not None and self.unit != "tokens":
+            raise InvalidInputError(
+                "a tokenizer is only used with unit='tokens'; set unit='tokens' or drop it"
+            )
+
+    def chunk(self, doc: Document) -> list[Passage]:
+        """The passages of one document, in text order."""
+        text = doc.text
+        first = len(text) - len(text.lstrip())
+        last = len(text.rstrip())
+        if first >= last:
+            return []
+        # A tokenizer that drops every character still must not lose the text.
+        spans = self._spans(text) or [(first, last)]
+        windows = list(self._windows(text, spans))
+        passages = []
+        for i, (lo, hi) in enumerate(windows):
+            start = first if lo == 0 else spans[lo][0]
+            if hi == len(spans):
+                end = last
+            else:
+                end = _end_before_gap(text, spans[hi - 1][1], spans[hi][0])
+            passages.append(
+                Passage(
+                    id=f"{doc.id}#{i}",
+                    doc_id=doc.id,
+                    text=text[start:end],
+                    start=start,
+                    end=end,
+                    title=doc.title,
+                    metadata=doc.metadata,
+                )
+            )
+        return passages
+
+    def chunk_many(self, docs: Iterable[Document]) -> Iterator[Passage]:
+        """The passages of every document, streamed in document order."""
+        for doc in docs:
+            yield from self.chunk(doc)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able parameters, for an index manifest; `from_dict` reverses it."""
+        return {
+            "unit": self.unit,
+            "size": self.size,
+            "overlap": self.overlap,
+            "tokenizer": self.tokenizer,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Chunker:
+        """A chunker from `to_dict` output. Raises `InvalidInputError` on unknown keys."""
+        unknown = set(data) - {"unit", "size", "overlap", "tokenizer"}
+        if unknown:
+            raise InvalidInputError(
+                f"unknown chunker settings: {', '.join(sorted(unknown))}; "
+                "expected unit, size, overlap, tokenizer"
+            )
+        return cls(**data)
+
+    # ------------------------------------------------------------------ internals
+
+    def _spans(self, text: str) -> list[tuple[int, int]]:
+        """Character spans of the units of `text`, in order."""
+        if self.unit == "words":
+            return [m.span() for m in _WORD.finditer(text)]
+        encoding = self._tokenizer().encode(text, add_special_tokens=False)
+        spans: list[tuple[int, int]] = []
+        prev_end = 0
+        for lo, hi in encoding.offsets:
+            # Byte-level tokenizers can give several tokens one character. Every token
+            # still counts towards the size; overlapping spans are clipped (possibly to
+            # empty) so that spans stay ordered and windows map to text ranges.
+            lo = max(lo, prev_end)
+            hi = max(hi, lo)
+            spans.append((lo, hi))
+            prev_end = hi
+        return spans
+
+    def _tokenizer(self) -> Any:
+        if self._tok is None:
+            from shortlist.corpus.tokenizer import load_tokenizer
+
+            path = self.tokenizer
+            if path is None:
+                from shortlist.retrieve.encoder import default_model_path
+
+                path = default_model_path()
+            object.__setattr__(self, "_tok", load_tokenizer(path))
+        return self._tok
+
+    def _windows(self, text: str, spans: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+        """Half-open unit ranges [lo, hi) of the windows."""
+        n = len(spans)
+        shortest = max(self.overlap + 1, self.size - self.size // 4)
+        lo = 0
+        while True:
+            hi = min(lo + self.size, n)
+            if hi < n:
+                hi = _best_break(text, spans, lo + shortest, hi)
+            yield lo, hi
+            if hi >= n:
+                return
+            lo = hi - self.overlap
+
+
+def _break_quality(text: str, spans: list[tuple[int, int]], after: int) -> int:
+    """How good a place to end a window the gap after unit `after` is."""
+    gap = text[spans[after][1] : spans[after + 1][0]]
+    if not gap or not gap.isspace():
+        return _NO_GAP if not gap else _WORD_GAP
+    newlines = gap.count("\n")
+    if newlines >= 2:
+        return _PARAGRAPH
+    if _SENTENCE_END.search(text[spans[after][0] : spans[after][1]]):
+        return _SENTENCE
+    return _LINE_BREAK if newlines else _WORD_GAP
+
+
+def _best_break(text: str, spans: list[tuple[int, int]], lowest: int, highest: int) -> int:
+    """The window end in [lowest, highest] with the best break, latest among equals."""
+    best_end, best_quality = highest, -1
+    for end in range(highest, lowest - 1, -1):
+        quality = _break_quality(text, spans, end - 1)
+        if quality > best_quality:
+            best_end, best_quality = end, quality
+            if quality == _PARAGRAPH:
+                break
+    return best_end
+
+
+def _end_before_gap(text: str, unit_end: int, next_start: int) -> int:
+    """Extend a window's end over characters between two units that no unit covers
+    (a tokenizer can drop control characters), stopping before trailing whitespace, so
+    no non-whitespace character falls between two windows."""
+    gap = text[unit_end:next_start]
+    return unit_end + len(gap.rstrip())

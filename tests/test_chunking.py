@@ -1,0 +1,195 @@
+"""Chunking: offsets trace back to the text, nothing is lost, overlap and size hold."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shortlist.corpus.chunking import Chunker
+from shortlist.corpus.readers import read_corpus
+from shortlist.errors import InvalidInputError, ModelLoadError
+from shortlist.types import Document, Passage
+
+
+def words(text: str) -> list[str]:
+    return text.split()
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in re.finditer(r"\S+", text)]
+
+
+def check_invariants(doc: Document, passages: list[Passage]) -> None:
+    covered = [False] * len(doc.text)
+    for i, p in enumerate(passages):
+        assert p.id == f"{doc.id}#{i}" and p.doc_id == doc.id
+        assert doc.text[p.start : p.end] == p.text
+        assert p.text == p.text.strip() and p.text
+        for c in range(p.start, p.end):
+            covered[c] = True
+    lost = [ch for ch, cov in zip(doc.text, covered, strict=True) if not cov and not ch.isspace()]
+    assert lost == []
+    starts = [p.start for p in passages]
+    assert starts == sorted(starts) and len(set(starts)) == len(starts)
+
+
+# ------------------------------------------------------------------ hand-worked cases
+
+
+def test_fixed_windows_with_overlap() -> None:
+    doc = Document(id="d", text="w0 w1 w2 w3 w4 w5 w6 w7 w8 w9")
+    passages = Chunker(size=4, overlap=1).chunk(doc)
+    assert [p.text for p in passages] == ["w0 w1 w2 w3", "w3 w4 w5 w6", "w6 w7 w8 w9"]
+    assert [(p.start, p.end) for p in passages] == [(0, 11), (9, 20), (18, 29)]
+    assert [p.id for p in passages] == ["d#0", "d#1", "d#2"]
+
+
+def test_prefers_sentence_end_near_the_limit() -> None:
+    doc = Document(id="d", text="a b c d e f. g h i j k l m n")
+    passages = Chunker(size=8, overlap=0).chunk(doc)
+    assert [p.text for p in passages] == ["a b c d e f.", "g h i j k l m n"]
+
+
+def test_prefers_paragraph_over_sentence() -> None:
+    doc = Document(id="d", text="a b c d e f. g\n\nh i j k l")
+    passages = Chunker(size=8, overlap=0).chunk(doc)
+    assert [p.text for p in passages] == ["a b c d e f. g", "h i j k l"]
+
+
+def test_break_is_not_searched_too_far_back() -> None:
+    # The only sentence end is after word 2; with size 8 the window may end no
+    # earlier than after word 6, so it is cut at the size limit instead.
+    doc = Document(id="d", text="a b. c d e f g h i j")
+    assert [p.text for p in Chunker(size=8, overlap=0).chunk(doc)] == ["a b. c d e f g h", "i j"]
+
+
+def test_short_document_is_one_passage_numbered_zero() -> None:
+    doc = Document(id="d", text="  hello world \n", title="T", metadata={"k": 1})
+    (p,) = Chunker().chunk(doc)
+    assert p == Passage(
+        id="d#0", doc_id="d", text="hello world", start=2, end=13, title="T", metadata={"k": 1}
+    )
+
+
+def test_blank_document_gives_no_passages() -> None:
+    assert Chunker().chunk(Document(id="d", text=" \n\t")) == []
+
+
+def test_chunk_many_streams_in_order(data_dir: str) -> None:
+    docs = list(read_corpus([os.path.join(data_dir, "lee5.jsonl")]))
+    passages = list(Chunker(size=40, overlap=8).chunk_many(docs))
+    assert [p.doc_id for p in passages] == sorted(p.doc_id for p in passages)
+    by_doc = {d.id: d for d in docs}
+    for doc_id in by_doc:
+        check_invariants(by_doc[doc_id], [p for p in passages if p.doc_id == doc_id])
+    assert all(len(words(p.text)) <= 40 for p in passages)
+    assert len(passages) > len(docs)  # the Lee documents are longer than 40 words
+
+
+# ------------------------------------------------------------------ validation and manifest
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"size": 10, "overlap": 10}, "must be smaller than the chunk size"),
+        ({"size": 10, "overlap": 20}, "must be smaller than the chunk size"),
+        ({"size": 0, "overlap": 0}, "at least 1"),
+        ({"size": 10, "overlap": -1}, "0 or more"),
+        ({"size": 10.5, "overlap": 1}, "must be an integer"),
+        ({"unit": "chars"}, "words, tokens"),
+        ({"tokenizer": "/x"}, "only used with unit='tokens'"),
+    ],
+)
+def test_invalid_settings(kwargs: dict, needle: str) -> None:
+    with pytest.raises(InvalidInputError, match=re.escape(needle)):
+        Chunker(**kwargs)
+
+
+def test_manifest_round_trip() -> None:
+    chunker = Chunker(size=128, overlap=16, unit="tokens", tokenizer="/models/x")
+    data = json.loads(json.dumps(chunker.to_dict()))
+    assert data == {"unit": "tokens", "size": 128, "overlap": 16, "tokenizer": "/models/x"}
+    assert Chunker.from_dict(data) == chunker
+
+
+def test_manifest_with_unknown_key() -> None:
+    with pytest.raises(InvalidInputError, match="unknown chunker settings: stride"):
+        Chunker.from_dict({"size": 10, "overlap": 0, "stride": 3})
+
+
+# ------------------------------------------------------------------ properties
+
+_text = st.text(
+    alphabet=st.sampled_from(list("ab cd. \n\n!?\té,")), min_size=0, max_size=400
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=_text, size=st.integers(1, 12), overlap_frac=st.floats(0, 0.99))
+def test_offsets_coverage_size_and_overlap(text: str, size: int, overlap_frac: float) -> None:
+    overlap = min(size - 1, int(size * overlap_frac))
+    doc = Document(id="doc", text=text)
+    passages = Chunker(size=size, overlap=overlap).chunk(doc)
+    check_invariants(doc, passages)
+    spans = word_spans(text)
+    assert (passages == []) == (spans == [])
+    windows = [[s for s in spans if p.start <= s[0] and s[1] <= p.end] for p in passages]
+    assert all(1 <= len(w) <= size for w in windows)
+    for left, right in zip(windows, windows[1:], strict=False):
+        shared = [s for s in left if s in right]
+        assert len(shared) == overlap  # exactly `overlap` words carried over
+        assert len(right) > overlap  # and every window moves forward
+
+
+# ------------------------------------------------------------------ model tokens
+
+
+@pytest.fixture(scope="module")
+def model_path() -> str:
+    from shortlist.retrieve.encoder import default_model_path
+
+    return default_model_path()
+
+
+def test_token_windows_fit_the_model_budget(model_path: str, data_dir: str) -> None:
+    from shortlist.corpus.tokenizer import load_tokenizer, token_counter
+
+    count = token_counter(load_tokenizer(model_path))
+    docs = list(read_corpus([os.path.join(data_dir, "lee5.jsonl")]))
+    chunker = Chunker(size=48, overlap=8, unit="tokens", tokenizer=model_path)
+    for doc in docs:
+        passages = chunker.chunk(doc)
+        check_invariants(doc, passages)
+        assert all(count(p.text) <= 48 for p in passages)
+        assert len(passages) >= count(doc.text) // 48
+
+
+def test_token_offsets_with_accents_cjk_and_dropped_characters(model_path: str) -> None:
+    # The BERT tokenizer strips accents (offsets still point at the original text),
+    # splits CJK per character, and drops control characters such as NUL.
+    text = "Héllo wörld, naïve café.\x00\x00 日本語のテキスト。 Done!" * 3
+    doc = Document(id="u", text=text)
+    for overlap in (0, 2):
+        passages = Chunker(size=5, overlap=overlap, unit="tokens", tokenizer=model_path).chunk(doc)
+        check_invariants(doc, passages)
+        assert len(passages) > 3
+
+
+def test_tokens_unit_defaults_to_the_dense_model_tokenizer(model_path: str) -> None:
+    doc = Document(id="d", text="one two three four five six")
+    default = Chunker(size=3, overlap=0, unit="tokens").chunk(doc)
+    explicit = Chunker(size=3, overlap=0, unit="tokens", tokenizer=model_path).chunk(doc)
+    assert default == explicit
+    assert [p.text for p in default] == ["one two three", "four five six"]
+
+
+def test_missing_tokenizer_path(tmp_path: os.PathLike[str]) -> None:
+    chunker = Chunker(size=8, overlap=0, unit="tokens", tokenizer=os.path.join(tmp_path, "none"))
+    with pytest.raises(ModelLoadError, match="no tokenizer at"):
+        chunker.chunk(Document(id="d", text="text"))
