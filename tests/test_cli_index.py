@@ -19,11 +19,26 @@ def _write_jsonl(path: Path, rows: list[dict]) -> Path:  # type: ignore[type-arg
 
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
-    return _write_jsonl(tmp_path / "c.jsonl", [
-        {"id": "a", "text": "The kernel schedules processes on CPUs.", "metadata": {"section": "os"}},
-        {"id": "b", "text": "Garbage collection frees unreachable memory.", "metadata": {"section": "lang"}},
-        {"id": "c", "text": "Process scheduling decides which task runs next.", "metadata": {"section": "os"}},
-    ])
+    return _write_jsonl(
+        tmp_path / "c.jsonl",
+        [
+            {
+                "id": "a",
+                "text": "The kernel schedules processes on CPUs.",
+                "metadata": {"section": "os"},
+            },
+            {
+                "id": "b",
+                "text": "Garbage collection frees unreachable memory.",
+                "metadata": {"section": "lang"},
+            },
+            {
+                "id": "c",
+                "text": "Process scheduling decides which task runs next.",
+                "metadata": {"section": "os"},
+            },
+        ],
+    )
 
 
 def test_index_search_add_delete(tmp_path: Path, corpus: Path) -> None:
@@ -32,7 +47,9 @@ def test_index_search_add_delete(tmp_path: Path, corpus: Path) -> None:
     assert r.exit_code == 0, r.stderr
     assert "indexed 3 documents" in r.stdout
 
-    r = run_cli("search", "process scheduling", "--index", idx, "--mode", "bm25", "-k", "2", "--json")
+    r = run_cli(
+        "search", "process scheduling", "--index", idx, "--mode", "bm25", "-k", "2", "--json"
+    )
     assert r.exit_code == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["query"] == "process scheduling"
@@ -40,10 +57,24 @@ def test_index_search_add_delete(tmp_path: Path, corpus: Path) -> None:
     assert out["results"][0]["rank"] == 1 and out["results"][0]["first_stage_rank"] == 1
     assert {"retrieve", "total"} <= set(out["timings_ms"])
 
-    r = run_cli("search", "memory", "--index", idx, "--filter", "section=os", "--json", "-k", "5", "--mode", "dense")
+    r = run_cli(
+        "search",
+        "memory",
+        "--index",
+        idx,
+        "--filter",
+        "section=os",
+        "--json",
+        "-k",
+        "5",
+        "--mode",
+        "dense",
+    )
     assert {h["doc_id"] for h in json.loads(r.stdout)["results"]} == {"a", "c"}
 
-    more = _write_jsonl(tmp_path / "more.jsonl", [{"id": "d", "text": "Virtual memory maps pages to frames."}])
+    more = _write_jsonl(
+        tmp_path / "more.jsonl", [{"id": "d", "text": "Virtual memory maps pages to frames."}]
+    )
     r = run_cli("add", str(more), "--index", idx)
     assert r.exit_code == 0 and "4 documents" in r.stdout
 
@@ -76,7 +107,11 @@ def test_bad_input_is_one_clear_line(tmp_path: Path, corpus: Path) -> None:
 
 
 def test_console_script_maps_errors_without_traceback(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "shortlist", "search", "q", "--index", str(tmp_path / "none")],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "shortlist", "search", "q", "--index", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 3
     assert proc.stderr.startswith("error: no shortlist index") and "Traceback" not in proc.stderr

@@ -15,11 +15,31 @@ from shortlist.store.index import Index
 from shortlist.types import Document
 
 DOCS = [
-    Document("cats", "Cats are small domesticated carnivorous mammals that purr.", metadata={"lang": "en", "topic": "animals"}),
-    Document("dogs", "Dogs are loyal domesticated animals descended from wolves.", metadata={"lang": "en", "topic": "animals"}),
-    Document("python", "Python is a programming language with dynamic typing.", metadata={"lang": "en", "topic": "code"}),
-    Document("rust", "Rust is a systems programming language focused on memory safety.", metadata={"lang": "en", "topic": "code"}),
-    Document("katzen", "Katzen sind kleine Haustiere und schnurren gern.", metadata={"lang": "de", "topic": "animals"}),
+    Document(
+        "cats",
+        "Cats are small domesticated carnivorous mammals that purr.",
+        metadata={"lang": "en", "topic": "animals"},
+    ),
+    Document(
+        "dogs",
+        "Dogs are loyal domesticated animals descended from wolves.",
+        metadata={"lang": "en", "topic": "animals"},
+    ),
+    Document(
+        "python",
+        "Python is a programming language with dynamic typing.",
+        metadata={"lang": "en", "topic": "code"},
+    ),
+    Document(
+        "rust",
+        "Rust is a systems programming language focused on memory safety.",
+        metadata={"lang": "en", "topic": "code"},
+    ),
+    Document(
+        "katzen",
+        "Katzen sind kleine Haustiere und schnurren gern.",
+        metadata={"lang": "de", "topic": "animals"},
+    ),
 ]
 ENC = "hashing:64"
 
@@ -52,7 +72,16 @@ def test_hits_carry_text_metadata_and_first_stage(index: Index) -> None:
     assert r.timings_ms["total"] >= r.timings_ms["bm25"] >= 0
     d = r.to_dict()
     assert set(d) == {"query", "results", "timings_ms"}
-    assert {"id", "doc_id", "rank", "score", "first_stage_rank", "first_stage_score", "text", "metadata"} <= set(d["results"][0])
+    assert {
+        "id",
+        "doc_id",
+        "rank",
+        "score",
+        "first_stage_rank",
+        "first_stage_score",
+        "text",
+        "metadata",
+    } <= set(d["results"][0])
 
 
 def test_filters_equality_membership_and_k(index: Index) -> None:
@@ -105,7 +134,9 @@ def test_document_grouping(tmp_path: Path) -> None:
     from shortlist.corpus.chunking import Chunker
 
     long_doc = Document("long", " ".join(f"alpha{i} beta gamma" for i in range(120)))
-    idx = Index.create(tmp_path / "g", [long_doc, *DOCS], encoder=ENC, chunker=Chunker(size=50, overlap=10))
+    idx = Index.create(
+        tmp_path / "g", [long_doc, *DOCS], encoder=ENC, chunker=Chunker(size=50, overlap=10)
+    )
     assert idx.num_passages > idx.num_documents
     passages = idx.search("beta gamma", k=3, mode="bm25")
     assert all(h.doc_id == "long" for h in passages)
@@ -155,7 +186,9 @@ def test_stale_writer_is_refused(index: Index, tmp_path: Path) -> None:
     assert Index.open(tmp_path / "idx").num_documents == 6
 
 
-def test_failed_write_keeps_previous_index(index: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_write_keeps_previous_index(
+    index: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from shortlist.store import index as index_mod
 
     before = [(h.id, h.score) for h in index.search("programming", k=5, mode="hybrid")]
@@ -168,7 +201,10 @@ def test_failed_write_keeps_previous_index(index: Index, tmp_path: Path, monkeyp
         index.add([Document("new", "programming programming programming")])
     # the in-memory object went back to the live generation, and so did the disk
     assert [(h.id, h.score) for h in index.search("programming", k=5, mode="hybrid")] == before
-    assert [(h.id, h.score) for h in Index.open(tmp_path / "idx").search("programming", k=5, mode="hybrid")] == before
+    assert [
+        (h.id, h.score)
+        for h in Index.open(tmp_path / "idx").search("programming", k=5, mode="hybrid")
+    ] == before
 
 
 KILL_SCRIPT = textwrap.dedent(
@@ -208,13 +244,19 @@ KILL_SCRIPT = textwrap.dedent(
 def test_kill_mid_write_leaves_previous_index(index: Index, tmp_path: Path, point: str) -> None:
     queries = ["programming language", "domesticated animals", "memory safety"]
     before = {q: [(h.id, h.score) for h in index.search(q, k=5, mode="hybrid")] for q in queries}
-    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(tmp_path / "idx"), point],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, str(tmp_path / "idx"), point],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == -9, proc.stderr
     assert "finished" not in proc.stdout
     after = Index.open(tmp_path / "idx")
     assert after.num_documents == 5
-    assert {q: [(h.id, h.score) for h in after.search(q, k=5, mode="hybrid")] for q in queries} == before
+    assert {
+        q: [(h.id, h.score) for h in after.search(q, k=5, mode="hybrid")] for q in queries
+    } == before
     # the next writer cleans the orphan generation and succeeds
     after.add([Document("go", "Go has goroutines.")])
     assert Index.open(tmp_path / "idx").num_documents == 6

@@ -26,7 +26,9 @@ class ReverseReranker:
 
 @pytest.fixture
 def index(tmp_path: Path) -> Index:
-    docs = [Document(f"d{i}", f"shared words document number {i} " + "filler " * i) for i in range(12)]
+    docs = [
+        Document(f"d{i}", f"shared words document number {i} " + "filler " * i) for i in range(12)
+    ]
     return Index.create(tmp_path / "i", docs, encoder="hashing:32")
 
 
@@ -51,7 +53,11 @@ def test_pipeline_without_reranker(index: Index) -> None:
     [
         ("bm25", "bm25", None),
         ("hybrid+bi-encoder", "hybrid", "bi-encoder"),
-        ("bm25+cross-encoder:/m/x?backend=onnx-int8", "bm25", "cross-encoder:/m/x?backend=onnx-int8"),
+        (
+            "bm25+cross-encoder:/m/x?backend=onnx-int8",
+            "bm25",
+            "cross-encoder:/m/x?backend=onnx-int8",
+        ),
         ("dense+none", "dense", None),
     ],
 )

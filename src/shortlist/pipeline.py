@@ -24,7 +24,12 @@ FIRST_STAGES: tuple[str, ...] = ("bm25", "dense", "hybrid")
 
 class Retriever(Protocol):
     def search(
-        self, query: str, *, k: int = 10, mode: str = "hybrid", filter: Mapping[str, Any] | None = None
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        mode: str = "hybrid",
+        filter: Mapping[str, Any] | None = None,
     ) -> Ranking: ...
 
 
@@ -47,7 +52,9 @@ def parse_pipeline(spec: str) -> PipelineSpec:
         )
     rerank = rerank.strip()
     if spec.strip().endswith("+") or (rerank == "" and "+" in spec):
-        raise SpecError(f"pipeline {spec!r} ends with '+': name a reranker after it, or drop the '+'")
+        raise SpecError(
+            f"pipeline {spec!r} ends with '+': name a reranker after it, or drop the '+'"
+        )
     return PipelineSpec(first, None if rerank in ("", "none") else rerank)
 
 
@@ -75,7 +82,11 @@ class Pipeline:
         top_n = self.top_n if top_n is None else top_n
         first = self.retriever.search(query, k=k, mode=self.mode, filter=filter)
         t1 = time.perf_counter()
-        timings = {f"retrieve.{name}": v for name, v in first.timings_ms.items() if name not in ("total", "retrieve")}
+        timings = {
+            f"retrieve.{name}": v
+            for name, v in first.timings_ms.items()
+            if name not in ("total", "retrieve")
+        }
         timings["retrieve"] = (t1 - t0) * 1000
         if self.reranker is None:
             final = first.top(top_n)

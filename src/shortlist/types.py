@@ -161,7 +161,9 @@ class Ranking:
         }
 
 
-def rank_hits(query: str, hits: list[Hit], timings_ms: Mapping[str, float] | None = None) -> Ranking:
+def rank_hits(
+    query: str, hits: list[Hit], timings_ms: Mapping[str, float] | None = None
+) -> Ranking:
     """Sort `hits` by score (descending, ties kept in input order) and number ranks from 1."""
     order = sorted(range(len(hits)), key=lambda i: -hits[i].score)
     ranked = tuple(hits[i].with_(rank=r) for r, i in enumerate(order, start=1))

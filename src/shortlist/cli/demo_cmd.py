@@ -24,14 +24,26 @@ DEMO_QUERIES = (
 
 
 @click.command("demo")
-@click.option("--index", "index_dir", type=click.Path(), default=None,
-              help="Keep the demo index here (default: a temporary directory).")
-@click.option("--rerank", "rerank_spec", default="bi-encoder", show_default=True,
-              help="Second stage reranker spec.")
+@click.option(
+    "--index",
+    "index_dir",
+    type=click.Path(),
+    default=None,
+    help="Keep the demo index here (default: a temporary directory).",
+)
+@click.option(
+    "--rerank",
+    "rerank_spec",
+    default="bi-encoder",
+    show_default=True,
+    help="Second stage reranker spec.",
+)
 @click.option("-k", "k", default=30, show_default=True, help="First-stage candidates.")
 @click.option("--top-n", default=3, show_default=True, help="Results shown per query.")
 @click.option("--query", "queries", multiple=True, help="Your own queries (repeatable).")
-def demo(index_dir: str | None, rerank_spec: str, k: int, top_n: int, queries: tuple[str, ...]) -> None:
+def demo(
+    index_dir: str | None, rerank_spec: str, k: int, top_n: int, queries: tuple[str, ...]
+) -> None:
     """Index the Lee news corpus (shipped with gensim) and answer a few queries."""
     from shortlist.evaluate.datasets.lee import lee_documents
     from shortlist.pipeline import Pipeline
@@ -44,12 +56,16 @@ def demo(index_dir: str | None, rerank_spec: str, k: int, top_n: int, queries: t
         click.echo(f"corpus: Lee news corpus from gensim, {len(docs)} articles")
         t0 = time.perf_counter()
         index = Index.create(path, docs, overwrite=True, show_progress=interactive())
-        click.echo(f"indexed {index.num_documents} documents ({index.num_passages} passages) "
-                   f"in {time.perf_counter() - t0:.1f}s -> {path}")
+        click.echo(
+            f"indexed {index.num_documents} documents ({index.num_passages} passages) "
+            f"in {time.perf_counter() - t0:.1f}s -> {path}"
+        )
         reranker = load_reranker(rerank_spec)
         pipeline = Pipeline(index, reranker, k=k, top_n=top_n, mode="hybrid")
         pipeline.run("warm up")  # first call loads the models; keep it out of the timings
-        click.echo(f"pipeline: hybrid (BM25 + dense, RRF) top {k} -> {rerank_spec} -> top {top_n}\n")
+        click.echo(
+            f"pipeline: hybrid (BM25 + dense, RRF) top {k} -> {rerank_spec} -> top {top_n}\n"
+        )
         for q in queries or DEMO_QUERIES:
             click.echo(f"query: {q}")
             echo_ranking(pipeline.run(q))

@@ -19,7 +19,9 @@ def _parse_pipelines(items: tuple[str, ...]) -> list[tuple[str, str]]:
         if not sep:
             name, spec = item, item
         if not name or not spec:
-            raise InvalidInputError(f"--pipeline {item!r} must be NAME=SPEC or SPEC, e.g. rerank=hybrid+bi-encoder")
+            raise InvalidInputError(
+                f"--pipeline {item!r} must be NAME=SPEC or SPEC, e.g. rerank=hybrid+bi-encoder"
+            )
         out.append((name, spec))
     names = [n for n, _ in out]
     if len(set(names)) != len(names):
@@ -31,7 +33,9 @@ def _parse_ks(text: str) -> list[int]:
     try:
         ks = [int(x) for x in text.split(",") if x.strip()]
     except ValueError as exc:
-        raise InvalidInputError(f"-k {text!r} must be comma-separated integers, e.g. 20,50,100") from exc
+        raise InvalidInputError(
+            f"-k {text!r} must be comma-separated integers, e.g. 20,50,100"
+        ) from exc
     if not ks or min(ks) < 1:
         raise InvalidInputError(f"-k {text!r} must list positive integers")
     return ks
@@ -39,24 +43,64 @@ def _parse_ks(text: str) -> list[int]:
 
 @click.command("eval")
 @click.argument("dataset_dir", type=click.Path())
-@click.option("--pipeline", "pipelines", multiple=True, required=True, metavar="NAME=SPEC",
-              help="FIRST_STAGE[+RERANKER_SPEC], e.g. bm25, hybrid+bi-encoder. Repeat; the first is the baseline.")
-@click.option("-k", "ks", default="20,50,100", show_default=True, help="First-stage depths to sweep.")
+@click.option(
+    "--pipeline",
+    "pipelines",
+    multiple=True,
+    required=True,
+    metavar="NAME=SPEC",
+    help="FIRST_STAGE[+RERANKER_SPEC], e.g. bm25, hybrid+bi-encoder. "
+    "Repeat; the first is the baseline.",
+)
+@click.option(
+    "-k", "ks", default="20,50,100", show_default=True, help="First-stage depths to sweep."
+)
 @click.option("--top-n", default=10, show_default=True, help="Results kept for prompts.")
 @click.option("--metrics", default="ndcg@10,mrr@10,recall@100", show_default=True)
-@click.option("--budget-ms", type=float, default=None, help="Recommend the best configuration whose p95 fits.")
-@click.option("--report", "report_path", type=click.Path(), default=None, help="Write a self-contained HTML report.")
-@click.option("--json", "json_path", type=click.Path(), default=None, help="Write every number as JSON.")
+@click.option(
+    "--budget-ms", type=float, default=None, help="Recommend the best configuration whose p95 fits."
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(),
+    default=None,
+    help="Write a self-contained HTML report.",
+)
+@click.option(
+    "--json", "json_path", type=click.Path(), default=None, help="Write every number as JSON."
+)
 @click.option("--split", default="test", show_default=True, help="Qrels split (qrels/SPLIT.tsv).")
-@click.option("--cache-dir", type=click.Path(), default=None,
-              help="Where the index and saved runs go (default: DATASET_DIR/.shortlist).")
+@click.option(
+    "--cache-dir",
+    type=click.Path(),
+    default=None,
+    help="Where the index and saved runs go (default: DATASET_DIR/.shortlist).",
+)
 @click.option("--model", default="default", show_default=True, help="Dense encoder for the index.")
-@click.option("--prices", "prices_path", type=click.Path(exists=True), default=None,
-              help="JSON price table for hosted rerankers: {kind: {unit: usd_per_unit}}.")
+@click.option(
+    "--prices",
+    "prices_path",
+    type=click.Path(exists=True),
+    default=None,
+    help="JSON price table for hosted rerankers: {kind: {unit: usd_per_unit}}.",
+)
 @click.option("--max-queries", type=int, default=None, help="Evaluate only the first N queries.")
-def eval_cmd(dataset_dir: str, pipelines: tuple[str, ...], ks: str, top_n: int, metrics: str,
-             budget_ms: float | None, report_path: str | None, json_path: str | None, split: str,
-             cache_dir: str | None, model: str, prices_path: str | None, max_queries: int | None) -> None:
+def eval_cmd(
+    dataset_dir: str,
+    pipelines: tuple[str, ...],
+    ks: str,
+    top_n: int,
+    metrics: str,
+    budget_ms: float | None,
+    report_path: str | None,
+    json_path: str | None,
+    split: str,
+    cache_dir: str | None,
+    model: str,
+    prices_path: str | None,
+    max_queries: int | None,
+) -> None:
     """Run every pipeline at every k on DATASET_DIR and report which wins."""
     from shortlist.corpus.chunking import Chunker
     from shortlist.evaluate.data import load_beir
@@ -94,27 +138,49 @@ def eval_cmd(dataset_dir: str, pipelines: tuple[str, ...], ks: str, top_n: int, 
     if max_queries is not None:
         queries = dict(list(queries.items())[:max_queries])
     if not queries:
-        raise InvalidInputError(f"{root}: no query has relevance judgements in qrels/{split}.tsv; nothing to evaluate")
+        raise InvalidInputError(
+            f"{root}: no query has relevance judgements in qrels/{split}.tsv; nothing to evaluate"
+        )
 
     cache = Path(cache_dir) if cache_dir else root / ".shortlist"
     needs_dense = any(parse_pipeline(s).first_stage != "bm25" for _n, s in specs)
     fp = file_fingerprint(root / "corpus.jsonl")
     index_dir = cache / f"index-{fp}-{'dense-' + _safe(model) if needs_dense else 'bm25'}"
-    progress = (lambda msg: click.echo(msg, err=True))
+
+    def progress(msg: str) -> None:
+        click.echo(msg, err=True)
+
     try:
         index = Index.open(index_dir)
         progress(f"reusing index {index_dir} ({index.num_passages} passages)")
     except (IndexNotFoundError, IndexCompatibilityError):
         t = time.perf_counter()
         # Chunk generously: BEIR passages are short, and documents are scored by their best passage.
-        index = Index.create(index_dir, dataset.corpus, dense=needs_dense, encoder=model,
-                             chunker=Chunker(size=256, overlap=32), overwrite=True,
-                             show_progress=sys.stderr.isatty())
-        progress(f"indexed {index.num_documents} documents ({index.num_passages} passages) "
-                 f"in {time.perf_counter() - t:.1f}s -> {index_dir}")
+        index = Index.create(
+            index_dir,
+            dataset.corpus,
+            dense=needs_dense,
+            encoder=model,
+            chunker=Chunker(size=256, overlap=32),
+            overwrite=True,
+            show_progress=sys.stderr.isatty(),
+        )
+        progress(
+            f"indexed {index.num_documents} documents ({index.num_passages} passages) "
+            f"in {time.perf_counter() - t:.1f}s -> {index_dir}"
+        )
 
-    harness = Harness(index, queries, dataset.qrels, cache_dir=cache, dataset_fingerprint=fp,
-                      metrics=metric_list, top_n=top_n, prices=prices, progress=progress)
+    harness = Harness(
+        index,
+        queries,
+        dataset.qrels,
+        cache_dir=cache,
+        dataset_fingerprint=fp,
+        metrics=metric_list,
+        top_n=top_n,
+        prices=prices,
+        progress=progress,
+    )
     primary = metric_list[0]
     result = run_harness(harness, specs, k_list, dataset=root.name or str(root), primary=primary)
     comparisons = compare_to_baseline(result, primary)
@@ -127,8 +193,11 @@ def eval_cmd(dataset_dir: str, pipelines: tuple[str, ...], ks: str, top_n: int, 
     if hurts:
         click.echo("\nwhere reranking hurt most:")
         for h in hurts[:5]:
-            click.echo(f"  {h.name} k={h.k} q={h.query_id}: {primary} {h.before:.3f} -> {h.after:.3f}, "
-                       f"relevant rank {h.relevant_rank_before} -> {h.relevant_rank_after}  {h.query[:60]!r}")
+            click.echo(
+                f"  {h.name} k={h.k} q={h.query_id}: {primary} {h.before:.3f} -> {h.after:.3f}, "
+                f"relevant rank {h.relevant_rank_before} -> {h.relevant_rank_after}  "
+                f"{h.query[:60]!r}"
+            )
     if json_path:
         Path(json_path).write_text(json.dumps(to_json(result, comparisons, hurts, rec), indent=2))
         click.echo(f"wrote {json_path}", err=True)

@@ -10,25 +10,69 @@ from shortlist.cli._common import echo_json, echo_ranking, parse_filters
 @click.command("search")
 @click.argument("query")
 @click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
-@click.option("--mode", type=click.Choice(["bm25", "dense", "hybrid"]), default=None,
-              help="First stage (default: hybrid, or bm25 for an index without vectors).")
-@click.option("-k", "k", default=None, type=click.IntRange(min=1),
-              help="Candidates from the first stage (default 10, or 50 with --rerank).")
-@click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE",
-              help="Metadata filter; repeat a key for any-of.")
-@click.option("--rerank", "rerank_spec", default=None, metavar="SPEC",
-              help="Reranker spec, e.g. bi-encoder or cross-encoder:PATH?backend=onnx-int8.")
-@click.option("--top-n", default=10, show_default=True, type=click.IntRange(min=1),
-              help="Results kept after reranking.")
-@click.option("--by", type=click.Choice(["passage", "document"]), default="passage",
-              show_default=True, help="Return passages, or the best passage per document.")
+@click.option(
+    "--mode",
+    type=click.Choice(["bm25", "dense", "hybrid"]),
+    default=None,
+    help="First stage (default: hybrid, or bm25 for an index without vectors).",
+)
+@click.option(
+    "-k",
+    "k",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Candidates from the first stage (default 10, or 50 with --rerank).",
+)
+@click.option(
+    "--filter",
+    "filters",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Metadata filter; repeat a key for any-of.",
+)
+@click.option(
+    "--rerank",
+    "rerank_spec",
+    default=None,
+    metavar="SPEC",
+    help="Reranker spec, e.g. bi-encoder or cross-encoder:PATH?backend=onnx-int8.",
+)
+@click.option(
+    "--top-n",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Results kept after reranking.",
+)
+@click.option(
+    "--by",
+    type=click.Choice(["passage", "document"]),
+    default="passage",
+    show_default=True,
+    help="Return passages, or the best passage per document.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "prompt"]), default="text",
-              show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "prompt"]),
+    default="text",
+    show_default=True,
+)
 @click.option("--budget", default=2000, show_default=True, help="--format prompt: token budget.")
-def search_cmd(query: str, index_dir: str, mode: str | None, k: int | None, filters: tuple[str, ...],
-               rerank_spec: str | None, top_n: int, by: str, as_json: bool, fmt: str,
-               budget: int) -> None:
+def search_cmd(
+    query: str,
+    index_dir: str,
+    mode: str | None,
+    k: int | None,
+    filters: tuple[str, ...],
+    rerank_spec: str | None,
+    top_n: int,
+    by: str,
+    as_json: bool,
+    fmt: str,
+    budget: int,
+) -> None:
     """Search an index; with --rerank, rescore the top K and keep the top N."""
     from shortlist.pipeline import Pipeline
     from shortlist.store.index import Index
@@ -53,7 +97,10 @@ def search_cmd(query: str, index_dir: str, mode: str | None, k: int | None, filt
         packed = pack_prompt(query, ranking, budget_tokens=budget)
         click.echo(packed.text)
         if packed.dropped:
-            click.echo(f"[dropped {len(packed.dropped)} passages over the {budget}-token budget: "
-                       f"{', '.join(h.id for h in packed.dropped)}]", err=True)
+            click.echo(
+                f"[dropped {len(packed.dropped)} passages over the {budget}-token budget: "
+                f"{', '.join(h.id for h in packed.dropped)}]",
+                err=True,
+            )
     else:
         echo_ranking(ranking)

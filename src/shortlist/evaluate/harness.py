@@ -162,7 +162,9 @@ class Harness:
             load_reranker = _load
         self._load_reranker = load_reranker
         self._progress = progress or (lambda _msg: None)
-        self._first_stage_cache: dict[tuple[str, int], tuple[dict[str, list[Hit]], dict[str, float]]] = {}
+        self._first_stage_cache: dict[
+            tuple[str, int], tuple[dict[str, list[Hit]], dict[str, float]]
+        ] = {}
         self._rerankers: dict[str, Any] = {}
 
     # ---- first stage ---------------------------------------------------------
@@ -199,7 +201,9 @@ class Harness:
         if trec.exists() and side.exists():
             meta = json.loads(side.read_text(encoding="utf-8"))
             run = read_trec_run_simple(trec)
-            first_run = {q: {d: float(s) for d, s in v.items()} for q, v in meta["first_stage_run"].items()}
+            first_run = {
+                q: {d: float(s) for d, s in v.items()} for q, v in meta["first_stage_run"].items()
+            }
             self._progress(f"{name} k={k}: reused saved run {trec.name}")
             latency, cost = meta["latency_ms"], meta["cost_per_1k"]
         else:
@@ -207,8 +211,14 @@ class Harness:
             run, first_run, latency, cost = self._execute(parsed, hits_by_q, retrieve_lat, k)
             stem.parent.mkdir(parents=True, exist_ok=True)
             write_trec_run(trec, run, _slug(name))
-            payload = {"name": name, "spec": spec, "k": k, "latency_ms": latency,
-                       "cost_per_1k": cost, "first_stage_run": first_run}
+            payload = {
+                "name": name,
+                "spec": spec,
+                "k": k,
+                "latency_ms": latency,
+                "cost_per_1k": cost,
+                "first_stage_run": first_run,
+            }
             tmp = side.with_suffix(".tmp")
             tmp.write_text(json.dumps(payload), encoding="utf-8")
             os.replace(tmp, side)
@@ -317,12 +327,12 @@ def compare_to_baseline(result: EvalResult, metric: str, *, seed: int = 0) -> li
         a = np.asarray([c.metrics[metric][q] for q in qids])
         b = np.asarray([base[c.k].metrics[metric][q] for q in qids])
         p = stats.randomization_test(a, b, seed=seed)
-        w, l, t = stats.win_loss_tie(a, b)
-        rows.append((c, float(a.mean() - b.mean()), p, w, l, t))
+        wins, losses, ties = stats.win_loss_tie(a, b)
+        rows.append((c, float(a.mean() - b.mean()), p, wins, losses, ties))
     adjusted = stats.holm([r[2] for r in rows]) if rows else []
     return [
-        Comparison(c.name, c.k, d, p, float(adj), w, l, t)
-        for (c, d, p, w, l, t), adj in zip(rows, adjusted, strict=True)
+        Comparison(c.name, c.k, d, p, float(adj), wins, losses, ties)
+        for (c, d, p, wins, losses, ties), adj in zip(rows, adjusted, strict=True)
     ]
 
 
@@ -353,9 +363,18 @@ def where_reranking_hurts(
         for qid, after in c.metrics[metric].items():
             b = before.get(qid, 0.0)
             if after < b:
-                out.append(Hurt(c.name, c.k, qid, queries[qid], b, after,
-                                _best_relevant_rank(c.first_stage_run.get(qid, {}), qrels.get(qid, {})),
-                                _best_relevant_rank(c.run.get(qid, {}), qrels.get(qid, {}))))
+                out.append(
+                    Hurt(
+                        c.name,
+                        c.k,
+                        qid,
+                        queries[qid],
+                        b,
+                        after,
+                        _best_relevant_rank(c.first_stage_run.get(qid, {}), qrels.get(qid, {})),
+                        _best_relevant_rank(c.run.get(qid, {}), qrels.get(qid, {})),
+                    )
+                )
     out.sort(key=lambda h: (h.after - h.before, h.name, h.query_id))
     return out[:top]
 
@@ -382,23 +401,31 @@ def recommend(result: EvalResult, budget_ms: float, metric: str | None = None) -
     metric = metric or result.primary
     points = [(c.name, c.k, c.mean(metric), c.latency_percentile(95)) for c in result.configs]
     frontier = tuple(
-        p for p in sorted(points, key=lambda p: (p[3], -p[2]))
+        p
+        for p in sorted(points, key=lambda p: (p[3], -p[2]))
         if not any((q[2] >= p[2] and q[3] < p[3]) or (q[2] > p[2] and q[3] <= p[3]) for q in points)
     )
     fits = [p for p in frontier if p[3] <= budget_ms]
     if not fits:
         fastest = min(points, key=lambda p: p[3]) if points else None
-        reason = (f"no configuration has p95 <= {budget_ms:g} ms"
-                  + (f"; the fastest is {fastest[0]} k={fastest[1]} at p95 {fastest[3]:.1f} ms" if fastest else ""))
+        reason = f"no configuration has p95 <= {budget_ms:g} ms" + (
+            f"; the fastest is {fastest[0]} k={fastest[1]} at p95 {fastest[3]:.1f} ms"
+            if fastest
+            else ""
+        )
         return Recommendation(None, None, reason, frontier)
     best = max(fits, key=lambda p: (p[2], -p[3]))
     slower_better = [p for p in frontier if p[2] > best[2]]
-    reason = (f"{best[0]} at k={best[1]} has the highest mean {metric} ({best[2]:.4f}) among "
-              f"configurations whose p95 latency ({best[3]:.1f} ms) fits the {budget_ms:g} ms budget")
+    reason = (
+        f"{best[0]} at k={best[1]} has the highest mean {metric} ({best[2]:.4f}) among "
+        f"configurations whose p95 latency ({best[3]:.1f} ms) fits the {budget_ms:g} ms budget"
+    )
     if slower_better:
         nxt = min(slower_better, key=lambda p: p[3])
-        reason += (f"; the next better one, {nxt[0]} at k={nxt[1]} ({metric} {nxt[2]:.4f}), "
-                   f"needs p95 {nxt[3]:.1f} ms")
+        reason += (
+            f"; the next better one, {nxt[0]} at k={nxt[1]} ({metric} {nxt[2]:.4f}), "
+            f"needs p95 {nxt[3]:.1f} ms"
+        )
     return Recommendation(best[0], best[1], reason, frontier)
 
 

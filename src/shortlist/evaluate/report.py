@@ -25,33 +25,64 @@ def format_table(result: EvalResult, comparisons: Sequence[Comparison]) -> str:
     """The summary as a fixed-width table: metrics, latency percentiles, cost, significance."""
     rows = summary_rows(result)
     sig = {(c.name, c.k): c for c in comparisons}
-    head = ["pipeline", "k", *result.metrics, "p50 ms", "p95 ms", "p99 ms", "$/1k q", f"Δ{result.primary}", "p(holm)", "W/L/T"]
+    head = [
+        "pipeline",
+        "k",
+        *result.metrics,
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "$/1k q",
+        f"Δ{result.primary}",
+        "p(holm)",
+        "W/L/T",
+    ]
     lines = []
     for r in rows:
         c = sig.get((r["pipeline"], r["k"]))
-        lines.append([
-            r["pipeline"], str(r["k"]),
-            *[f"{r[m]:.4f}" for m in result.metrics],
-            f"{r['total_p50_ms']:.1f}", f"{r['total_p95_ms']:.1f}", f"{r['total_p99_ms']:.1f}",
-            "-" if r["cost_per_1k_queries_usd"] is None else f"{r['cost_per_1k_queries_usd']:.3f}",
-            "base" if c is None else f"{c.delta:+.4f}",
-            "" if c is None else f"{c.p_adjusted:.3g}" + ("*" if c.p_adjusted < 0.05 else ""),
-            "" if c is None else f"{c.wins}/{c.losses}/{c.ties}",
-        ])
+        lines.append(
+            [
+                r["pipeline"],
+                str(r["k"]),
+                *[f"{r[m]:.4f}" for m in result.metrics],
+                f"{r['total_p50_ms']:.1f}",
+                f"{r['total_p95_ms']:.1f}",
+                f"{r['total_p99_ms']:.1f}",
+                "-"
+                if r["cost_per_1k_queries_usd"] is None
+                else f"{r['cost_per_1k_queries_usd']:.3f}",
+                "base" if c is None else f"{c.delta:+.4f}",
+                "" if c is None else f"{c.p_adjusted:.3g}" + ("*" if c.p_adjusted < 0.05 else ""),
+                "" if c is None else f"{c.wins}/{c.losses}/{c.ties}",
+            ]
+        )
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(head)]
 
     def fmt(cells: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
 
-    out = [f"{result.dataset}: {result.n_queries} queries", fmt(head), fmt(["-" * w for w in widths])]
+    out = [
+        f"{result.dataset}: {result.n_queries} queries",
+        fmt(head),
+        fmt(["-" * w for w in widths]),
+    ]
     out += [fmt(line) for line in lines]
-    out.append("Δ and p: paired randomization test against the first pipeline at the same k, "
-               "Holm-adjusted; * = p < 0.05. Latency: per query, retrieve + rerank.")
+    out.append(
+        "Δ and p: paired randomization test against the first pipeline at the same k, "
+        "Holm-adjusted; * = p < 0.05. Latency: per query, retrieve + rerank."
+    )
     return "\n".join(out)
 
 
-def to_json(result: EvalResult, comparisons: Sequence[Comparison], hurts: Sequence[Hurt],
-            recommendation: Recommendation | None) -> dict[str, Any]:
+def to_json(
+    result: EvalResult,
+    comparisons: Sequence[Comparison],
+    hurts: Sequence[Hurt],
+    recommendation: Recommendation | None,
+) -> dict[str, Any]:
     return {
         "dataset": result.dataset,
         "n_queries": result.n_queries,
@@ -60,13 +91,19 @@ def to_json(result: EvalResult, comparisons: Sequence[Comparison], hurts: Sequen
         "summary": summary_rows(result),
         "comparisons": [c.__dict__ for c in comparisons],
         "where_reranking_hurts": [h.__dict__ for h in hurts],
-        "recommendation": None if recommendation is None else {
-            "pipeline": recommendation.name, "k": recommendation.k, "reason": recommendation.reason,
+        "recommendation": None
+        if recommendation is None
+        else {
+            "pipeline": recommendation.name,
+            "k": recommendation.k,
+            "reason": recommendation.reason,
             "frontier": [list(p) for p in recommendation.frontier],
         },
         "per_query": {
-            f"{c.name}@k{c.k}": {"metrics": {m: dict(v) for m, v in c.metrics.items()},
-                                 "latency_ms": {s: dict(v) for s, v in c.latency_ms.items()}}
+            f"{c.name}@k{c.k}": {
+                "metrics": {m: dict(v) for m, v in c.metrics.items()},
+                "latency_ms": {s: dict(v) for s, v in c.latency_ms.items()},
+            }
             for c in result.configs
         },
         "notes": result.notes,
@@ -92,24 +129,40 @@ def quality_latency_svg(result: EvalResult, metric: str) -> str:
     ys = [p[1] for v in pts.values() for p in v] or [0.0, 1.0]
     x0, x1 = 0.0, max(xs) * 1.05 or 1.0
     y0, y1 = max(0.0, min(ys) - 0.05), min(1.0, max(ys) + 0.05)
-    parts = [f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="quality versus latency">',
-             f'<rect x="{L}" y="{T}" width="{W - L - R}" height="{H - T - B}" fill="none" stroke="#999"/>']
+    parts = [
+        f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="quality versus latency">',
+        f'<rect x="{L}" y="{T}" width="{W - L - R}" height="{H - T - B}" fill="none" stroke="#999"/>',
+    ]
     for t in _ticks(x0, x1):
         x = _scale(t, x0, x1, L, W - R)
-        parts.append(f'<text x="{x:.1f}" y="{H - B + 15}" font-size="10" text-anchor="middle">{t:.0f}</text>')
+        parts.append(
+            f'<text x="{x:.1f}" y="{H - B + 15}" font-size="10" text-anchor="middle">{t:.0f}</text>'
+        )
     for t in _ticks(y0, y1):
         y = _scale(t, y0, y1, H - B, T)
-        parts.append(f'<text x="{L - 5}" y="{y + 3:.1f}" font-size="10" text-anchor="end">{t:.3f}</text>')
-    parts.append(f'<text x="{(L + W - R) / 2}" y="{H - 8}" font-size="12" text-anchor="middle">p95 latency per query (ms)</text>')
-    parts.append(f'<text x="14" y="{(T + H - B) / 2}" font-size="12" text-anchor="middle" transform="rotate(-90 14 {(T + H - B) / 2})">{html.escape(metric)}</text>')
+        parts.append(
+            f'<text x="{L - 5}" y="{y + 3:.1f}" font-size="10" text-anchor="end">{t:.3f}</text>'
+        )
+    parts.append(
+        f'<text x="{(L + W - R) / 2}" y="{H - 8}" font-size="12" text-anchor="middle">p95 latency per query (ms)</text>'
+    )
+    parts.append(
+        f'<text x="14" y="{(T + H - B) / 2}" font-size="12" text-anchor="middle" transform="rotate(-90 14 {(T + H - B) / 2})">{html.escape(metric)}</text>'
+    )
     for i, (name, ps) in enumerate(pts.items()):
         color = _COLORS[i % len(_COLORS)]
         ps = sorted(ps, key=lambda p: p[2])
         coords = [(_scale(x, x0, x1, L, W - R), _scale(y, y0, y1, H - B, T), k) for x, y, k in ps]
-        parts.append(f'<polyline class="series" fill="none" stroke="{color}" stroke-width="2" points="{" ".join(f"{x:.1f},{y:.1f}" for x, y, _ in coords)}"/>')
+        parts.append(
+            f'<polyline class="series" fill="none" stroke="{color}" stroke-width="2" points="{" ".join(f"{x:.1f},{y:.1f}" for x, y, _ in coords)}"/>'
+        )
         for x, y, k in coords:
-            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{color}"><title>{html.escape(name)} k={k}</title></circle>')
-            parts.append(f'<text x="{x + 5:.1f}" y="{y - 5:.1f}" font-size="9" fill="{color}">k={k}</text>')
+            parts.append(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{color}"><title>{html.escape(name)} k={k}</title></circle>'
+            )
+            parts.append(
+                f'<text x="{x + 5:.1f}" y="{y - 5:.1f}" font-size="9" fill="{color}">k={k}</text>'
+            )
         ly = T + 14 + 16 * i
         parts.append(f'<rect x="{W - R + 10}" y="{ly - 9}" width="10" height="10" fill="{color}"/>')
         parts.append(f'<text x="{W - R + 25}" y="{ly}" font-size="11">{html.escape(name)}</text>')
@@ -125,8 +178,10 @@ def delta_histogram_svg(deltas: Mapping[str, Sequence[float]], metric: str) -> s
     edges = np.linspace(-lim, lim, 21)
     counts = {n: np.histogram(vs, bins=edges)[0] for n, vs in deltas.items()}
     top = max((int(c.max()) for c in counts.values() if len(c)), default=1) or 1
-    parts = [f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="per-query delta histogram">',
-             f'<rect x="{L}" y="{T}" width="{W - L - R}" height="{H - T - B}" fill="none" stroke="#999"/>']
+    parts = [
+        f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="per-query delta histogram">',
+        f'<rect x="{L}" y="{T}" width="{W - L - R}" height="{H - T - B}" fill="none" stroke="#999"/>',
+    ]
     n_series = max(len(counts), 1)
     bw = (W - L - R) / (len(edges) - 1)
     for i, (name, cs) in enumerate(counts.items()):
@@ -136,21 +191,33 @@ def delta_histogram_svg(deltas: Mapping[str, Sequence[float]], metric: str) -> s
                 continue
             h = (H - T - B) * c / top
             x = L + j * bw + i * bw / n_series
-            parts.append(f'<rect class="bar" x="{x:.1f}" y="{H - B - h:.1f}" width="{bw / n_series:.1f}" height="{h:.1f}" fill="{color}" opacity="0.8"><title>{html.escape(name)}: {c} queries in [{edges[j]:.3f}, {edges[j + 1]:.3f})</title></rect>')
+            parts.append(
+                f'<rect class="bar" x="{x:.1f}" y="{H - B - h:.1f}" width="{bw / n_series:.1f}" height="{h:.1f}" fill="{color}" opacity="0.8"><title>{html.escape(name)}: {c} queries in [{edges[j]:.3f}, {edges[j + 1]:.3f})</title></rect>'
+            )
         ly = T + 14 + 16 * i
         parts.append(f'<rect x="{W - R + 10}" y="{ly - 9}" width="10" height="10" fill="{color}"/>')
         parts.append(f'<text x="{W - R + 25}" y="{ly}" font-size="11">{html.escape(name)}</text>')
     zx = _scale(0.0, -lim, lim, L, W - R)
-    parts.append(f'<line x1="{zx:.1f}" y1="{T}" x2="{zx:.1f}" y2="{H - B}" stroke="#333" stroke-dasharray="3,3"/>')
+    parts.append(
+        f'<line x1="{zx:.1f}" y1="{T}" x2="{zx:.1f}" y2="{H - B}" stroke="#333" stroke-dasharray="3,3"/>'
+    )
     for t in _ticks(-lim, lim):
-        parts.append(f'<text x="{_scale(t, -lim, lim, L, W - R):.1f}" y="{H - B + 15}" font-size="10" text-anchor="middle">{t:+.2f}</text>')
-    parts.append(f'<text x="{(L + W - R) / 2}" y="{H - 8}" font-size="12" text-anchor="middle">per-query Δ {html.escape(metric)} vs baseline (max count {top})</text>')
+        parts.append(
+            f'<text x="{_scale(t, -lim, lim, L, W - R):.1f}" y="{H - B + 15}" font-size="10" text-anchor="middle">{t:+.2f}</text>'
+        )
+    parts.append(
+        f'<text x="{(L + W - R) / 2}" y="{H - 8}" font-size="12" text-anchor="middle">per-query Δ {html.escape(metric)} vs baseline (max count {top})</text>'
+    )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def render_html(result: EvalResult, comparisons: Sequence[Comparison], hurts: Sequence[Hurt],
-                recommendation: Recommendation | None) -> str:
+def render_html(
+    result: EvalResult,
+    comparisons: Sequence[Comparison],
+    hurts: Sequence[Hurt],
+    recommendation: Recommendation | None,
+) -> str:
     metric = result.primary
     rows = summary_rows(result)
     sig = {(c.name, c.k): c for c in comparisons}
@@ -159,23 +226,57 @@ def render_html(result: EvalResult, comparisons: Sequence[Comparison], hurts: Se
     deltas: dict[str, list[float]] = {}
     for c in result.configs:
         if c.name != base_name and c.k == max(base, default=c.k) and c.k in base:
-            deltas[c.name] = [c.metrics[metric][q] - base[c.k].metrics[metric][q] for q in c.metrics[metric]]
+            deltas[c.name] = [
+                c.metrics[metric][q] - base[c.k].metrics[metric][q] for q in c.metrics[metric]
+            ]
     e = html.escape
-    head = "".join(f"<th>{e(h)}</th>" for h in ["pipeline", "k", *result.metrics, "p50 ms", "p95 ms", "p99 ms", "$ / 1k queries", f"Δ {metric}", "p (Holm)", "W/L/T"])
+    head = "".join(
+        f"<th>{e(h)}</th>"
+        for h in [
+            "pipeline",
+            "k",
+            *result.metrics,
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "$ / 1k queries",
+            f"Δ {metric}",
+            "p (Holm)",
+            "W/L/T",
+        ]
+    )
     body = []
     for r in rows:
         c = sig.get((r["pipeline"], r["k"]))
         cells = [e(r["pipeline"]), str(r["k"])]
-        cells += [f'{r[m]:.4f} <small>[{r[m + "_ci"][0]:.3f}, {r[m + "_ci"][1]:.3f}]</small>' for m in result.metrics]
-        cells += [f"{r['total_p50_ms']:.1f}", f"{r['total_p95_ms']:.1f}", f"{r['total_p99_ms']:.1f}"]
-        cells.append("–" if r["cost_per_1k_queries_usd"] is None else f"{r['cost_per_1k_queries_usd']:.3f}")
-        cells += ["baseline", "", ""] if c is None else [
-            f"{c.delta:+.4f}", f"{c.p_adjusted:.3g}{' *' if c.p_adjusted < 0.05 else ''}", f"{c.wins}/{c.losses}/{c.ties}"]
+        cells += [
+            f"{r[m]:.4f} <small>[{r[m + '_ci'][0]:.3f}, {r[m + '_ci'][1]:.3f}]</small>"
+            for m in result.metrics
+        ]
+        cells += [
+            f"{r['total_p50_ms']:.1f}",
+            f"{r['total_p95_ms']:.1f}",
+            f"{r['total_p99_ms']:.1f}",
+        ]
+        cells.append(
+            "–" if r["cost_per_1k_queries_usd"] is None else f"{r['cost_per_1k_queries_usd']:.3f}"
+        )
+        cells += (
+            ["baseline", "", ""]
+            if c is None
+            else [
+                f"{c.delta:+.4f}",
+                f"{c.p_adjusted:.3g}{' *' if c.p_adjusted < 0.05 else ''}",
+                f"{c.wins}/{c.losses}/{c.ties}",
+            ]
+        )
         body.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
     hurt_rows = "".join(
         f"<tr><td>{e(h.name)}</td><td>{h.k}</td><td>{e(h.query_id)}</td><td>{e(h.query[:120])}</td>"
         f"<td>{h.before:.4f}</td><td>{h.after:.4f}</td><td>{h.relevant_rank_before or '–'}</td>"
-        f"<td>{h.relevant_rank_after or '–'}</td></tr>" for h in hurts)
+        f"<td>{h.relevant_rank_after or '–'}</td></tr>"
+        for h in hurts
+    )
     rec = ""
     if recommendation is not None:
         rec = f'<h2>Recommendation</h2><p class="rec">{e(recommendation.reason)}.</p>'
@@ -190,7 +291,7 @@ td:first-child,th:first-child{{text-align:left}} small{{color:#777}} .rec{{backg
 </style></head><body>
 <h1>shortlist evaluation: {e(result.dataset)}</h1>
 <p>{result.n_queries} queries. Metrics are means with 95% confidence intervals; latency is per query (retrieve + rerank). Δ and p compare each configuration with <b>{e(base_name)}</b> at the same k (paired randomization test, Holm–Bonferroni adjusted).</p>
-<h2>Summary</h2><table id="summary"><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>
+<h2>Summary</h2><table id="summary"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>
 {rec}
 <h2>Quality versus latency across k</h2>{quality_latency_svg(result, metric)}
 <h2>Per-query Δ {e(metric)} against the baseline (largest k)</h2>{delta_histogram_svg(deltas, metric)}

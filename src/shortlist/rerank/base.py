@@ -134,7 +134,9 @@ def build_ranking(
                     raw_score=raw[i],
                     calibrated_score=cal[i],
                     window=window,
-                    first_stage_rank=c.first_stage_rank if c.first_stage_rank is not None else c.rank,
+                    first_stage_rank=c.first_stage_rank
+                    if c.first_stage_rank is not None
+                    else c.rank,
                     first_stage_score=(
                         c.first_stage_score if c.first_stage_score is not None else c.score
                     ),

@@ -27,7 +27,9 @@ from shortlist.store.generations import link_or_copy
 from shortlist.types import Passage
 
 FilterSpec = Mapping[str, Any]
-"""Metadata filter: `{field: value}` (equality) or `{field: [v1, v2]}` (membership); all must hold."""
+"""Metadata filter: `{field: value}` (equality) or `{field: [v1, v2]}` (membership).
+
+All conditions must hold."""
 
 
 @dataclass
@@ -238,7 +240,9 @@ class DocStore:
             seg.source = directory
         np.save(directory / "deleted.npy", self._deleted)
         manifest = {
-            "segments": [{"name": s.name, "start_row": s.start_row, "count": s.count} for s in self._segments],
+            "segments": [
+                {"name": s.name, "start_row": s.start_row, "count": s.count} for s in self._segments
+            ],
             "next_row": self.next_row,
         }
         (directory / "docstore.json").write_text(json.dumps(manifest))

@@ -63,12 +63,21 @@ class HybridConfig:
     weights: tuple[float, float] = (0.5, 0.5)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "depth": self.depth, "rrf_k": self.rrf_k, "weights": list(self.weights)}
+        return {
+            "method": self.method,
+            "depth": self.depth,
+            "rrf_k": self.rrf_k,
+            "weights": list(self.weights),
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> HybridConfig:
-        return cls(d.get("method", "rrf"), int(d.get("depth", 100)), int(d.get("rrf_k", 60)),
-                   tuple(d.get("weights", (0.5, 0.5))))  # type: ignore[arg-type]
+        return cls(
+            d.get("method", "rrf"),
+            int(d.get("depth", 100)),
+            int(d.get("rrf_k", 60)),
+            tuple(d.get("weights", (0.5, 0.5))),
+        )  # type: ignore[arg-type]
 
 
 def _now() -> str:
@@ -170,7 +179,8 @@ class Index:
         gen = current_generation(root)
         if gen is None:
             raise IndexNotFoundError(
-                f"no shortlist index at {root}; build one with `shortlist index SOURCE --index {root}`"
+                f"no shortlist index at {root}; "
+                f"build one with `shortlist index SOURCE --index {root}`"
             )
         try:
             manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
@@ -458,7 +468,10 @@ class Index:
         return out
 
     def vectors_for(self, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Stored vectors for passage ids: (matrix, found-mask). Lets a bi-encoder skip re-encoding."""
+        """Stored vectors for passage ids: (matrix, found-mask).
+
+        Lets a bi-encoder reranker skip re-encoding candidates that came from this index.
+        """
         if self._vectors is None:
             return np.zeros((len(ids), 0), dtype=np.float32), np.zeros(len(ids), dtype=bool)
         rows = [self._docs.row_of_passage(i) for i in ids]
@@ -496,7 +509,9 @@ def _load_encoder(spec: str) -> Encoder:
     return load_encoder(spec)
 
 
-def _check_identity(root: Path, expected: Mapping[str, Any] | None, actual: Mapping[str, Any]) -> None:
+def _check_identity(
+    root: Path, expected: Mapping[str, Any] | None, actual: Mapping[str, Any]
+) -> None:
     if expected is None:
         return
     keys = ("kind", "model", "dim", "weights_sha256")
