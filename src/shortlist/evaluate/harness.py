@@ -326,10 +326,13 @@ def compare_to_baseline(result: EvalResult, metric: str, *, seed: int = 0) -> li
         qids = sorted(base[c.k].metrics[metric])
         a = np.asarray([c.metrics[metric][q] for q in qids])
         b = np.asarray([base[c.k].metrics[metric][q] for q in qids])
-        p = stats.randomization_test(a, b, seed=seed)
-        wins, losses, ties = stats.win_loss_tie(a, b)
+        p = stats.randomization_test(a, b, seed=seed).p_value
+        wins, losses, ties = stats.win_loss_tie(
+            {q: float(x) for q, x in zip(qids, a, strict=True)},
+            {q: float(x) for q, x in zip(qids, b, strict=True)},
+        ).counts
         rows.append((c, float(a.mean() - b.mean()), p, wins, losses, ties))
-    adjusted = stats.holm([r[2] for r in rows]) if rows else []
+    adjusted = stats.holm_bonferroni([r[2] for r in rows])[0] if rows else []
     return [
         Comparison(c.name, c.k, d, p, float(adj), wins, losses, ties)
         for (c, d, p, wins, losses, ties), adj in zip(rows, adjusted, strict=True)
@@ -437,9 +440,9 @@ def summary_rows(result: EvalResult) -> list[dict[str, Any]]:
     for c in result.configs:
         row: dict[str, Any] = {"pipeline": c.name, "spec": c.spec, "k": c.k}
         for m in result.metrics:
-            mean, lo, hi = stats.mean_ci([c.metrics[m][q] for q in sorted(c.metrics[m])])
-            row[m] = mean
-            row[f"{m}_ci"] = [lo, hi]
+            ci = stats.mean_ci([c.metrics[m][q] for q in sorted(c.metrics[m])])
+            row[m] = ci.mean
+            row[f"{m}_ci"] = [nan_to_none(ci.low), nan_to_none(ci.high)]
         for stage in ("retrieve", "rerank", "total"):
             for q in (50, 95, 99):
                 row[f"{stage}_p{q}_ms"] = c.latency_percentile(q, stage)

@@ -212,6 +212,11 @@ def delta_histogram_svg(deltas: Mapping[str, Sequence[float]], metric: str) -> s
     return "".join(parts)
 
 
+def _ci_text(ci: Sequence[float | None]) -> str:
+    lo, hi = ci
+    return "" if lo is None or hi is None else f"[{lo:.3f}, {hi:.3f}]"
+
+
 def render_html(
     result: EvalResult,
     comparisons: Sequence[Comparison],
@@ -250,7 +255,7 @@ def render_html(
         c = sig.get((r["pipeline"], r["k"]))
         cells = [e(r["pipeline"]), str(r["k"])]
         cells += [
-            f"{r[m]:.4f} <small>[{r[m + '_ci'][0]:.3f}, {r[m + '_ci'][1]:.3f}]</small>"
+            f"{r[m]:.4f} <small>{_ci_text(r[m + '_ci'])}</small>"
             for m in result.metrics
         ]
         cells += [
