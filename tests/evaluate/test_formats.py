@@ -143,7 +143,12 @@ CORPUS = [
 
 def test_beir_round_trip_and_report(tmp_path: Path) -> None:
     queries = {"q1": "cats", "q2": "dogs", "q3": "birds", "q4": "no judgements"}
-    qrels = {"q1": {"d1": 2, "d3": 0, "ghost": 1}, "q2": {"d2": 1}, "q3": {"d3": 0}, "q9": {"d1": 1}}
+    qrels = {
+        "q1": {"d1": 2, "d3": 0, "ghost": 1},
+        "q2": {"d2": 1},
+        "q3": {"d3": 0},
+        "q9": {"d1": 1},
+    }
     write_beir(tmp_path / "ds", CORPUS, queries, qrels)
     assert (tmp_path / "ds" / "qrels" / "test.tsv").read_text().splitlines()[0] == (
         "query-id\tcorpus-id\tscore"
@@ -178,7 +183,11 @@ def test_load_beir_missing_files_name_the_layout(tmp_path: Path) -> None:
     with pytest.raises(CorpusFormatError) as info:
         load_beir(tmp_path / "ds")
     message = str(info.value)
-    assert "qrels/test.tsv" in message and "corpus.jsonl" in message and "available splits: dev" in message
+    assert (
+        "qrels/test.tsv" in message
+        and "corpus.jsonl" in message
+        and "available splits: dev" in message
+    )
     (tmp_path / "ds" / "queries.jsonl").unlink()
     with pytest.raises(CorpusFormatError, match="has no queries.jsonl"):
         load_beir(tmp_path / "ds", split="dev")

@@ -135,7 +135,9 @@ def test_agrees_with_trec_eval(seed: int, k: int) -> None:
     measures = {f"ndcg_cut.{k}", f"recall.{k}", f"P.{k}", f"map_cut.{k}", f"success.{k}"}
     ref = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(run)
     rr_ref = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(_truncate(run, k))
-    ours = evaluate(qrels, run, [f"ndcg@{k}", f"recall@{k}", f"P@{k}", f"map@{k}", f"hit_rate@{k}", f"mrr@{k}"])
+    ours = evaluate(
+        qrels, run, [f"ndcg@{k}", f"recall@{k}", f"P@{k}", f"map@{k}", f"hit_rate@{k}", f"mrr@{k}"]
+    )
     pairs = {
         f"ndcg@{k}": (ref, f"ndcg_cut_{k}"),
         f"recall@{k}": (ref, f"recall_{k}"),

@@ -119,7 +119,9 @@ def clean_qrels(
             f"{_examples(unknown_examples)}"
         )
     if no_text:
-        warnings.append(f"skipped {len(no_text)} judged query(ies) with no text: {_examples(no_text)}")
+        warnings.append(
+            f"skipped {len(no_text)} judged query(ies) with no text: {_examples(no_text)}"
+        )
     if no_relevant:
         warnings.append(
             f"skipped {len(no_relevant)} query(ies) with no relevant document "
@@ -180,7 +182,9 @@ def read_corpus_jsonl(path: str | Path) -> list[Document]:
     for number, record in _jsonl_records(path):
         doc_id = _record_id(record, path, number)
         if doc_id in seen:
-            raise CorpusFormatError(f"duplicate document id {doc_id!r}", path=str(path), line=number)
+            raise CorpusFormatError(
+                f"duplicate document id {doc_id!r}", path=str(path), line=number
+            )
         seen.add(doc_id)
         metadata = record.get("metadata") or {}
         if not isinstance(metadata, dict):

@@ -13,7 +13,13 @@ import math
 from pathlib import Path
 
 from shortlist.errors import CorpusFormatError
-from shortlist.evaluate.trec import iter_lines, parse_grade, read_trec_qrels, read_trec_run, write_trec_run
+from shortlist.evaluate.trec import (
+    iter_lines,
+    parse_grade,
+    read_trec_qrels,
+    read_trec_run,
+    write_trec_run,
+)
 from shortlist.types import Qrels, Run
 
 

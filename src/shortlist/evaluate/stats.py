@@ -195,7 +195,9 @@ def paired_t_test(
     return TestResult(float(result.statistic), float(result.pvalue), n, "paired-t")
 
 
-def holm_bonferroni(p_values: Sequence[float], alpha: float = 0.05) -> tuple[list[float], list[bool]]:
+def holm_bonferroni(
+    p_values: Sequence[float], alpha: float = 0.05
+) -> tuple[list[float], list[bool]]:
     """Holm's step-down correction for multiple comparisons.
 
     Sort the m p-values ascending; the i-th smallest (i from 0) gets the adjusted value

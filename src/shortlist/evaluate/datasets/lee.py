@@ -68,9 +68,7 @@ def read_similarities(path: Path) -> list[list[float]]:
     ]
     if len(rows) != N_ARTICLES or any(len(r) != N_ARTICLES for r in rows):
         raise ValueError(f"{path}: expected a {N_ARTICLES} x {N_ARTICLES} matrix")
-    return [
-        [rows[min(i, j)][max(i, j)] for j in range(N_ARTICLES)] for i in range(N_ARTICLES)
-    ]
+    return [[rows[min(i, j)][max(i, j)] for j in range(N_ARTICLES)] for i in range(N_ARTICLES)]
 
 
 def _articles(path: Path) -> list[str]:

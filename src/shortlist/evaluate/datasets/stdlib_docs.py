@@ -53,8 +53,16 @@ QUERY_WORDS = (3, 12)
 
 SKIP_TOP_LEVEL = frozenset(
     {
-        "test", "idlelib", "turtledemo", "ensurepip", "encodings", "pydoc_data", "this",
-        "antigravity", "site-packages", "dist-packages",
+        "test",
+        "idlelib",
+        "turtledemo",
+        "ensurepip",
+        "encodings",
+        "pydoc_data",
+        "this",
+        "antigravity",
+        "site-packages",
+        "dist-packages",
     }
 )
 SKIP_PARTS = frozenset({"test", "tests", "idle_test"})
@@ -62,13 +70,60 @@ SKIP_PARTS = frozenset({"test", "tests", "idle_test"})
 # Public modules whose C-implemented functions and types have docstrings worth indexing.
 # Importing them has no side effect (no processes, no terminal or network access).
 C_MODULES = (
-    "builtins", "math", "cmath", "itertools", "operator", "time", "sys", "os", "array",
-    "select", "binascii", "zlib", "unicodedata", "io", "collections", "functools",
-    "datetime", "decimal", "heapq", "bisect", "struct", "mmap", "socket", "random",
-    "pickle", "csv", "contextvars", "marshal", "gc", "signal", "fcntl", "grp", "pwd",
-    "resource", "termios", "atexit", "faulthandler", "sqlite3", "lzma", "bz2", "queue",
-    "hashlib", "re", "json", "codecs", "weakref", "abc", "curses", "ssl", "ctypes",
-    "xml.parsers.expat", "zoneinfo", "unicodedata", "array",
+    "builtins",
+    "math",
+    "cmath",
+    "itertools",
+    "operator",
+    "time",
+    "sys",
+    "os",
+    "array",
+    "select",
+    "binascii",
+    "zlib",
+    "unicodedata",
+    "io",
+    "collections",
+    "functools",
+    "datetime",
+    "decimal",
+    "heapq",
+    "bisect",
+    "struct",
+    "mmap",
+    "socket",
+    "random",
+    "pickle",
+    "csv",
+    "contextvars",
+    "marshal",
+    "gc",
+    "signal",
+    "fcntl",
+    "grp",
+    "pwd",
+    "resource",
+    "termios",
+    "atexit",
+    "faulthandler",
+    "sqlite3",
+    "lzma",
+    "bz2",
+    "queue",
+    "hashlib",
+    "re",
+    "json",
+    "codecs",
+    "weakref",
+    "abc",
+    "curses",
+    "ssl",
+    "ctypes",
+    "xml.parsers.expat",
+    "zoneinfo",
+    "unicodedata",
+    "array",
 )
 
 _C_SCRIPT = r"""
@@ -255,7 +310,7 @@ def _normal(text: str) -> str:
 def _deduplicate(docstrings: list[Docstring]) -> list[Docstring]:
     seen: set[str] = set()
     by_name: dict[str, Docstring] = {}
-    for doc in sorted(docstrings, key=lambda d: d.qualname):
+    for doc in sorted(docstrings, key=lambda d: (d.qualname, d.text, d.module, d.public)):
         key = _normal(doc.text)
         if doc.qualname in by_name or key in seen:
             continue
@@ -359,9 +414,10 @@ docstring; the title is the qualified name (`os.path.join`). Duplicate texts kep
 
 ## Queries
 {len(queries)} queries, drawn with seed {SEED} from {pool} usable docstrings, at most
-{MAX_PER_MODULE} per module. A docstring is usable when its first line (the summary) is
-one plain sentence without code, its name is public, and the rest has {MIN_BODY_WORDS}-{MAX_WORDS} words. The
-query is the summary rewritten by fixed rules: leading "Return(s)" dropped ("Return True
+{MAX_PER_MODULE} per module. A docstring is usable when its name is public, its first
+line (the summary) is one plain sentence without code, and the rest has
+{MIN_BODY_WORDS}-{MAX_WORDS} words. The query is the summary rewritten by fixed rules: leading
+"Return(s)" dropped ("Return True
 if" -> "check if"), articles dropped, lowercased, punctuation removed. The relevant
 passage is the rest of that docstring with the summary line REMOVED, so the query is not
 a verbatim copy of it. Examples:
