@@ -416,9 +416,9 @@ docstring; the title is the qualified name (`os.path.join`). Duplicate texts kep
 {len(queries)} queries, drawn with seed {SEED} from {pool} usable docstrings, at most
 {MAX_PER_MODULE} per module. A docstring is usable when its name is public, its first
 line (the summary) is one plain sentence without code, and the rest has
-{MIN_BODY_WORDS}-{MAX_WORDS} words. The query is the summary rewritten by fixed rules: leading
-"Return(s)" dropped ("Return True
-if" -> "check if"), articles dropped, lowercased, punctuation removed. The relevant
+{MIN_BODY_WORDS}-{MAX_WORDS} words. The query is the summary rewritten by fixed rules:
+leading "Return(s)" dropped ("Return True if" -> "check if"), articles dropped,
+lowercased, punctuation removed. The relevant
 passage is the rest of that docstring with the summary line REMOVED, so the query is not
 a verbatim copy of it. Examples:
 {examples}
