@@ -106,8 +106,9 @@ A relevant document will focus on the causes.
 </top>
 
 <top>
-<num> Number: 402 <title> behavioral genetics
+<num> Number: 402 <title> Topic: behavioral genetics
 <desc> Description: What is happening in the field?
+<con> Concept(s): genes, behaviour
 </top>
 """
 
@@ -115,6 +116,7 @@ A relevant document will focus on the causes.
 def test_read_topics_sgml_xml_tsv(tmp_path: Path) -> None:
     sgml = _write(tmp_path / "topics.401-450", SGML)
     assert read_topics(sgml) == {"401": "foreign minorities, Germany", "402": "behavioral genetics"}
+    assert read_topics(sgml, "desc")["402"] == "What is happening in the field?"
     assert read_topics(sgml, "desc")["401"] == (
         "What language and cultural differences impede the integration?"
     )

@@ -113,7 +113,7 @@ def _random_collection(seed: int) -> tuple[dict[str, dict[str, int]], dict[str, 
     for q in range(40):
         qid = f"q{q}"
         judged = rng.sample(docs, rng.randint(1, 20))
-        qrels[qid] = {d: rng.choice([0, 0, 1, 1, 2, 3]) for d in judged}
+        qrels[qid] = {d: rng.choice([-1, 0, 0, 1, 1, 2, 3]) for d in judged}
         if q % 7 == 0:
             continue  # in qrels, missing from the run
         retrieved = rng.sample(docs, rng.randint(0, 50))

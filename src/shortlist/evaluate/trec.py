@@ -116,7 +116,8 @@ def write_trec_run(path: str | Path, run: Run, tag: str = "shortlist") -> None:
 
 
 _TOP = re.compile(r"<top>(.*?)</top>", re.S | re.I)
-_FIELD = re.compile(r"<(num|title|desc|narr)>(.*?)(?=<(?:num|title|desc|narr)>|$)", re.S | re.I)
+# A field runs to the next tag of any kind (TREC 1-3 topics also have <con>, <fac>, <def>).
+_FIELD = re.compile(r"<(num|title|desc|narr)>(.*?)(?=</?\w+>|$)", re.S | re.I)
 _PREFIX = re.compile(r"^\s*(Number|Topic|Description|Narrative)\s*:\s*", re.I)
 _XML_TOPIC = re.compile(r"<topic\s+number\s*=\s*\"([^\"]+)\"[^>]*>(.*?)</topic>", re.S | re.I)
 
