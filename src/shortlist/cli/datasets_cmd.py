@@ -1,0 +1,39 @@
+"""``shortlist datasets``: list and build the built-in test collections."""
+
+from __future__ import annotations
+
+import click
+
+from shortlist.evaluate.datasets import DATASETS, build_dataset
+
+
+@click.group("datasets")
+def datasets_group() -> None:
+    """Built-in test collections made from real text, written as BEIR folders."""
+
+
+@datasets_group.command("list")
+def list_cmd() -> None:
+    """Show the collections that `datasets build` can make."""
+    width = max(len(name) for name in DATASETS)
+    for name in sorted(DATASETS):
+        click.echo(f"{name.ljust(width)}  {DATASETS[name].summary}")
+
+
+@datasets_group.command("build")
+@click.argument("name", type=click.Choice(sorted(DATASETS)))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder to write (BEIR layout: corpus.jsonl, queries.jsonl, qrels/test.tsv).",
+)
+@click.option("--force", is_flag=True, help="Replace the folder if it exists and is not empty.")
+def build_cmd(name: str, out: str, force: bool) -> None:
+    """Build collection NAME into the folder --out."""
+    stats = build_dataset(name, out, overwrite=force)
+    grades = ", ".join(f"grade {g}: {n}" for g, n in stats.grades.items())
+    click.echo(
+        f"wrote {stats.path}: {stats.n_documents} documents, {stats.n_queries} queries, "
+        f"{stats.n_judgements} judgements ({grades}); see {stats.path / 'README.md'}"
+    )
