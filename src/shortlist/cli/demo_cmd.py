@@ -45,14 +45,14 @@ def demo(
     index_dir: str | None, rerank_spec: str, k: int, top_n: int, queries: tuple[str, ...]
 ) -> None:
     """Index the Lee news corpus (shipped with gensim) and answer a few queries."""
-    from shortlist.evaluate.datasets.lee import lee_documents
+    from shortlist.evaluate.datasets.lee import make_collection
     from shortlist.pipeline import Pipeline
     from shortlist.rerank.registry import load_reranker
     from shortlist.store.index import Index
 
     with tempfile.TemporaryDirectory(prefix="shortlist-demo-") as tmp:
         path = Path(index_dir) if index_dir else Path(tmp) / "index"
-        docs = lee_documents()
+        docs = make_collection().corpus
         click.echo(f"corpus: Lee news corpus from gensim, {len(docs)} articles")
         t0 = time.perf_counter()
         index = Index.create(path, docs, overwrite=True, show_progress=interactive())

@@ -103,7 +103,7 @@ def eval_cmd(
 ) -> None:
     """Run every pipeline at every k on DATASET_DIR and report which wins."""
     from shortlist.corpus.chunking import Chunker
-    from shortlist.evaluate.data import load_beir
+    from shortlist.evaluate.beir import load_beir
     from shortlist.evaluate.harness import (
         Harness,
         compare_to_baseline,
@@ -131,7 +131,7 @@ def eval_cmd(
 
     root = Path(dataset_dir)
     dataset = load_beir(root, split=split)
-    for line in dataset.report.messages() if hasattr(dataset.report, "messages") else []:
+    for line in dataset.report.warnings:
         click.echo(f"note: {line}", err=True)
     queries = dict(sorted(dataset.queries.items()))
     queries = {q: t for q, t in queries.items() if q in dataset.qrels}
@@ -174,6 +174,7 @@ def eval_cmd(
         index,
         queries,
         dataset.qrels,
+        ignore_identical_ids=dataset.ignore_identical_ids,
         cache_dir=cache,
         dataset_fingerprint=fp,
         metrics=metric_list,

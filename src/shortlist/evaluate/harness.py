@@ -140,6 +140,7 @@ class Harness:
         queries: Mapping[str, str],
         qrels: Qrels,
         *,
+        ignore_identical_ids: bool = False,
         cache_dir: Path,
         dataset_fingerprint: str,
         metrics: Sequence[str] = DEFAULT_METRICS,
@@ -151,6 +152,7 @@ class Harness:
         self.index = index
         self.queries = dict(queries)
         self.qrels = qrels
+        self.ignore_identical_ids = ignore_identical_ids
         self.cache_dir = cache_dir
         self.dataset_fingerprint = dataset_fingerprint
         self.metrics = tuple(metrics)
@@ -239,6 +241,10 @@ class Harness:
         units: dict[str, float] = {}
         for qid, text in self.queries.items():
             cands = hits_by_q[qid][:k]
+            if self.ignore_identical_ids:
+                # The query is itself a corpus document (doc-to-doc tasks): drop its self-match
+                # before reranking, as BEIR does for ArguAna and Quora.
+                cands = [h for h in cands if h.doc_id != qid]
             first_run[qid] = _doc_run(cands)
             rerank_ms = 0.0
             final = cands
