@@ -428,13 +428,14 @@ def create_app(
         """First stage over the served index (top `k`), then rerank to `top_n`."""
         if index is None:
             raise NoIndexServedError("no index is served; start with shortlist serve --index DIR")
-        check_limits(body.k, body.top_n)
+        k = body.k if body.k is not None else min(100, config.max_documents)
+        check_limits(k, body.top_n)
         slot = None
         if body.rerank is not False:
             slot = resolve(None if body.rerank is True else str(body.rerank))
         if not state["ready"]:
             raise NotReadyError("the server is starting or shutting down; retry later")
-        kwargs: dict[str, Any] = {"k": body.k, "filter": body.filter}
+        kwargs: dict[str, Any] = {"k": k, "filter": body.filter}
         if body.mode is not None:
             kwargs["mode"] = body.mode
         started = time.perf_counter()

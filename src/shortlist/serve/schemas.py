@@ -111,7 +111,12 @@ class TeiRank(BaseModel):
 
 class SearchRequest(_Request):
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
-    k: int = Field(default=100, ge=1, description="First-stage depth (candidates to rerank).")
+    k: int | None = Field(
+        default=None,
+        ge=1,
+        description="First-stage depth (candidates to rerank); default 100, or the server's "
+        "max documents when lower.",
+    )
     top_n: int = Field(default=10, ge=1, description="Results returned.")
     mode: Literal["bm25", "dense", "hybrid"] | None = Field(
         default=None, description="First-stage mode; the index's default when omitted."
