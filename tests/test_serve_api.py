@@ -9,9 +9,11 @@ import httpx
 import pytest
 
 pytest.importorskip("fastapi")
-cohere = pytest.importorskip("cohere")
+pytest.importorskip("cohere")
 
-from serve_fakes import (  # noqa: E402
+import cohere
+
+from serve_fakes import (
     CORPUS,
     ApiLikeReranker,
     FakeIndex,
@@ -19,7 +21,7 @@ from serve_fakes import (  # noqa: E402
     WindowedScorer,
     running,
 )
-from shortlist.serve.app import ServeConfig, create_app  # noqa: E402
+from shortlist.serve.app import ServeConfig, create_app
 
 QUERY = "big cat in the garden"
 DOCS = [
