@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -166,3 +167,28 @@ def test_full_queue_is_503_with_retry_after() -> None:
     assert rejected.headers["Retry-After"] == "1"
     assert "queue is full" in rejected.json()["message"]
     assert 'shortlist_requests_total{endpoint="/rerank",status="503"}' in metrics
+
+
+def test_two_label_scores_calibrate_as_softmax() -> None:
+    class TwoLabel(OverlapScorer):
+        def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+            margin = super().score_pairs(pairs)
+            return np.stack([np.zeros_like(margin), margin], axis=1)
+
+    margin_scorer = OverlapScorer(calibration="softmax")
+    logits_scorer = TwoLabel(calibration="softmax")
+    docs = ["a cat", "the big cat garden", "dog"]
+    app = create_app(ServeConfig(), {"margin": margin_scorer, "logits": logits_scorer})
+    with running(app) as url:
+        by_margin = httpx.post(f"{url}/rerank", json={"query": "big cat", "texts": docs}).json()
+        by_logits = httpx.post(
+            f"{url}/v2/rerank", json={"model": "logits", "query": "big cat", "documents": docs}
+        ).json()["results"]
+    # Hand-computed margins: 1 - 0.1 = 0.9, 2 - 0.2 = 1.8, -0.1; P(label 1) = sigmoid(margin).
+    expected = {1: 1 / (1 + np.exp(-1.8)), 0: 1 / (1 + np.exp(-0.9)), 2: 1 / (1 + np.exp(0.1))}
+    assert [(x["index"], x["score"]) for x in by_margin] == [
+        (i, pytest.approx(p)) for i, p in expected.items()
+    ]
+    assert [(x["index"], x["relevance_score"]) for x in by_logits] == [
+        (i, pytest.approx(p)) for i, p in expected.items()
+    ]

@@ -22,8 +22,9 @@ How a request is scored (`ModelSlot.rerank`):
    `PairScorer`s then still run one call at a time on a single model thread, because two
    concurrent forward passes on the same cores only slow each other down.
 
-For `softmax` calibration `score_pairs` returns `(n, 2)` logits; the raw score kept per
-document is the label-1 minus label-0 logit.
+For `softmax` calibration `score_pairs` may return `(n, 2)` logits or the 1-D margin
+(label-1 minus label-0 logit, as the cross-encoder does); either way the raw score kept per
+document is that margin and the calibrated score is P(label 1).
 """
 
 from __future__ import annotations
@@ -111,9 +112,15 @@ class ModelSlot:
         pairs, aggregate, warnings = self._plan(query, texts, given)
         raw_pairs = await self.batcher.score(pairs)
         doc_raw, windows = _aggregated(aggregate(raw_pairs), len(documents))
-        calibrated = calibrate(doc_raw, self.calibration)
         if doc_raw.ndim == 2:
+            calibrated = calibrate(doc_raw, self.calibration)
             doc_raw = doc_raw[:, 1] - doc_raw[:, 0]
+        elif self.calibration == "softmax":
+            # A two-label model that already returns the label-1 minus label-0 margin:
+            # softmax over (0, margin) is the sigmoid of the margin.
+            calibrated = calibrate(doc_raw, "sigmoid")
+        else:
+            calibrated = calibrate(doc_raw, self.calibration)
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         ranking = build_ranking(
             query,
