@@ -263,6 +263,7 @@ def run_server(
         "--threads",
         str(args.threads),
     ]
+    cmd += ["--shape", args.shape]
     if args.rerank:
         cmd += ["--rerank", args.rerank]
     proc = subprocess.Popen(cmd, env=env)
@@ -290,6 +291,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--docs", type=int, default=50, help="documents per request")
     parser.add_argument("--rerank", default=None, help="a reranker spec (needs the registry)")
+    parser.add_argument(
+        "--shape",
+        choices=sorted(MiniLMShapedScorer.SHAPES),
+        default="minilm-l6",
+        help="shape of the default random-weight cross-encoder",
+    )
     parser.add_argument(
         "--batch-tokens",
         type=int,
