@@ -297,8 +297,9 @@ def create_app(
         slot = by_name.get(model)
         if slot is None:
             served = ", ".join(sorted(by_name))
+            shown = model if len(model) <= 80 else model[:77] + "..."
             raise ModelNotServedError(
-                f"model {model!r} is not served; use one of: default, {served}"
+                f"model {shown!r} is not served; use one of: default, {served}"
             )
         return slot
 
