@@ -1,0 +1,95 @@
+"""`shortlist serve`: the HTTP service (see `shortlist.serve.app`)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+import click
+
+
+@click.command("serve")
+@click.option("--index", "index_dir", type=click.Path(file_okay=False), default=None,
+              help="Index folder to serve on /v1/search.")
+@click.option("--rerank", "specs", multiple=True,
+              help="Reranker spec to serve (repeatable; the first is the default).")
+@click.option("--name", "names", multiple=True,
+              help="Alias for the --rerank at the same position (what clients send as `model`).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Bind address; loopback by default.")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--api-key", default=None,
+              help="Require 'Authorization: Bearer KEY' (or set SHORTLIST_API_KEY).")
+@click.option("--max-docs", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Most documents per request (and most search candidates k).")
+@click.option("--max-top-n", default=1000, show_default=True, type=click.IntRange(min=1))
+@click.option("--max-bytes", default=8 * 1024 * 1024, show_default=True,
+              type=click.IntRange(min=1), help="Largest request body.")
+@click.option("--max-batch-tokens", default=16384, show_default=True,
+              type=click.IntRange(min=1), help="Token budget of one model batch.")
+@click.option("--max-wait-ms", default=5.0, show_default=True, type=click.FloatRange(min=0),
+              help="Longest wait for more requests before an idle model starts a batch.")
+@click.option("--queue-size", default=256, show_default=True, type=click.IntRange(min=1),
+              help="Requests that may wait for the model; more get 503 with Retry-After.")
+@click.option("--no-batching", is_flag=True,
+              help="Score each request on its own (no cross-request batching).")
+def serve_cmd(
+    index_dir: str | None,
+    specs: tuple[str, ...],
+    names: tuple[str, ...],
+    host: str,
+    port: int,
+    api_key: str | None,
+    max_docs: int,
+    max_top_n: int,
+    max_bytes: int,
+    max_batch_tokens: int,
+    max_wait_ms: float,
+    queue_size: int,
+    no_batching: bool,
+) -> None:
+    """Serve reranking (Cohere /v1/rerank and /v2/rerank, TEI /rerank) and /v1/search.
+
+    SIGTERM or Ctrl-C shuts down gracefully: no new connections, in-flight requests
+    finish and the batch queue drains.
+    """
+    from shortlist._optional import require
+    from shortlist.errors import InvalidInputError
+
+    require("fastapi", "serve", "shortlist serve")
+    uvicorn = require("uvicorn", "serve", "shortlist serve")
+    require("prometheus_client", "serve", "shortlist serve")
+    if not specs and index_dir is None:
+        raise InvalidInputError("nothing to serve: give --rerank SPEC and/or --index DIR")
+    if len(names) > len(specs):
+        raise InvalidInputError("more --name than --rerank options; give one name per --rerank")
+    if api_key is None:
+        api_key = os.environ.get("SHORTLIST_API_KEY") or None
+
+    from shortlist.serve.app import ServeConfig, create_app
+
+    # Imported by name: the registry and the index live in their own modules.
+    registry = importlib.import_module("shortlist.rerank.registry")
+    rerankers: dict[str, Any] = {}
+    for i, spec in enumerate(specs):
+        alias = names[i] if i < len(names) else spec
+        rerankers[alias] = registry.load_reranker(spec)
+    index = None
+    if index_dir is not None:
+        index = importlib.import_module("shortlist.store.index").Index.open(index_dir)
+
+    config = ServeConfig(
+        api_key=api_key,
+        max_documents=max_docs,
+        max_top_n=max_top_n,
+        max_request_bytes=max_bytes,
+        batching=not no_batching,
+        max_batch_tokens=max_batch_tokens,
+        max_wait_ms=max_wait_ms,
+        queue_size=queue_size,
+    )
+    app = create_app(config, rerankers, index)
+    if host not in ("127.0.0.1", "localhost", "::1") and api_key is None:
+        click.echo(f"warning: serving on {host} without an API key", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=30)

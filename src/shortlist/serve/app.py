@@ -1,0 +1,506 @@
+"""The HTTP app: Cohere- and TEI-compatible reranking, search over an index, health, metrics.
+
+`create_app(config, rerankers, index)` takes already-built objects and never loads a model
+or opens a file because of a request: a request's `model` must name a served reranker (its
+spec string, a `--name` alias, or `default`), otherwise 404.
+
+Endpoints:
+
+- `POST /v1/rerank`, `POST /v2/rerank`: Cohere's rerank wire format (see `schemas`).
+- `POST /rerank`: text-embeddings-inference's format.
+- `POST /v1/search`: first stage over the served index, then rerank (404 without an index).
+- `GET /health` (liveness), `GET /ready` (models started, not shutting down; 503 otherwise).
+- `GET /metrics`: Prometheus text (see `metrics.Metrics`). `GET /openapi.json`: the spec.
+
+Errors always have the body `{"message": ..., "error": {"type": ..., "message": ...}}`
+(`message` at the top level is what Cohere's SDK reads). A `ShortlistError` maps to its
+`http_status`; request validation errors to 422 (400 for a body that is not JSON); a body
+over `max_request_bytes` (by Content-Length or by actual size) to 413; a full scoring queue
+to 503 with `Retry-After`. When `api_key` is set, the POST endpoints need
+`Authorization: Bearer <key>` (401 otherwise); health, readiness and metrics stay open.
+
+Long documents are the reranker's business (it windows them and keeps the best window;
+see `service`). Cohere v2's `max_tokens_per_doc` and v1's `max_chunks_per_doc` are passed
+to the reranker's `plan` when it declares them, else reported as ignored in `meta.warnings`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shortlist.errors import InvalidInputError, ShortlistError
+from shortlist.rerank.base import PairScorer, Reranker
+from shortlist.serve.batching import DynamicBatcher, QueueFullError
+from shortlist.serve.metrics import Metrics
+from shortlist.serve.schemas import (
+    ApiMeta,
+    ApiVersion,
+    BilledUnits,
+    CohereRerankResponse,
+    CohereRerankResult,
+    CohereV1RerankRequest,
+    CohereV2RerankRequest,
+    DocumentIn,
+    ErrorResponse,
+    ResultDocument,
+    SearchRequest,
+    SearchResponse,
+    TeiRank,
+    TeiRerankRequest,
+)
+from shortlist.serve.service import ModelSlot
+from shortlist.types import Ranking
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Limits, auth and batching of the service. All limits are per request."""
+
+    api_key: str | None = None
+    max_documents: int = 1000
+    max_request_bytes: int = 8 * 1024 * 1024
+    max_top_n: int = 1000
+    batching: bool = True
+    max_batch_tokens: int = 16384
+    max_batch_pairs: int = 512
+    max_wait_ms: float = 5.0
+    queue_size: int = 256
+
+
+class ModelNotServedError(ShortlistError):
+    http_status = 404
+
+
+class NoIndexServedError(ShortlistError):
+    http_status = 404
+
+
+class LimitExceededError(InvalidInputError):
+    """A request over one of the server's limits; the message names the limit."""
+
+
+class UnauthorizedError(ShortlistError):
+    http_status = 401
+
+
+class NotReadyError(ShortlistError):
+    http_status = 503
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorResponse, "description": "Client error"},
+    "5XX": {"model": ErrorResponse, "description": "Server error"},
+}
+_KNOWN_PATHS = frozenset(
+    {"/v1/rerank", "/v2/rerank", "/rerank", "/v1/search", "/health", "/ready", "/metrics"}
+)
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+def error_body(kind: str, message: str) -> dict[str, Any]:
+    return {"message": message, "error": {"type": kind, "message": message}}
+
+
+def _depth_of(batcher: DynamicBatcher) -> Callable[[], int]:
+    return lambda: batcher.queue_depth
+
+
+def _error(
+    status: int, kind: str, message: str, headers: Mapping[str, str] | None = None
+) -> Any:
+    return JSONResponse(error_body(kind, message), status_code=status, headers=headers)
+
+
+class _Edge:
+    """Outermost ASGI layer: request metrics and the request body size limit."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        endpoint = path if path in _KNOWN_PATHS else "other"
+        status = [500]
+
+        async def send_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = int(message["status"])
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            replay = await self._read_body(scope, receive, send_status)
+            if replay is not None:
+                await self.app(scope, replay, send_status)
+        finally:
+            self.metrics.requests.labels(endpoint=endpoint, status=str(status[0])).inc()
+            self.metrics.latency.labels(endpoint=endpoint).observe(time.perf_counter() - started)
+
+    async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
+        """The whole body, replayed to the app; None when a 4xx was already sent."""
+        if scope.get("method") not in ("POST", "PUT", "PATCH"):
+            return receive
+        limit = self.max_bytes
+        too_big = f"request body is larger than max_request_bytes={limit} (server limit)"
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    await _send_json(send, 400, error_body("invalid_request", "bad Content-Length"))
+                    return None
+                if declared > limit:
+                    await _send_json(send, 413, error_body("payload_too_large", too_big))
+                    return None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await _send_json(send, 413, error_body("payload_too_large", too_big))
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return replay
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+def create_app(
+    config: ServeConfig,
+    rerankers: Mapping[str, Reranker],
+    index: Any = None,
+) -> FastAPI:
+    """The service over already-built rerankers (`{name: reranker}`, the first is `default`)
+    and an optional index (anything with `search(query, k=, mode=, filter=) -> Ranking`)."""
+    if not rerankers and index is None:
+        raise InvalidInputError("nothing to serve: give at least one reranker or an index")
+    metrics = Metrics()
+    slots: dict[str, ModelSlot] = {}
+    by_name: dict[str, ModelSlot] = {}
+    for alias, reranker in rerankers.items():
+        batcher = None
+        if config.batching and isinstance(reranker, PairScorer):
+            batcher = DynamicBatcher(
+                reranker,
+                max_batch_tokens=config.max_batch_tokens,
+                max_batch_pairs=config.max_batch_pairs,
+                max_wait_ms=config.max_wait_ms,
+                queue_size=config.queue_size,
+                count_tokens=getattr(reranker, "count_tokens", None),
+                on_batch=metrics.batch_observer(alias),
+                on_queue_wait=metrics.queue_observer(),
+            )
+            metrics.watch_queue(alias, _depth_of(batcher))
+        slot = ModelSlot(reranker, batcher)
+        slots[alias] = slot
+        by_name.setdefault(alias, slot)
+        by_name.setdefault(str(getattr(reranker, "name", alias)), slot)
+    default = next(iter(slots.values()), None)
+    state = {"ready": False}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for slot in slots.values():
+            await slot.start()
+        state["ready"] = True
+        try:
+            yield
+        finally:
+            # uvicorn has already let in-flight requests finish; drain what they queued.
+            state["ready"] = False
+            for slot in slots.values():
+                await slot.close()
+
+    app = FastAPI(
+        title="shortlist",
+        summary="Retrieve-and-rerank service, Cohere- and TEI-compatible.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.metrics = metrics
+    app.state.slots = slots
+
+    bearer = HTTPBearer(auto_error=False)
+
+    def authorize(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:  # noqa: B008
+        if config.api_key is None:
+            return
+        given = creds.credentials if creds is not None else ""
+        if not hmac.compare_digest(given.encode(), config.api_key.encode()):
+            raise UnauthorizedError(
+                "missing or wrong API key; send the header 'Authorization: Bearer <key>'"
+            )
+
+    def resolve(model: str | None) -> ModelSlot:
+        if default is None:
+            raise ModelNotServedError("no reranker is served; start with shortlist serve --rerank")
+        if model is None or model == "default":
+            return default
+        slot = by_name.get(model)
+        if slot is None:
+            served = ", ".join(sorted(by_name))
+            shown = model if len(model) <= 80 else model[:77] + "..."
+            raise ModelNotServedError(
+                f"model {shown!r} is not served; use one of: default, {served}"
+            )
+        return slot
+
+    def check_limits(n_docs: int, top_n: int | None) -> None:
+        if n_docs > config.max_documents:
+            raise LimitExceededError(
+                f"too many documents: {n_docs} > max_documents={config.max_documents} "
+                "(server limit --max-docs)"
+            )
+        if top_n is not None and top_n > config.max_top_n:
+            raise LimitExceededError(
+                f"top_n={top_n} is over the server limit max_top_n={config.max_top_n}"
+            )
+
+    async def score(
+        slot: ModelSlot,
+        query: str,
+        documents: list[Any],
+        top_n: int | None,
+        options: dict[str, int | None] | None = None,
+    ) -> tuple[Ranking, list[str]]:
+        if not state["ready"]:
+            raise NotReadyError("the server is starting or shutting down; retry later")
+        started = time.perf_counter()
+        ranking, warnings = await slot.rerank(query, documents, top_n, options)
+        metrics.stage.labels(stage="rerank").observe(time.perf_counter() - started)
+        return ranking, warnings
+
+    @app.exception_handler(ShortlistError)
+    async def shortlist_error(request: Request, exc: ShortlistError) -> Response:
+        headers = None
+        if isinstance(exc, QueueFullError):
+            headers = {"Retry-After": str(exc.retry_after)}
+        return _error(exc.http_status, _snake(type(exc).__name__), str(exc), headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return _error(400, "invalid_request", "the request body is not valid JSON")
+        parts = []
+        for e in errors[:5]:
+            loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
+            parts.append(f"{loc}: {e.get('msg', 'invalid')}")
+        return _error(422, "invalid_request", "invalid request: " + "; ".join(parts))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return _error(exc.status_code, "http_error", str(exc.detail), exc.headers)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        return _error(500, "internal_error", "internal server error")
+
+    auth = [Depends(authorize)]
+
+    @app.post(
+        "/v1/rerank",
+        response_model=CohereRerankResponse,
+        response_model_exclude_none=True,
+        responses=_ERRORS,
+        dependencies=auth,
+        tags=["rerank"],
+    )
+    async def rerank_v1(body: CohereV1RerankRequest) -> CohereRerankResponse:
+        """Cohere v1 rerank."""
+        slot = resolve(body.model)
+        texts = _texts(body.documents)
+        check_limits(len(texts), body.top_n)
+        ranking, warnings = await score(
+            slot, body.query, texts, body.top_n, {"max_chunks_per_doc": body.max_chunks_per_doc}
+        )
+        return _cohere_response(ranking, texts, body.return_documents, "1", warnings)
+
+    @app.post(
+        "/v2/rerank",
+        response_model=CohereRerankResponse,
+        response_model_exclude_none=True,
+        responses=_ERRORS,
+        dependencies=auth,
+        tags=["rerank"],
+    )
+    async def rerank_v2(body: CohereV2RerankRequest) -> CohereRerankResponse:
+        """Cohere v2 rerank."""
+        slot = resolve(body.model)
+        texts = _texts(body.documents)
+        check_limits(len(texts), body.top_n)
+        ranking, warnings = await score(
+            slot, body.query, texts, body.top_n, {"max_tokens_per_doc": body.max_tokens_per_doc}
+        )
+        return _cohere_response(ranking, texts, body.return_documents, "2", warnings)
+
+    @app.post(
+        "/rerank",
+        response_model=list[TeiRank],
+        response_model_exclude_none=True,
+        responses=_ERRORS,
+        dependencies=auth,
+        tags=["rerank"],
+    )
+    async def rerank_tei(body: TeiRerankRequest) -> list[TeiRank]:
+        """text-embeddings-inference rerank: all texts, best first."""
+        slot = resolve(None)
+        check_limits(len(body.texts), None)
+        ranking, _ = await score(slot, body.query, list(body.texts), None)
+        out = []
+        for hit in ranking:
+            assert hit.index is not None
+            value = hit.raw_score if body.raw_scores else hit.calibrated_score
+            out.append(
+                TeiRank(
+                    index=hit.index,
+                    score=float(value if value is not None else hit.score),
+                    text=body.texts[hit.index] if body.return_text else None,
+                )
+            )
+        return out
+
+    @app.post(
+        "/v1/search",
+        response_model=SearchResponse,
+        responses=_ERRORS,
+        dependencies=auth,
+        tags=["search"],
+    )
+    async def search(body: SearchRequest) -> SearchResponse:
+        """First stage over the served index (top `k`), then rerank to `top_n`."""
+        if index is None:
+            raise NoIndexServedError("no index is served; start with shortlist serve --index DIR")
+        k = body.k if body.k is not None else min(100, config.max_documents)
+        check_limits(k, body.top_n)
+        slot = None
+        if body.rerank is not False:
+            slot = resolve(None if body.rerank is True else str(body.rerank))
+        if not state["ready"]:
+            raise NotReadyError("the server is starting or shutting down; retry later")
+        kwargs: dict[str, Any] = {"k": k, "filter": body.filter}
+        if body.mode is not None:
+            kwargs["mode"] = body.mode
+        started = time.perf_counter()
+        first: Ranking = await run_in_threadpool(index.search, body.query, **kwargs)
+        retrieve_s = time.perf_counter() - started
+        metrics.stage.labels(stage="retrieve").observe(retrieve_s)
+        timings = dict(first.timings_ms)
+        timings["retrieve"] = retrieve_s * 1000.0
+        ranking = first.top(body.top_n)
+        if slot is not None and len(first):
+            t0 = time.perf_counter()
+            ranking, _ = await score(slot, body.query, list(first.hits), body.top_n)
+            timings["rerank"] = (time.perf_counter() - t0) * 1000.0
+        timings["total"] = (time.perf_counter() - started) * 1000.0
+        return SearchResponse.model_validate(
+            {"query": body.query, "results": [h.to_dict() for h in ranking], "timings_ms": timings}
+        )
+
+    @app.get("/health", tags=["ops"])
+    async def health() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["ops"], responses=_ERRORS)
+    async def ready() -> dict[str, Any]:
+        """Readiness: models started and the index open, not shutting down."""
+        if not state["ready"]:
+            raise NotReadyError("not ready: starting or shutting down")
+        return {"status": "ready", "models": sorted(by_name), "index": index is not None}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        payload, content_type = metrics.render()
+        return Response(payload, media_type=content_type)
+
+    app.add_middleware(_Edge, metrics=metrics, max_bytes=config.max_request_bytes)
+    return app
+
+
+def _texts(documents: list[DocumentIn]) -> list[str]:
+    return [d if isinstance(d, str) else d.text for d in documents]
+
+
+def _cohere_response(
+    ranking: Ranking, texts: list[str], return_documents: bool, version: str, warnings: list[str]
+) -> CohereRerankResponse:
+    results = []
+    for hit in ranking:
+        assert hit.index is not None
+        results.append(
+            CohereRerankResult(
+                index=hit.index,
+                relevance_score=float(hit.score),
+                document=ResultDocument(text=texts[hit.index]) if return_documents else None,
+            )
+        )
+    # Cohere bills one search unit per query with up to 100 documents.
+    units = max(1, math.ceil(len(texts) / 100))
+    return CohereRerankResponse(
+        id=str(uuid.uuid4()),
+        results=results,
+        meta=ApiMeta(
+            api_version=ApiVersion(version=version),
+            billed_units=BilledUnits(search_units=units),
+            warnings=warnings or None,
+        ),
+    )

@@ -1,0 +1,262 @@
+"""Dynamic batching of (query, text) pairs across concurrent requests.
+
+A request submits one *scoring job*: the list of pairs it needs scored. One worker task
+per model takes the oldest job, then keeps adding queued jobs (oldest first) while the
+batch stays under a token budget and a pair count, waiting at most `max_wait_ms` for
+more to arrive when the model is idle. It runs `PairScorer.score_pairs` on the whole
+batch in a single dedicated thread (one batch at a time: the model is the bottleneck,
+and two batches on the same CPU cores only fight each other), then resolves each job's
+future with exactly its own slice of the scores. While a batch runs, new jobs queue up
+and form the next batch, so under load batches fill without any waiting.
+
+Tokens are estimated as `(len(query) + len(text)) // 4 + 3` unless a `count_tokens`
+callable is given; the estimate only decides packing, the scorer does its own
+length-sorted sub-batching inside `score_pairs`.
+
+The queue is bounded in jobs: a full queue raises `QueueFullError` (HTTP 503 with
+`Retry-After`) at once instead of letting latency grow without bound. `close()` stops
+taking jobs and finishes every queued and running one before returning.
+
+If a mixed batch fails, each of its jobs is retried alone, so one bad request cannot
+fail the requests it happened to share a batch with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from shortlist.errors import ShortlistError
+from shortlist.rerank.base import PairScorer
+
+Pair = tuple[str, str]
+
+
+class QueueFullError(ShortlistError):
+    """The scoring queue is full (or the server is shutting down); retry later."""
+
+    http_status = 503
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def estimate_tokens(query: str, text: str) -> int:
+    """A cheap token estimate (about 4 characters per token, plus special tokens)."""
+    return (len(query) + len(text)) // 4 + 3
+
+
+@dataclass
+class _Job:
+    pairs: Sequence[Pair]
+    tokens: int
+    future: asyncio.Future[np.ndarray]
+    enqueued: float
+
+
+@dataclass
+class BatcherStats:
+    """Counters for metrics. `queue_depth` is jobs waiting, not counting the running batch."""
+
+    queue_depth: int = 0
+    batches: int = 0
+    jobs: int = 0
+    pairs: int = 0
+    last_batch_pairs: int = 0
+    last_batch_jobs: int = 0
+    batch_pairs_history: list[int] = field(default_factory=list)
+
+
+class DynamicBatcher:
+    """Packs scoring jobs from concurrent requests into model batches.
+
+    Use from one event loop: `await start()`, then `await score(pairs)` from any number
+    of concurrent tasks, then `await close()`. Callbacks (`on_batch(pairs, jobs,
+    seconds)`, `on_queue_wait(seconds)`) run on the event loop and must be cheap.
+    """
+
+    def __init__(
+        self,
+        scorer: PairScorer,
+        *,
+        max_batch_tokens: int = 16384,
+        max_batch_pairs: int = 512,
+        max_wait_ms: float = 5.0,
+        queue_size: int = 256,
+        count_tokens: Callable[[str, str], int] | None = None,
+        on_batch: Callable[[int, int, float], None] | None = None,
+        on_queue_wait: Callable[[float], None] | None = None,
+        history: int = 0,
+    ) -> None:
+        if max_batch_tokens < 1 or max_batch_pairs < 1 or queue_size < 1 or max_wait_ms < 0:
+            raise ValueError("batch limits and queue size must be positive, max_wait_ms >= 0")
+        self._scorer = scorer
+        self.max_batch_tokens = max_batch_tokens
+        self.max_batch_pairs = max_batch_pairs
+        self.max_wait_s = max_wait_ms / 1000.0
+        self.queue_size = queue_size
+        self._count_tokens = count_tokens or estimate_tokens
+        self._on_batch = on_batch
+        self._on_queue_wait = on_queue_wait
+        self._history = history
+        self._jobs: deque[_Job] = deque()
+        self._wakeup: asyncio.Event | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._closing = False
+        self.stats = BatcherStats()
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None and not self._worker.done() and not self._closing
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._jobs)
+
+    async def start(self) -> None:
+        if self._worker is not None:
+            raise RuntimeError("batcher already started")
+        self._wakeup = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shortlist-model")
+        self._worker = asyncio.create_task(self._run(), name="shortlist-batcher")
+
+    async def score(self, pairs: Sequence[Pair]) -> np.ndarray:
+        """Raw scores for `pairs`, in order, scored in a batch shared with other requests.
+
+        Raises `QueueFullError` when the queue is full or the batcher is closing, and
+        whatever `score_pairs` raised for this job.
+        """
+        if self._worker is None or self._wakeup is None:
+            raise RuntimeError("batcher not started")
+        if self._closing:
+            raise QueueFullError("the server is shutting down", retry_after=5)
+        if len(self._jobs) >= self.queue_size:
+            raise QueueFullError(
+                f"scoring queue is full ({self.queue_size} requests waiting; "
+                "server limit --queue-size); retry later"
+            )
+        pairs = list(pairs)
+        if not pairs:
+            return np.zeros(0, dtype=np.float64)
+        tokens = sum(self._count_tokens(q, t) for q, t in pairs)
+        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        self._jobs.append(_Job(pairs, tokens, future, time.perf_counter()))
+        self.stats.queue_depth = len(self._jobs)
+        self._wakeup.set()
+        return await future
+
+    async def close(self) -> None:
+        """Stop accepting jobs and finish every queued and running one."""
+        if self._worker is None:
+            return
+        self._closing = True
+        assert self._wakeup is not None
+        self._wakeup.set()
+        await self._worker
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+
+    async def _next_job(self, timeout: float | None) -> _Job | None:
+        """The oldest job, waiting up to `timeout` seconds (forever when None)."""
+        assert self._wakeup is not None
+        while not self._jobs:
+            if self._closing:
+                return None
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            except TimeoutError:
+                return None
+        return self._jobs[0]
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            first = await self._next_job(None)
+            if first is None:
+                return  # closing and drained
+            batch = [self._jobs.popleft()]
+            tokens, n_pairs = first.tokens, len(first.pairs)
+            deadline = loop.time() + self.max_wait_s
+            while tokens < self.max_batch_tokens and n_pairs < self.max_batch_pairs:
+                remaining = deadline - loop.time()
+                nxt = self._jobs[0] if self._jobs else None
+                if nxt is None:
+                    if remaining <= 0 or self._closing:
+                        break
+                    nxt = await self._next_job(remaining)
+                    if nxt is None:
+                        break
+                if (
+                    tokens + nxt.tokens > self.max_batch_tokens
+                    or n_pairs + len(nxt.pairs) > self.max_batch_pairs
+                ):
+                    break  # it starts the next batch
+                batch.append(self._jobs.popleft())
+                tokens += nxt.tokens
+                n_pairs += len(nxt.pairs)
+            self.stats.queue_depth = len(self._jobs)
+            await self._execute(batch, n_pairs)
+
+    async def _execute(self, batch: list[_Job], n_pairs: int) -> None:
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        if self._on_queue_wait is not None:
+            for job in batch:
+                self._on_queue_wait(started - job.enqueued)
+        pairs = [p for job in batch for p in job.pairs]
+        try:
+            scores = await loop.run_in_executor(self._executor, self._score, pairs)
+        except Exception as exc:  # noqa: BLE001 - forwarded to the requests
+            if len(batch) == 1:
+                _resolve(batch[0].future, exc=exc)
+            else:
+                for job in batch:  # isolate the failing request
+                    await self._execute([job], len(job.pairs))
+            return
+        seconds = time.perf_counter() - started
+        offset = 0
+        for job in batch:
+            _resolve(job.future, result=scores[offset : offset + len(job.pairs)])
+            offset += len(job.pairs)
+        s = self.stats
+        s.batches += 1
+        s.jobs += len(batch)
+        s.pairs += n_pairs
+        s.last_batch_pairs, s.last_batch_jobs = n_pairs, len(batch)
+        if self._history:
+            s.batch_pairs_history.append(n_pairs)
+            del s.batch_pairs_history[: -self._history]
+        if self._on_batch is not None:
+            self._on_batch(n_pairs, len(batch), seconds)
+
+    def _score(self, pairs: list[Pair]) -> np.ndarray:
+        scores = np.asarray(self._scorer.score_pairs(pairs))
+        if scores.ndim == 0 or scores.shape[0] != len(pairs):
+            raise ShortlistError(
+                f"reranker returned {scores.shape} scores for {len(pairs)} pairs"
+            )
+        return scores
+
+
+def _resolve(
+    future: asyncio.Future[np.ndarray],
+    *,
+    result: np.ndarray | None = None,
+    exc: BaseException | None = None,
+) -> None:
+    if future.done():  # the request was cancelled (client went away)
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        assert result is not None
+        future.set_result(result)

@@ -1,0 +1,162 @@
+"""Wire schemas of the HTTP service.
+
+- Cohere rerank v1 (`POST /v1/rerank`) and v2 (`POST /v2/rerank`), as the official `cohere`
+  SDK sends and parses them (cohere 5.x-7.x: `cohere.Client.rerank`, `cohere.ClientV2.rerank`).
+  v1 documents may be strings or `{"text": ...}` objects and results carry `document: {text}`
+  when `return_documents` is true. Cohere's v2 API dropped `return_documents` and returns
+  `index` and `relevance_score` only; older SDKs still send `return_documents`, so v2 accepts
+  it and then returns `document: {text}` too.
+- text-embeddings-inference `POST /rerank`: `{query, texts, raw_scores, return_text, truncate,
+  truncation_direction}` -> `[{index, score, text?}]`, sorted by score, best first.
+- `POST /v1/search`: first stage over the served index, optionally reranked; the response is
+  `Ranking.to_dict()` (`{query, results: [...], timings_ms}`).
+
+Unknown request fields are ignored (clients send provider-specific options such as
+`rank_fields` or `priority`), so a client written for the hosted API keeps working.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_QUERY_CHARS = 100_000
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class TextDocument(BaseModel):
+    """A document given as an object; only `text` is scored (other keys are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+    text: str
+
+
+DocumentIn = str | TextDocument
+
+
+class CohereV1RerankRequest(_Request):
+    model: str | None = Field(
+        default=None, description="A served model: its spec, a --name alias, or 'default'."
+    )
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    documents: list[DocumentIn] = Field(min_length=1)
+    top_n: int | None = Field(default=None, ge=1)
+    return_documents: bool = False
+    max_chunks_per_doc: int | None = Field(default=None, ge=1)
+
+
+class CohereV2RerankRequest(_Request):
+    model: str = Field(description="A served model: its spec, a --name alias, or 'default'.")
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    documents: list[DocumentIn] = Field(min_length=1)
+    top_n: int | None = Field(default=None, ge=1)
+    max_tokens_per_doc: int | None = Field(default=None, ge=1)
+    return_documents: bool = Field(
+        default=False, description="Not part of Cohere v2; accepted for older SDKs."
+    )
+
+
+class ResultDocument(BaseModel):
+    text: str
+
+
+class CohereRerankResult(BaseModel):
+    index: int
+    relevance_score: float
+    document: ResultDocument | None = None
+
+
+class ApiVersion(BaseModel):
+    version: str
+
+
+class BilledUnits(BaseModel):
+    search_units: float
+
+
+class ApiMeta(BaseModel):
+    api_version: ApiVersion
+    billed_units: BilledUnits
+    warnings: list[str] | None = None
+
+
+class CohereRerankResponse(BaseModel):
+    id: str
+    results: list[CohereRerankResult]
+    meta: ApiMeta
+
+
+class TeiRerankRequest(_Request):
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    texts: list[str] = Field(min_length=1)
+    raw_scores: bool = False
+    return_text: bool = False
+    truncate: bool | None = Field(
+        default=False,
+        description="Accepted for compatibility; long texts are windowed by the reranker, "
+        "never truncated.",
+    )
+    truncation_direction: Literal["Left", "Right", "left", "right"] | None = "Right"
+
+
+class TeiRank(BaseModel):
+    index: int
+    score: float
+    text: str | None = None
+
+
+class SearchRequest(_Request):
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    k: int | None = Field(
+        default=None,
+        ge=1,
+        description="First-stage depth (candidates to rerank); default 100, or the server's "
+        "max documents when lower.",
+    )
+    top_n: int = Field(default=10, ge=1, description="Results returned.")
+    mode: Literal["bm25", "dense", "hybrid"] | None = Field(
+        default=None, description="First-stage mode; the index's default when omitted."
+    )
+    filter: dict[str, Any] | None = Field(default=None, description="Metadata filter.")
+    rerank: bool | str = Field(
+        default=True,
+        description="true: the default reranker; false: first stage only; a string: a served "
+        "model by name.",
+    )
+
+
+class SearchHit(BaseModel):
+    id: str
+    doc_id: str
+    rank: int
+    score: float
+    first_stage_rank: int | None = None
+    first_stage_score: float | None = None
+    text: str
+    metadata: dict[str, Any]
+    raw_score: float | None = None
+    calibrated_score: float | None = None
+    index: int | None = None
+    window: int | None = None
+
+
+class SearchResponse(BaseModel):
+    query: str
+    results: list[SearchHit]
+    timings_ms: dict[str, float]
+
+
+class ErrorDetail(BaseModel):
+    type: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """Every error body. `message` at the top level is what Cohere's API and SDK use."""
+
+    message: str
+    error: ErrorDetail

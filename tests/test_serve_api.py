@@ -1,0 +1,332 @@
+"""The HTTP service against a real uvicorn server on loopback, through real clients."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("cohere")
+
+import cohere
+
+from serve_fakes import (
+    CORPUS,
+    ApiLikeReranker,
+    FakeIndex,
+    OverlapScorer,
+    WindowedScorer,
+    running,
+)
+from shortlist.serve.app import ServeConfig, create_app
+
+QUERY = "big cat in the garden"
+DOCS = [
+    "the cat sat on the mat",
+    "a dog chased the cat around the big garden",
+    "stock prices fell sharply",
+    "garden cat",
+    "the big garden has a cat",
+]
+CONFIG = ServeConfig(max_documents=20, max_top_n=10, max_request_bytes=20_000)
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    """One connection pool for the Cohere clients (they do not close their own)."""
+    with httpx.Client(timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def scorer() -> OverlapScorer:
+    return OverlapScorer()
+
+
+@pytest.fixture(scope="module")
+def index() -> FakeIndex:
+    return FakeIndex(dict(CORPUS))
+
+
+@pytest.fixture(scope="module")
+def base_url(scorer: OverlapScorer, index: FakeIndex) -> Iterator[str]:
+    rerankers = {"overlap": scorer, "windowed": WindowedScorer(), "api": ApiLikeReranker()}
+    with running(create_app(CONFIG, rerankers, index)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def bare_url(scorer: OverlapScorer) -> Iterator[str]:
+    with running(create_app(CONFIG, {"overlap": scorer})) as url:
+        yield url
+
+
+def test_cohere_v2_client_matches_direct_rerank(
+    http: httpx.Client, base_url: str, scorer: OverlapScorer
+) -> None:
+    client = cohere.ClientV2(base_url=base_url, api_key="unused", httpx_client=http)
+    got = client.rerank(model="overlap", query=QUERY, documents=DOCS, top_n=3)
+    direct = scorer.rerank(QUERY, DOCS, top_n=3)
+    assert [r.index for r in got.results] == [h.index for h in direct] == [4, 1, 3]
+    assert [r.relevance_score for r in got.results] == pytest.approx([h.score for h in direct])
+    assert all(getattr(r, "document", None) is None for r in got.results)
+    assert got.meta.api_version.version == "2"
+    assert got.meta.billed_units.search_units == 1
+    assert got.id
+
+
+def test_cohere_v1_client_returns_documents(
+    http: httpx.Client, base_url: str, scorer: OverlapScorer
+) -> None:
+    client = cohere.Client(base_url=base_url, api_key="unused", httpx_client=http)
+    documents = [DOCS[0], {"text": DOCS[1]}, DOCS[2], {"text": DOCS[3], "title": "x"}, DOCS[4]]
+    got = client.rerank(query=QUERY, documents=documents, return_documents=True)
+    direct = scorer.rerank(QUERY, DOCS)
+    assert [r.index for r in got.results] == [h.index for h in direct]
+    assert [r.document.text for r in got.results] == [DOCS[h.index] for h in direct]
+    assert got.meta.api_version.version == "1"
+
+
+def test_model_by_spec_name_and_default(http: httpx.Client, base_url: str) -> None:
+    client = cohere.ClientV2(base_url=base_url, api_key="unused", httpx_client=http)
+    by_alias = client.rerank(model="overlap", query=QUERY, documents=DOCS)
+    by_spec = client.rerank(model="fake:overlap", query=QUERY, documents=DOCS)
+    by_default = client.rerank(model="default", query=QUERY, documents=DOCS)
+    idx = [r.index for r in by_alias.results]
+    assert idx == [r.index for r in by_spec.results] == [r.index for r in by_default.results]
+
+
+def test_unknown_model_is_404_and_never_loaded(http: httpx.Client, base_url: str) -> None:
+    client = cohere.ClientV2(base_url=base_url, api_key="unused", httpx_client=http)
+    with pytest.raises(cohere.errors.NotFoundError) as err:
+        client.rerank(model="cross-encoder:/etc/passwd", query=QUERY, documents=DOCS)
+    assert "not served" in err.value.body["message"]
+    assert err.value.body["error"]["type"] == "model_not_served_error"
+
+
+def test_window_plan_batches_windows_and_takes_best(base_url: str) -> None:
+    # 4-word windows: the long document's best window holds all of "big cat garden".
+    long_doc = "unrelated words at the start big cat garden then more filler words"
+    r = httpx.post(
+        f"{base_url}/v2/rerank",
+        json={"model": "windowed", "query": "big cat garden", "documents": ["cat", long_doc]},
+    )
+    assert r.status_code == 200, r.text
+    assert [x["index"] for x in r.json()["results"]] == [1, 0]
+    # max_tokens_per_doc reaches the plan (windows of 1 word: no window holds 2 query words).
+    r = httpx.post(
+        f"{base_url}/v2/rerank",
+        json={
+            "model": "windowed",
+            "query": "big cat garden",
+            "documents": ["cat", long_doc],
+            "max_tokens_per_doc": 1,
+        },
+    )
+    scores = [x["relevance_score"] for x in r.json()["results"]]
+    assert scores[0] == pytest.approx(scores[1])
+    assert "warnings" not in r.json()["meta"]
+
+
+def test_unsupported_option_is_reported_not_silently_dropped(base_url: str) -> None:
+    r = httpx.post(
+        f"{base_url}/v2/rerank",
+        json={"model": "overlap", "query": QUERY, "documents": DOCS, "max_tokens_per_doc": 64},
+    )
+    assert r.status_code == 200
+    assert r.json()["meta"]["warnings"] == [
+        "max_tokens_per_doc is not supported by this model and was ignored"
+    ]
+
+
+def test_non_pair_scorer_reranker_is_called_directly(base_url: str) -> None:
+    r = httpx.post(
+        f"{base_url}/v2/rerank", json={"model": "api", "query": QUERY, "documents": DOCS[:3]}
+    )
+    assert r.status_code == 200
+    assert [x["index"] for x in r.json()["results"]] == [2, 1, 0]
+
+
+def test_tei_rerank(base_url: str, scorer: OverlapScorer) -> None:
+    direct = scorer.rerank(QUERY, DOCS)
+    r = httpx.post(f"{base_url}/rerank", json={"query": QUERY, "texts": DOCS})
+    assert r.status_code == 200
+    body = r.json()
+    assert [x["index"] for x in body] == [h.index for h in direct]
+    assert [x["score"] for x in body] == pytest.approx([h.calibrated_score for h in direct])
+    assert all("text" not in x for x in body)
+    r = httpx.post(
+        f"{base_url}/rerank",
+        json={
+            "query": QUERY,
+            "texts": DOCS,
+            "raw_scores": True,
+            "return_text": True,
+            "truncate": True,
+            "truncation_direction": "Left",
+        },
+    )
+    body = r.json()
+    assert [x["score"] for x in body] == pytest.approx([h.raw_score for h in direct])
+    assert [x["text"] for x in body] == [DOCS[h.index] for h in direct]
+    # Hand-computed: "the big garden has a cat" shares big, cat, garden, the; others: has, a.
+    assert body[0] == {"index": 4, "score": pytest.approx(4 - 0.2), "text": DOCS[4]}
+
+
+def test_search_reranks_first_stage(base_url: str, index: FakeIndex) -> None:
+    r = httpx.post(
+        f"{base_url}/v1/search",
+        json={"query": "big cat garden", "k": 4, "top_n": 2, "filter": {"lang": "en"}},
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["query"] == "big cat garden"
+    assert index.calls[-1] == {
+        "query": "big cat garden",
+        "k": 4,
+        "mode": "bm25",
+        "filter": {"lang": "en"},
+    }
+    results = body["results"]
+    # First stage: d1, d5, d2, d3; the overlap reranker: d5 (2.3), d2 (2.2), d1, d3.
+    assert [h["id"] for h in results] == ["d5", "d2"]
+    assert [h["rank"] for h in results] == [1, 2]
+    assert [h["first_stage_rank"] for h in results] == [2, 3]
+    assert set(results[0]) >= {
+        "id",
+        "doc_id",
+        "rank",
+        "score",
+        "first_stage_rank",
+        "first_stage_score",
+        "text",
+        "metadata",
+    }
+    assert results[0]["metadata"] == {"lang": "en"}
+    assert {"retrieve", "rerank", "total", "bm25"} <= set(body["timings_ms"])
+
+
+def test_search_without_rerank_and_with_mode(base_url: str, index: FakeIndex) -> None:
+    r = httpx.post(
+        f"{base_url}/v1/search",
+        json={"query": "big cat garden", "k": 4, "top_n": 2, "rerank": False, "mode": "dense"},
+    )
+    assert r.status_code == 200
+    assert [h["first_stage_rank"] for h in r.json()["results"]] == [None, None]
+    assert [h["id"] for h in r.json()["results"]] == ["d1", "d5"]
+    assert index.calls[-1]["mode"] == "dense"
+    assert "rerank" not in r.json()["timings_ms"]
+    r = httpx.post(f"{base_url}/v1/search", json={"query": "cat", "rerank": "nope"})
+    assert r.status_code == 404
+
+
+def test_search_without_index_is_404_json(bare_url: str) -> None:
+    r = httpx.post(f"{bare_url}/v1/search", json={"query": "cat"})
+    assert r.status_code == 404
+    assert "no index is served" in r.json()["message"]
+
+
+def test_health_ready_openapi(base_url: str) -> None:
+    assert httpx.get(f"{base_url}/health").json() == {"status": "ok"}
+    ready = httpx.get(f"{base_url}/ready").json()
+    assert ready["status"] == "ready" and ready["index"] is True
+    assert {"overlap", "fake:overlap", "windowed", "api"} <= set(ready["models"])
+    spec = httpx.get(f"{base_url}/openapi.json").json()
+    assert {"/v1/rerank", "/v2/rerank", "/rerank", "/v1/search"} <= set(spec["paths"])
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "fragment"),
+    [
+        (b"", 422, "body"),
+        (b"{not json", 400, "not valid JSON"),
+        (b"[]", 422, "invalid request"),
+        (json.dumps({"query": "q", "documents": []}).encode(), 422, "documents"),
+        (json.dumps({"query": "", "documents": ["a"]}).encode(), 422, "query"),
+        (json.dumps({"query": "q", "documents": ["a"], "top_n": 0}).encode(), 422, "top_n"),
+        (json.dumps({"query": "q", "documents": [7]}).encode(), 422, "documents"),
+    ],
+)
+def test_bad_bodies_are_4xx_json(base_url: str, content: bytes, status: int, fragment: str) -> None:
+    r = httpx.post(
+        f"{base_url}/v1/rerank", content=content, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == status, r.text
+    assert fragment in r.json()["message"]
+    assert r.json()["error"]["message"] == r.json()["message"]
+
+
+def test_limits_name_the_limit(base_url: str) -> None:
+    r = httpx.post(
+        f"{base_url}/v2/rerank", json={"model": "overlap", "query": "q", "documents": ["a"] * 21}
+    )
+    assert r.status_code == 422
+    assert "max_documents=20" in r.json()["message"]
+    r = httpx.post(
+        f"{base_url}/v2/rerank",
+        json={"model": "overlap", "query": "q", "documents": ["a"], "top_n": 11},
+    )
+    assert r.status_code == 422
+    assert "max_top_n=10" in r.json()["message"]
+    r = httpx.post(f"{base_url}/v1/search", json={"query": "q", "k": 21})
+    assert r.status_code == 422
+    assert "max_documents=20" in r.json()["message"]
+
+
+def test_body_size_limit_by_header_and_by_actual_size(base_url: str) -> None:
+    big = json.dumps({"query": "q", "documents": ["x" * 30_000]}).encode()
+    r = httpx.post(
+        f"{base_url}/v1/rerank", content=big, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 413
+    assert "max_request_bytes=20000" in r.json()["message"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: chunked transfer encoding
+        for i in range(0, len(big), 4096):
+            yield big[i : i + 4096]
+
+    r = httpx.post(
+        f"{base_url}/v1/rerank", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 413
+
+
+def test_unknown_path_is_json_404(base_url: str) -> None:
+    r = httpx.get(f"{base_url}/nope")
+    assert r.status_code == 404
+    assert r.json()["error"]["type"] == "http_error"
+
+
+def test_auth(http: httpx.Client, scorer: OverlapScorer) -> None:
+    app = create_app(ServeConfig(api_key="s3cret"), {"overlap": scorer})
+    with running(app) as url:
+        body = {"model": "overlap", "query": QUERY, "documents": DOCS}
+        assert httpx.post(f"{url}/v2/rerank", json=body).status_code == 401
+        wrong = httpx.post(f"{url}/v2/rerank", json=body, headers={"Authorization": "Bearer no"})
+        assert wrong.status_code == 401
+        assert "API key" in wrong.json()["message"]
+        with pytest.raises(cohere.errors.UnauthorizedError):
+            cohere.ClientV2(base_url=url, api_key="wrong", httpx_client=http).rerank(**body)
+        ok = cohere.ClientV2(base_url=url, api_key="s3cret", httpx_client=http).rerank(**body)
+        assert len(ok.results) == len(DOCS)
+        assert httpx.post(f"{url}/rerank", json={"query": "q", "texts": ["a"]}).status_code == 401
+        assert httpx.get(f"{url}/health").status_code == 200
+
+
+def test_metrics(base_url: str) -> None:
+    httpx.post(
+        f"{base_url}/v2/rerank", json={"model": "overlap", "query": QUERY, "documents": DOCS}
+    )
+    httpx.post(f"{base_url}/v2/rerank", json={"model": "nope", "query": QUERY, "documents": DOCS})
+    httpx.post(f"{base_url}/v1/search", json={"query": "cat"})
+    text = httpx.get(f"{base_url}/metrics").text
+    assert 'shortlist_requests_total{endpoint="/v2/rerank",status="200"}' in text
+    assert 'shortlist_requests_total{endpoint="/v2/rerank",status="404"}' in text
+    assert 'shortlist_request_duration_seconds_bucket{endpoint="/v1/search",le="+Inf"}' in text
+    for stage in ("retrieve", "rerank", "queue"):
+        assert f'shortlist_stage_duration_seconds_count{{stage="{stage}"}}' in text
+    assert 'shortlist_batch_pairs_count{model="overlap"}' in text
+    assert 'shortlist_queue_depth{model="overlap"} 0.0' in text
