@@ -23,6 +23,7 @@ import email.utils
 import json
 import math
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -124,6 +125,8 @@ class _Retry:
 class JsonTransport:
     """POSTs JSON to one provider with retries; owns its httpx client unless given one.
 
+    Thread-safe: one transport (and its connection pool) serves concurrent callers.
+
     `sleep`, `rng` (uniform in [0, 1)) and `clock` (epoch seconds) are injectable so
     tests can record delays instead of waiting. `headers` are sent with every request
     and never appear in errors or `repr`.
@@ -148,7 +151,8 @@ class JsonTransport:
         self.retry = retry or RetryPolicy()
         self._headers = dict(headers or {})
         self._owns_client = client is None
-        self._client = client if client is not None else httpx.Client()
+        self._client = client
+        self._client_lock = threading.Lock()
         self._sleep = sleep
         self._rng = rng
         self._clock = clock
@@ -158,8 +162,18 @@ class JsonTransport:
 
     def close(self) -> None:
         """Close the httpx client if this transport created it."""
-        if self._owns_client:
-            self._client.close()
+        with self._client_lock:
+            if self._owns_client and self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def _http(self) -> httpx.Client:
+        # Created on first use: building an httpx client loads the CA bundle, which
+        # is wasted on rerankers that are only configured or asked for cost estimates.
+        with self._client_lock:
+            if self._client is None:
+                self._client = httpx.Client()
+            return self._client
 
     def post_json(self, url: str, body: Mapping[str, Any]) -> Any:
         """POST `body` as JSON to `url`; the decoded JSON answer, or a typed ProviderError."""
@@ -178,7 +192,7 @@ class JsonTransport:
         """One try: the decoded body, a `_Retry`, or a raised final ProviderError."""
         p = self.provider
         try:
-            response = self._client.post(
+            response = self._http().post(
                 url, json=body, headers=self._headers, timeout=self.timeout
             )
         except httpx.TimeoutException:
