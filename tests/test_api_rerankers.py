@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from api_fakes import FakeRerankServer, Scripted, overlap_score, tei_logit
 
+from api_fakes import FakeRerankServer, Scripted, overlap_score, tei_logit
 from shortlist.errors import (
     InvalidInputError,
     ProviderAuthError,
@@ -209,7 +209,13 @@ EXPECTED_BODIES = {
     ),
     "tei": (
         "/rerank",
-        {"query": QUERY, "texts": DOCS, "raw_scores": False, "return_text": False, "truncate": False},
+        {
+            "query": QUERY,
+            "texts": DOCS,
+            "raw_scores": False,
+            "return_text": False,
+            "truncate": False,
+        },
     ),
 }
 
@@ -449,11 +455,11 @@ def test_key_comes_from_the_environment(
     for var in ("COHERE_API_KEY", "CO_API_KEY", "VOYAGE_API_KEY", "JINA_API_KEY"):
         monkeypatch.delenv(var, raising=False)
     with pytest.raises(ProviderAuthError, match=env):
-        cls("some-model")  # type: ignore[call-arg]
+        cls("some-model")
     monkeypatch.setenv(env, "env-key")
     flavor = {"CohereReranker": "cohere", "VoyageReranker": "voyage", "JinaReranker": "jina"}
     with FakeRerankServer(flavor[cls.__name__], api_key="env-key") as srv:
-        with cls("some-model", base_url=srv.url) as rr:  # type: ignore[call-arg]
+        with cls("some-model", base_url=srv.url) as rr:
             assert rr.rerank(QUERY, DOCS)[0].index == 1
     assert srv.requests[0].headers["authorization"] == "Bearer env-key"
 
