@@ -359,6 +359,13 @@ def test_wrong_key_is_rejected_by_the_fake(case: str, server: FakeRerankServer) 
     assert secret not in str(info.value) and secret not in repr(rr)
 
 
+def test_a_key_echoed_by_the_provider_is_redacted(case: str, server: FakeRerankServer) -> None:
+    server.push(Scripted(400, message=f"bad header 'Bearer {KEY}' for key {KEY}"))
+    with pytest.raises(ProviderError) as info:
+        make(case, server.url).rerank(QUERY, DOCS)
+    assert KEY not in str(info.value) and "***" in str(info.value)
+
+
 def test_4xx_carries_the_providers_message(case: str, server: FakeRerankServer) -> None:
     server.push(Scripted(400, message="invalid request: model 'nope' not found"))
     with pytest.raises(ProviderError, match="model 'nope' not found") as info:

@@ -10,14 +10,17 @@ official `cohere` Python SDK 5.x-7.x):
   "meta": {"api_version", "billed_units": {"search_units"}}}`;
 - auth: `Authorization: Bearer <key>`; errors: `{"message": "..."}`.
 
-Limits: at most 10,000 documents per request, fewer than 1,000 recommended
-(docs.cohere.com/docs/reranking-best-practices); so requests are split at
+Limits: at most 10,000 documents and 2,048 query tokens per request
+(docs.cohere.com/docs/reranking-best-practices), fewer than 1,000 documents
+recommended (the SDK's `documents` docstring); so requests are split at
 `max_docs_per_request` (default 1,000). Relevance scores are in [0, 1]
 (calibration `identity`).
 
 Billing (cohere.com/pricing FAQ): one search unit is one query with up to 100
 documents; a document longer than 500 tokens including the query is split into
-chunks that each count as a document.
+chunks that each count as a document. The 500-token chunking rule is Cohere's
+long-standing FAQ wording; `meta.billed_units.search_units` in each answer is the
+authoritative count.
 """
 
 from __future__ import annotations

@@ -150,6 +150,14 @@ class JsonTransport:
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self._headers = dict(headers or {})
+        # Credentials to scrub from any provider text we quote (some echo the request).
+        self._secrets = [
+            secret
+            for name, value in self._headers.items()
+            if name.lower() in ("authorization", "x-api-key", "api-key")
+            for secret in (value, value.split(" ", 1)[-1])
+            if len(secret) >= 4
+        ]
         self._owns_client = client is None
         self._client = client
         self._client_lock = threading.Lock()
@@ -216,6 +224,8 @@ class JsonTransport:
                     status=status,
                 ) from None
         message = provider_message(response)
+        for secret in self._secrets:
+            message = message.replace(secret, "***")
         if status in (401, 403):
             raise ProviderAuthError(
                 f"{p}: the API key was rejected (HTTP {status}): {message}; "

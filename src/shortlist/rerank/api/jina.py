@@ -1,6 +1,7 @@
 """Jina AI rerank over HTTP (`POST https://api.jina.ai/v1/rerank`).
 
-Wire format (jina.ai/reranker API reference, api.jina.ai/redoc):
+Wire format (api.jina.ai/redoc, as used by the LangChain, AutoRAG and Haystack
+integrations and shown in their recorded responses):
 
 - request: `{"model", "query", "documents": [str], "top_n"?, "return_documents"?}`;
 - response: `{"model", "usage": {"total_tokens"}, "results": [{"index",

@@ -1,7 +1,7 @@
 """Hugging Face text-embeddings-inference (TEI) `POST {url}/rerank`.
 
-Wire format (TEI OpenAPI schema `RerankRequest`/`Rank`, and the Hugging Face /
-Azure ML model cards that document it):
+Wire format (TEI's `router/src/http/types.rs` `RerankRequest`/`Rank`, and the
+Azure ML model cards that document the options):
 
 - request: `{"query", "texts": [str], "raw_scores", "return_text", "truncate",
   "truncation_direction"?}`; `raw_scores=false` (the default) returns normalised
@@ -11,7 +11,8 @@ Azure ML model cards that document it):
 - auth only when the server was started with `--api-key`: `Authorization: Bearer`;
   errors: `{"error": "...", "error_type": "..."}`.
 
-Limits: the server's `--max-client-batch-size` (default 32) texts per request, so
+Limits: the server's `--max-client-batch-size` (default 32, TEI
+`docs/source/en/cli_arguments.md`) texts per request, so
 requests are split at `max_docs_per_request` (default 32). Calibration: `identity`
 for normalised scores, `sigmoid` when `raw_scores=True` (raw logits). TEI is
 self-hosted: the cost estimate counts requests only.

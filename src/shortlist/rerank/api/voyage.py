@@ -1,6 +1,7 @@
 """Voyage AI rerank over HTTP (`POST https://api.voyageai.com/v1/rerank`).
 
-Wire format (docs.voyageai.com/reference/reranker-api):
+Wire format (Voyage's API reference as generated into its `voyageai` SDKs'
+`RerankRequest`; models and context lengths from docs.voyageai.com/docs/reranker):
 
 - request: `{"query", "documents": [str], "model", "top_k"?, "return_documents"?,
   "truncation"?}` (`truncation` defaults to true on Voyage's side);
