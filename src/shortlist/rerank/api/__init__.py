@@ -1,0 +1,25 @@
+"""Hosted reranking APIs (Cohere, Voyage, Jina) and text-embeddings-inference `/rerank`.
+
+Each class implements `shortlist.rerank.base.Reranker` over one shared HTTP transport
+(`shortlist.rerank.api.http`) and reports `cost_units(query, documents)`.
+"""
+
+from shortlist.rerank.api.base import ApiReranker, CostEstimate, estimate_tokens
+from shortlist.rerank.api.cohere import CohereReranker
+from shortlist.rerank.api.http import JsonTransport, RetryPolicy, parse_retry_after
+from shortlist.rerank.api.jina import JinaReranker
+from shortlist.rerank.api.tei import TEIReranker
+from shortlist.rerank.api.voyage import VoyageReranker
+
+__all__ = [
+    "ApiReranker",
+    "CohereReranker",
+    "CostEstimate",
+    "JinaReranker",
+    "JsonTransport",
+    "RetryPolicy",
+    "TEIReranker",
+    "VoyageReranker",
+    "estimate_tokens",
+    "parse_retry_after",
+]

@@ -1,0 +1,261 @@
+"""What every hosted reranker shares: keys, request splitting, score merging, cost.
+
+A provider subclass says how to send one batch (`_score_batch`, returning one raw
+score per text of the batch, in batch order) and what one call costs. `ApiReranker`
+splits the candidates into contiguous batches that respect the provider's limits
+(documents per request, estimated tokens per request), asks for *all* scores of
+each batch, puts them back at the candidates' original positions, and only then
+ranks and cuts to `top_n` with `build_ranking`, so a split never changes the result.
+
+Token counts here are estimates without the provider's tokenizer: one token per
+4 characters (rounded up), the usual rule of thumb for English BPE vocabularies.
+They decide request splitting and cost estimates only; providers count exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import numpy as np
+
+from shortlist.errors import InvalidInputError, ProviderAuthError, ProviderError
+from shortlist.rerank.api.http import JsonTransport, RetryPolicy
+from shortlist.rerank.base import Candidate, build_ranking, calibrate, candidate_text
+from shortlist.types import Ranking
+
+CHARS_PER_TOKEN = 4
+
+
+def estimate_tokens(text: str) -> int:
+    """Estimated token count of `text`: ceil(characters / 4), at least 1."""
+    return max(1, math.ceil(len(text) / CHARS_PER_TOKEN))
+
+
+def resolve_api_key(
+    api_key: str | None, env_vars: Sequence[str], provider: str, *, required: bool = True
+) -> str | None:
+    """The explicit key, else the first set environment variable among `env_vars`.
+
+    Raises `ProviderAuthError` naming the variables when a required key is missing.
+    """
+    if api_key:
+        return api_key
+    for var in env_vars:
+        value = os.environ.get(var)
+        if value:
+            return value
+    if not required:
+        return None
+    names = " or ".join(env_vars)
+    raise ProviderAuthError(
+        f"{provider}: no API key; pass api_key=... or set the environment variable {names}",
+        provider=provider,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CostEstimate:
+    """What reranking one query would be billed, in the provider's own units.
+
+    - `requests`: HTTP requests sent (after splitting to the provider's limits);
+    - `search_units`: Cohere's billing unit (0 for providers that bill otherwise);
+    - `tokens`: estimated billed tokens for token-billed providers (Voyage, Jina),
+      0 for the others.
+
+    Multiply by a price table to get money; the estimates use `estimate_tokens`.
+    """
+
+    requests: int
+    search_units: int = 0
+    tokens: int = 0
+
+
+def plan_batches(
+    query_tokens: int,
+    doc_tokens: Sequence[int],
+    *,
+    max_docs: int,
+    max_tokens: int | None,
+) -> list[range]:
+    """Split documents into contiguous ranges of at most `max_docs` documents whose
+    estimated size `query_tokens * n + sum(doc_tokens)` stays within `max_tokens`.
+
+    A single document always forms a batch of its own, even when it alone exceeds
+    `max_tokens` (the provider then truncates it or says why it cannot).
+    """
+    batches: list[range] = []
+    start = 0
+    size = 0
+    for i, tokens in enumerate(doc_tokens):
+        cost = query_tokens + tokens
+        full = i - start >= max_docs
+        over = max_tokens is not None and i > start and size + cost > max_tokens
+        if full or over:
+            batches.append(range(start, i))
+            start, size = i, 0
+        size += cost
+    if start < len(doc_tokens):
+        batches.append(range(start, len(doc_tokens)))
+    return batches
+
+
+class ApiReranker:
+    """Base class of the hosted rerankers; implements `shortlist.rerank.base.Reranker`.
+
+    Subclasses set `provider`, `calibration` and implement `_score_batch` and
+    `_batch_cost`. The API key is read once, at construction, and never shown.
+    """
+
+    provider: str = "api"
+    calibration: str = "identity"
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        headers: Mapping[str, str],
+        timeout: float,
+        max_retries: int,
+        max_docs_per_request: int,
+        max_tokens_per_request: int | None,
+        client: httpx.Client | None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] | None = None,
+    ) -> None:
+        if max_docs_per_request < 1:
+            raise InvalidInputError("max_docs_per_request must be >= 1")
+        if max_tokens_per_request is not None and max_tokens_per_request < 1:
+            raise InvalidInputError("max_tokens_per_request must be >= 1 (or None for no limit)")
+        if max_retries < 0:
+            raise InvalidInputError("max_retries must be >= 0")
+        if timeout <= 0:
+            raise InvalidInputError("timeout must be > 0 seconds")
+        self._name = name
+        self.max_docs_per_request = max_docs_per_request
+        self.max_tokens_per_request = max_tokens_per_request
+        extra = {"rng": rng} if rng is not None else {}
+        self._transport = JsonTransport(
+            self.provider,
+            headers={"Content-Type": "application/json", "Accept": "application/json", **headers},
+            timeout=timeout,
+            retry=RetryPolicy(max_retries=max_retries),
+            client=client,
+            sleep=sleep,
+            **extra,
+        )
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self._name!r})"
+
+    def close(self) -> None:
+        """Release the HTTP connection pool (only when this reranker created it)."""
+        self._transport.close()
+
+    def __enter__(self) -> ApiReranker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def rerank(
+        self, query: str, documents: Sequence[Candidate], top_n: int | None = None
+    ) -> Ranking:
+        """Score every candidate with the provider, then rank (see module docstring)."""
+        if top_n is not None and top_n < 0:
+            raise InvalidInputError("top_n must be >= 0 (or None for all)")
+        docs = list(documents)
+        if not docs:
+            return Ranking(query=query, hits=(), timings_ms={"rerank": 0.0})
+        if not query.strip():
+            raise InvalidInputError(f"{self.provider}: the query is empty; pass a non-empty query")
+        started = time.perf_counter()
+        texts = [candidate_text(c) for c in docs]
+        raw = np.full(len(texts), np.nan)
+        for batch in self._batches(query, texts):
+            scores = self._score_batch(query, [texts[i] for i in batch])
+            if len(scores) != len(batch):
+                raise ProviderError(
+                    f"{self.provider}: got {len(scores)} scores for {len(batch)} documents",
+                    provider=self.provider,
+                )
+            raw[batch.start : batch.stop] = scores
+        calibrated = calibrate(raw, self.calibration)
+        elapsed = (time.perf_counter() - started) * 1000.0
+        return build_ranking(query, docs, raw, calibrated, top_n, timings_ms={"rerank": elapsed})
+
+    def cost_units(self, query: str, documents: Sequence[Candidate]) -> CostEstimate:
+        """Estimated billing for reranking `documents` for `query` (no request is sent)."""
+        texts = [candidate_text(c) for c in documents]
+        if not texts:
+            return CostEstimate(requests=0)
+        total = CostEstimate(requests=0)
+        for batch in self._batches(query, texts):
+            one = self._batch_cost(query, [texts[i] for i in batch])
+            total = CostEstimate(
+                requests=total.requests + one.requests,
+                search_units=total.search_units + one.search_units,
+                tokens=total.tokens + one.tokens,
+            )
+        return total
+
+    def _batches(self, query: str, texts: Sequence[str]) -> list[range]:
+        return plan_batches(
+            estimate_tokens(query),
+            [estimate_tokens(t) for t in texts],
+            max_docs=self.max_docs_per_request,
+            max_tokens=self.max_tokens_per_request,
+        )
+
+    def _post(self, url: str, body: Mapping[str, Any]) -> Any:
+        return self._transport.post_json(url, body)
+
+    def _score_batch(self, query: str, texts: Sequence[str]) -> list[float]:
+        """Raw scores for `texts`, one per text, in the order given."""
+        raise NotImplementedError
+
+    def _batch_cost(self, query: str, texts: Sequence[str]) -> CostEstimate:
+        """What one request for `texts` is billed."""
+        return CostEstimate(requests=1)
+
+    def _scores_from_results(
+        self, results: Any, n: int, *, score_key: str = "relevance_score"
+    ) -> list[float]:
+        """Map provider results `[{index, <score_key>}, ...]` back to batch order."""
+        if not isinstance(results, list):
+            raise self._malformed("the results are not a list")
+        scores: list[float | None] = [None] * n
+        for item in results:
+            if not isinstance(item, dict):
+                raise self._malformed("a result is not an object")
+            index, score = item.get("index"), item.get(score_key)
+            if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < n:
+                raise self._malformed(f"result index {index!r} is not in [0, {n})")
+            if not isinstance(score, int | float) or isinstance(score, bool):
+                raise self._malformed(f"result {index} has no numeric {score_key!r}")
+            if scores[index] is not None:
+                raise self._malformed(f"result index {index} appears twice")
+            scores[index] = float(score)
+        missing = [i for i, s in enumerate(scores) if s is None]
+        if missing:
+            raise self._malformed(f"no score for {len(missing)} of {n} documents")
+        return [s for s in scores if s is not None]
+
+    def _malformed(self, what: str) -> ProviderError:
+        return ProviderError(
+            f"{self.provider}: unexpected response format: {what}", provider=self.provider
+        )
+
+
+def join_url(base_url: str, path: str) -> str:
+    """`base_url` (with or without a trailing slash) joined with `path`."""
+    return base_url.rstrip("/") + "/" + path.lstrip("/")
