@@ -37,7 +37,8 @@ DEFAULT_METRICS: tuple[str, ...] = ("ndcg@10", "mrr@10", "recall@100")
 
 # List prices in USD, for cost per 1,000 queries of hosted rerankers. They change:
 # pass your own table (`--prices FILE.json`) for real budgeting. Units are those the
-# reranker reports through `cost_units()`: "searches" or "tokens".
+# reranker reports through `cost_units()`: "searches" (Cohere search units), "tokens" or
+# "requests".
 DEFAULT_PRICES: dict[str, dict[str, float]] = {
     "cohere": {"searches": 2.00 / 1000},
     "voyage": {"tokens": 0.05 / 1_000_000},
@@ -254,7 +255,9 @@ class Harness:
                 rerank_ms = (time.perf_counter() - t) * 1000
                 cost_units = getattr(reranker, "cost_units", None)
                 if cost_units is not None:
-                    for unit, v in cost_units(text, [h.text for h in cands]).items():
+                    est = cost_units(text, [h.text for h in cands])
+                    for unit, v in (("searches", est.search_units), ("tokens", est.tokens),
+                                    ("requests", est.requests)):
                         units[unit] = units.get(unit, 0.0) + float(v)
             run[qid] = _doc_run(final)
             lat["retrieve"][qid] = retrieve_lat[qid]
