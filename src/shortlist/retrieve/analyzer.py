@@ -113,8 +113,10 @@ class Analyzer:
             term_of = dict(zip(vocab, _stem_words(self.language)(vocab), strict=True))
         else:
             term_of = dict(zip(vocab, vocab, strict=True))
-        # Stopwords are absent from `term_of`, so the membership test also removes them.
-        return [[term_of[w] for w in ws if w in term_of] for ws in words]
+        # Stopwords are absent from `term_of`, so `get` maps them to None and `filter` drops
+        # them (terms themselves are never empty: words have >= 2 characters).
+        lookup = term_of.get
+        return [list(filter(None, map(lookup, ws))) for ws in words]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable description, for index manifests."""

@@ -62,7 +62,7 @@ class _Segment:
     terms: list[str]  # local term id -> term
     term_ptr: np.ndarray  # int64 (n_terms + 1,): postings of term i are [ptr[i], ptr[i+1])
     post_doc: np.ndarray  # int32 (n_postings,): local document index
-    post_tf: np.ndarray  # int32 (n_postings,): term frequency
+    post_tf: np.ndarray  # uint16 or int32 (n_postings,): term frequency
 
     def arrays(self) -> Iterator[tuple[str, np.ndarray]]:
         for name in _SEGMENT_ARRAYS:
@@ -72,16 +72,24 @@ class _Segment:
     def build(cls, token_lists: Sequence[Sequence[str]], rows: np.ndarray) -> _Segment:
         n = len(token_lists)
         lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=n)
-        flat = list(chain.from_iterable(token_lists))
-        terms = list(dict.fromkeys(flat))
+        terms = list(dict.fromkeys(chain.from_iterable(token_lists)))
         if not all(isinstance(t, str) for t in terms):
             raise InvalidInputError("token_lists must contain lists of strings (terms)")
         term_id = dict(zip(terms, range(len(terms)), strict=True))
-        tids = np.fromiter(map(term_id.__getitem__, flat), dtype=np.int64, count=len(flat))
-        docs = np.repeat(np.arange(n, dtype=np.int64), lengths)
-        # One sort groups postings by term, documents ascending, and counts tf in one go.
-        keys, tf = np.unique(tids * n + docs, return_counts=True)
-        post_term = keys // n if n else keys
+        # key = term * n + doc: one sort groups postings by term with documents ascending,
+        # and runs of equal keys give the term frequencies.
+        keys = np.fromiter(
+            map(term_id.__getitem__, chain.from_iterable(token_lists)),
+            dtype=np.int64,
+            count=int(lengths.sum()),
+        )
+        keys *= n
+        keys += np.repeat(np.arange(n, dtype=np.int64), lengths)
+        keys.sort()
+        starts = np.flatnonzero(np.diff(keys, prepend=-1))
+        tf = np.diff(starts, append=len(keys))
+        keys = keys[starts]
+        post_term = keys // n
         term_ptr = np.zeros(len(terms) + 1, dtype=np.int64)
         np.cumsum(np.bincount(post_term, minlength=len(terms)), out=term_ptr[1:])
         return cls(
@@ -91,7 +99,8 @@ class _Segment:
             terms=terms,
             term_ptr=term_ptr,
             post_doc=(keys - post_term * n).astype(np.int32),
-            post_tf=tf.astype(np.int32),
+            # Term frequencies almost always fit 16 bits; the loader accepts either width.
+            post_tf=tf.astype(np.uint16 if tf.max(initial=0) < 2**16 else np.int32),
         )
 
 
