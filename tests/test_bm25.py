@@ -284,3 +284,14 @@ def test_agrees_with_bm25s_lucene_on_the_lee_corpus() -> None:
     assert np.mean(overlaps) >= 0.95
     assert abs(np.mean(ndcg_ours) - np.mean(ndcg_theirs)) <= 0.01
     assert np.mean(ndcg_ours) > 0.5  # the source document is usually found
+
+
+def test_empty_documents_count_in_n_and_avgdl() -> None:
+    index = BM25Index()
+    index.add([[], []], [0, 1])
+    assert index.num_docs == 2 and index.search(["cat"], 5)[0].size == 0
+    index.add([["cat"]], [2])
+    # N = 3, df = 1, avgdl = 1/3: ln(1 + 2.5/1.5) / (1 + 0.9 * (0.6 + 0.4 * 3))
+    rows, scores = index.search(["cat"], 5)
+    assert rows.tolist() == [2]
+    np.testing.assert_allclose(scores, [math.log(1 + 2.5 / 1.5) / (1 + 0.9 * 1.8)], rtol=1e-6)

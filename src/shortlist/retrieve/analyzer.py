@@ -36,6 +36,7 @@ ENGLISH_STOPWORDS: frozenset[str] = frozenset(
 STOPWORD_LISTS: Mapping[str, frozenset[str]] = {"english": ENGLISH_STOPWORDS}
 
 _SPLIT = re.compile(TOKEN_PATTERN).findall
+_CHUNK = 2048
 
 # PyStemmer's Stemmer objects are not thread-safe, so each thread gets its own.
 _STEMMERS = threading.local()
@@ -105,18 +106,24 @@ class Analyzer:
         """The terms of each text. Each distinct word is stemmed once per call."""
         if isinstance(texts, str):
             raise InvalidInputError("analyze_many expects a sequence of texts, not one string")
-        words = [_SPLIT(text.lower()) for text in texts]
-        distinct = set(chain.from_iterable(words))
-        distinct.difference_update(self._stopword_set)
-        vocab = list(distinct)
-        if self.stem:
-            term_of = dict(zip(vocab, _stem_words(self.language)(vocab), strict=True))
-        else:
-            term_of = dict(zip(vocab, vocab, strict=True))
-        # Stopwords are absent from `term_of`, so `get` maps them to None and `filter` drops
-        # them (terms themselves are never empty: words have >= 2 characters).
+        stem_words = _stem_words(self.language) if self.stem else None
+        # word -> term; stopwords map to None. Shared across chunks, so every distinct word
+        # of the call is stemmed exactly once and every term is one shared string.
+        term_of: dict[str, str | None] = dict.fromkeys(self._stopword_set)
         lookup = term_of.get
-        return [list(filter(None, map(lookup, ws))) for ws in words]
+        out: list[list[str]] = []
+        # Chunks bound memory: one str object per word occurrence lives only for a chunk.
+        for at in range(0, len(texts), _CHUNK):
+            words = [_SPLIT(text.lower()) for text in texts[at : at + _CHUNK]]
+            new = set(chain.from_iterable(words)).difference(term_of)
+            if new:
+                vocab = list(new)
+                terms = vocab if stem_words is None else stem_words(vocab)
+                term_of.update(zip(vocab, terms, strict=True))
+            # `get` gives None for stopwords and `filter` drops them (a term is never empty:
+            # words have >= 2 characters).
+            out.extend(list(filter(None, map(lookup, ws))) for ws in words)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable description, for index manifests."""

@@ -50,6 +50,7 @@ MANIFEST = "manifest.json"
 DELETED = "deleted.npy"
 _SEGMENT_ARRAYS = ("rows", "doc_len", "term_ptr", "post_doc", "post_tf")
 _TERMS = "terms.json"
+_REBUILD_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -284,7 +285,7 @@ class BM25Index:
         for seg in self._segments:
             n_local = len(seg.terms)
             local_term = np.repeat(
-                np.arange(n_local, dtype=np.int64), np.diff(np.asarray(seg.term_ptr))
+                np.arange(n_local, dtype=np.int32), np.diff(np.asarray(seg.term_ptr))
             )
             post_doc = np.asarray(seg.post_doc)
             post_tf = np.asarray(seg.post_tf)
@@ -319,17 +320,22 @@ class BM25Index:
         # segment, so filling every term's slot segment by segment keeps rows ascending.
         cursor = indptr[:-1].copy()
         for seg, gids, local_term, post_doc, post_tf, counts in parts:
-            if len(local_term) == 0:
-                continue
             group_start = np.zeros(len(counts), dtype=np.int64)
             np.cumsum(counts[:-1], out=group_start[1:])
-            gid = gids[local_term]
-            dest = cursor[gid] + (np.arange(len(local_term)) - group_start[local_term])
+            # The i-th live posting of this segment goes to base[its local term] + i.
+            base = cursor[gids] - group_start
             cursor[gids] += counts
-            norm = (k1 * (1.0 - b)) + (k1 * b / avgdl) * np.asarray(seg.doc_len)[post_doc]
-            tf = post_tf.astype(np.float64)
-            rows_out[dest] = np.asarray(seg.rows)[post_doc]
-            scores_out[dest] = idf[gid] * tf / (tf + norm)
+            idf_local = idf[gids]
+            seg_rows, seg_len = np.asarray(seg.rows), np.asarray(seg.doc_len)
+            # Chunks keep the float64 temporaries small on large segments.
+            for lo in range(0, len(local_term), _REBUILD_CHUNK):
+                hi = min(lo + _REBUILD_CHUNK, len(local_term))
+                term, doc = local_term[lo:hi], post_doc[lo:hi]
+                dest = base[term] + np.arange(lo, hi)
+                tf = post_tf[lo:hi].astype(np.float64)
+                norm = (k1 * (1.0 - b)) + (k1 * b / avgdl) * seg_len[doc]
+                rows_out[dest] = seg_rows[doc]
+                scores_out[dest] = idf_local[term] * tf / (tf + norm)
         return _View(indptr, rows_out, scores_out, num_docs, row_bound)
 
     # ----------------------------------------------------------------- search
