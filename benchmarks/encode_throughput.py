@@ -40,9 +40,9 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    from shortlist.retrieve.encoders import SentenceTransformerEncoder
-
     import torch
+
+    from shortlist.retrieve.encoders import SentenceTransformerEncoder
 
     encoder = SentenceTransformerEncoder("default")
     texts = _passages(args.n)

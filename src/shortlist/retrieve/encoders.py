@@ -66,9 +66,10 @@ class SentenceTransformerEncoder:
         try:
             self._model = st.SentenceTransformer(self._path, device=device)
         except Exception as exc:  # the library raises OSError, ValueError, HF errors...
+            reason = (str(exc).strip().splitlines() or [""])[0]
             raise ModelLoadError(
                 f"cannot load sentence-transformers model {model!r} ({type(exc).__name__}: "
-                f"{exc}). Without network access (or with HF_HUB_OFFLINE=1) a model must "
+                f"{reason}). Without network access (or with HF_HUB_OFFLINE=1) a model must "
                 "already be in the Hugging Face cache: download it on a machine with access, "
                 "e.g. `huggingface-cli download " + model + " --local-dir ./my-model`, copy "
                 "the folder over and pass its path instead of the id"
@@ -78,9 +79,9 @@ class SentenceTransformerEncoder:
                 raise InvalidInputError(f"max_seq_length must be positive, got {max_seq_length}")
             self._model.max_seq_length = max_seq_length
         # Renamed in sentence-transformers 5.x; the old name warns there.
-        get_dim = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension"
-        )
+        get_dim = getattr(self._model, "get_embedding_dimension", None)
+        if get_dim is None:
+            get_dim = self._model.get_sentence_embedding_dimension
         dim = get_dim()
         if dim is None:
             raise ModelLoadError(f"model {model!r} does not declare an embedding dimension")
@@ -278,7 +279,9 @@ def load_encoder(spec: str) -> Encoder:
     """
     spec = spec.strip()
     if not spec:
-        raise InvalidInputError(f"empty encoder spec; valid forms: {', '.join(encoder_spec_forms())}")
+        raise InvalidInputError(
+            f"empty encoder spec; valid forms: {', '.join(encoder_spec_forms())}"
+        )
     prefix, sep, arg = spec.partition(":")
     if prefix in ENCODERS:
         return ENCODERS[prefix][1](arg)

@@ -434,7 +434,10 @@ class VectorIndex:
         self._ann.expansion_search = max(self._ann_params["expansion_search"], fetch)
         matches = self._ann.search(queries, fetch)
         keys = np.asarray(matches.keys).reshape(queries.shape[0], -1)
-        counts = np.asarray(matches.counts).reshape(-1)
+        if hasattr(matches, "counts"):  # BatchMatches
+            counts = np.asarray(matches.counts).reshape(-1)
+        else:  # a single query was given as a 2-d array of one row
+            counts = np.array([keys.shape[1]])
         out_rows: list[np.ndarray] = []
         out_scores: list[np.ndarray] = []
         for i in range(queries.shape[0]):
@@ -644,12 +647,13 @@ class VectorIndex:
             ann_expansion_add=int(params["expansion_add"]),
             ann_expansion_search=int(params["expansion_search"]),
         )
-        mode = "r" if mmap else None
+        mode: Literal["r"] | None = "r" if mmap else None
         for meta in manifest["segments"]:
             name = meta["name"]
             vectors = np.load(folder / f"{name}.vectors.npy", mmap_mode=mode)
             rows = np.load(folder / f"{name}.rows.npy", mmap_mode=mode)
-            if vectors.shape != (int(meta["count"]), index._dim) or rows.shape[0] != vectors.shape[0]:
+            expected = (int(meta["count"]), index._dim)
+            if vectors.shape != expected or rows.shape != expected[:1]:
                 raise IndexCompatibilityError(
                     f"segment {name} in {folder} does not match its manifest entry; "
                     "the index is damaged, rebuild it"
