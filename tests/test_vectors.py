@@ -238,3 +238,31 @@ def test_filtered_search_returns_k_allowed_hits() -> None:
     mask[allowed] = True
     np.testing.assert_array_equal(index.search(q, 10, allowed=mask)[0], want)
     assert index.search(q, 10, allowed=np.array([], dtype=np.int64))[0].shape == (0,)
+
+
+def test_float16_fast_exact_path_matches_brute_force(monkeypatch) -> None:
+    rng = np.random.default_rng(3)
+    vectors = _clustered(rng, 3000, 24, 15)
+    vectors[100:140] = vectors[7]  # 41 identical vectors: ties across the top-k boundary
+    rows = rng.permutation(3000).astype(np.int64)
+    index = VectorIndex(24, dtype="float16", ann_threshold=None)
+    index.add(vectors[:1500], rows[:1500])
+    index.add(vectors[1500:], rows[1500:])
+    index.delete(rows[2000:2050])
+    keep = np.ones(3000, dtype=bool)
+    keep[2000:2050] = False
+    stored = vectors.astype(np.float16).astype(np.float32)
+    queries = np.vstack([vectors[7], _clustered(rng, 4, 24, 15)])
+    for q in queries:
+        got_rows, got_scores = index.search(q, 20)
+        want_rows, want_scores = _brute(stored[keep], rows[keep], q, 20)
+        np.testing.assert_array_equal(got_rows, want_rows)
+        np.testing.assert_allclose(got_scores, want_scores, rtol=1e-5, atol=1e-6)
+
+    # Without ties at the boundary, the usearch path answers and numpy never scans.
+    def no_scan(*args, **kwargs):
+        raise AssertionError("fell back to the numpy scan")
+
+    monkeypatch.setattr(VectorIndex, "_exact_segment", no_scan)
+    got_rows, _ = index.search(queries[1], 20)
+    np.testing.assert_array_equal(got_rows, _brute(stored[keep], rows[keep], queries[1], 20)[0])

@@ -29,7 +29,6 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -54,6 +53,9 @@ _DTYPES: dict[str, type[np.floating[Any]]] = {"float16": np.float16, "float32": 
 # Float32 values per exact-search chunk, for the score block (queries x rows) and for the
 # float32 copy of the vectors (rows x dim): each stays under ~64 MiB whatever the index size.
 _CHUNK_BUDGET = 1 << 24
+# Up to this many queries per call, float16 exact scans go through usearch (see
+# `_exact_f16_segment`); bigger batches amortise numpy's float16 conversion instead.
+_FAST_F16_MAX_QUERIES = 8
 
 
 @dataclass
@@ -63,9 +65,21 @@ class _Segment:
     start: int  # global position of the first vector
     source: Path | None = None  # folder holding this segment's files, None if unsaved
     name: str = ""  # file stem inside `source`
+    _max_norm: float | None = None
 
     def __len__(self) -> int:
         return int(self.rows.shape[0])
+
+    def max_norm(self) -> float:
+        """Largest vector norm in the segment (computed once; segments are immutable)."""
+        if self._max_norm is None:
+            step = 65_536
+            norms = [
+                np.linalg.norm(np.asarray(self.vectors[lo : lo + step], np.float32), axis=1)
+                for lo in range(0, len(self), step)
+            ]
+            self._max_norm = max((float(n.max()) for n in norms), default=0.0)
+        return self._max_norm
 
 
 class VectorIndex:
@@ -346,13 +360,6 @@ class VectorIndex:
         positions = self._positions_of(row_ids)
         return np.sort(positions[positions >= 0])
 
-    def _chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """(stored vectors, rows, alive mask) for each segment."""
-        for segment in self._segments:
-            alive = self._alive[segment.start : segment.start + len(segment)]
-            if alive.any():
-                yield segment.vectors, np.asarray(segment.rows), alive
-
     def _chunk_rows(self, n_queries: int) -> int:
         return max(1, _CHUNK_BUDGET // max(n_queries, self._dim))
 
@@ -360,17 +367,89 @@ class VectorIndex:
         acc = _TopK(queries.shape[0], k)
         if k == 0:
             return acc.result()
-        step = self._chunk_rows(queries.shape[0])
-        for vectors, rows, alive in self._chunks():
-            for lo in range(0, rows.shape[0], step):
-                hi = min(lo + step, rows.shape[0])
-                live = alive[lo:hi]
-                block = np.asarray(vectors[lo:hi], dtype=np.float32)
-                scores = queries @ block.T
-                if not live.all():
-                    scores[:, ~live] = -np.inf
-                acc.push(scores, rows[lo:hi], live)
+        for segment in self._segments:
+            alive = self._alive[segment.start : segment.start + len(segment)]
+            if not alive.any():
+                continue
+            rows = np.asarray(segment.rows)
+            todo = np.arange(queries.shape[0])
+            if self._dtype == "float16" and queries.shape[0] <= _FAST_F16_MAX_QUERIES:
+                todo = self._exact_f16_segment(segment, alive, rows, queries, k, acc)
+            if todo.shape[0]:
+                self._exact_segment(segment.vectors, alive, rows, queries[todo], todo, acc)
         return acc.result()
+
+    def _exact_segment(
+        self,
+        vectors: np.ndarray,
+        alive: np.ndarray,
+        rows: np.ndarray,
+        queries: np.ndarray,
+        query_ids: np.ndarray,
+        acc: _TopK,
+    ) -> None:
+        step = self._chunk_rows(queries.shape[0])
+        for lo in range(0, rows.shape[0], step):
+            hi = min(lo + step, rows.shape[0])
+            live = alive[lo:hi]
+            if not live.any():
+                continue
+            block = np.asarray(vectors[lo:hi], dtype=np.float32)
+            scores = queries @ block.T
+            if not live.all():
+                scores[:, ~live] = -np.inf
+            for j, i in enumerate(query_ids):
+                acc.push_row(int(i), scores[j], rows[lo:hi], live)
+
+    def _exact_f16_segment(
+        self,
+        segment: _Segment,
+        alive: np.ndarray,
+        rows: np.ndarray,
+        queries: np.ndarray,
+        k: int,
+        acc: _TopK,
+    ) -> np.ndarray:
+        """Exact top-k over a float16 segment via usearch's SIMD brute force.
+
+        numpy converts float16 to float32 slowly (several ns per value), which made a
+        single-query scan ~8x slower than over float32. usearch scores float16 natively;
+        it picks candidates, which are rescored here in float32. The candidates provably
+        hold the exact top k (ties included) when the worst candidate's score is below the
+        k-th best by more than twice the query-rounding error bound (2^-11 |q| max|v|);
+        queries where that fails, or segments with many deletions, are returned for the
+        plain numpy scan. Returns the indices of those queries.
+        """
+        n = len(segment)
+        n_dead = n - int(alive.sum())
+        fetch = k + n_dead + max(16, k // 4)
+        if fetch >= n or n_dead > n // 4:
+            return np.arange(queries.shape[0])
+        usearch_index = require("usearch.index", "dense", "dense retrieval")
+        matches = usearch_index.search(
+            np.asarray(segment.vectors),
+            queries.astype(np.float16),
+            fetch,
+            "ip",
+            exact=True,
+        )
+        keys = np.asarray(matches.keys).reshape(queries.shape[0], -1).astype(np.int64)
+        max_norm = segment.max_norm()
+        fallback: list[int] = []
+        for i in range(queries.shape[0]):
+            local = np.sort(keys[i])
+            if local.shape[0] < fetch or local[0] < 0 or local[-1] >= n:
+                fallback.append(i)
+                continue
+            scores = np.asarray(segment.vectors[local], dtype=np.float32) @ queries[i]
+            live = alive[local]
+            live_scores = np.sort(scores[live])[::-1]
+            tol = 2.0**-11 * float(np.linalg.norm(queries[i])) * max_norm * 1.01
+            if live_scores.shape[0] <= k or float(scores.min()) + 2 * tol >= live_scores[k - 1]:
+                fallback.append(i)
+                continue
+            acc.push_row(i, np.where(live, scores, -np.inf), rows[local], live)
+        return np.array(fallback, dtype=np.int64)
 
     def _exact_positions(
         self, queries: np.ndarray, k: int, positions: np.ndarray
@@ -681,24 +760,28 @@ class _TopK:
         self.scores: list[np.ndarray] = [np.zeros(0, dtype=np.float32)] * n_queries
 
     def push(self, scores: np.ndarray, rows: np.ndarray, live: np.ndarray) -> None:
+        """Offer a block of scores (n_queries, len(rows)); dead columns are skipped."""
+        for i in range(scores.shape[0]):
+            self.push_row(i, scores[i], rows, live)
+
+    def push_row(self, i: int, s: np.ndarray, rows: np.ndarray, live: np.ndarray) -> None:
+        """Offer query i's scores `s` over `rows`; entries where `live` is false are skipped."""
         k = self.k
         n_live = int(live.sum())
         if n_live == 0 or k == 0:
             return
         take = min(k, n_live)
-        for i in range(scores.shape[0]):
-            s = scores[i]
-            if s.shape[0] > take:
-                kth = np.partition(s, s.shape[0] - take)[s.shape[0] - take]
-                # Keep every row tied with the k-th score so ties resolve by row id exactly.
-                idx = np.flatnonzero((s >= kth) & live)
-            else:
-                idx = np.flatnonzero(live)
-            cand_rows = np.concatenate([self.rows[i], rows[idx]])
-            cand_scores = np.concatenate([self.scores[i], s[idx].astype(np.float32)])
-            order = np.lexsort((cand_rows, -cand_scores))[:k]
-            self.rows[i] = cand_rows[order]
-            self.scores[i] = cand_scores[order]
+        if s.shape[0] > take:
+            kth = np.partition(s, s.shape[0] - take)[s.shape[0] - take]
+            # Keep every row tied with the k-th score so ties resolve by row id exactly.
+            idx = np.flatnonzero((s >= kth) & live)
+        else:
+            idx = np.flatnonzero(live)
+        cand_rows = np.concatenate([self.rows[i], rows[idx]])
+        cand_scores = np.concatenate([self.scores[i], s[idx].astype(np.float32)])
+        order = np.lexsort((cand_rows, -cand_scores))[:k]
+        self.rows[i] = cand_rows[order]
+        self.scores[i] = cand_scores[order]
 
     def result(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         return list(self.rows), list(self.scores)
