@@ -416,19 +416,20 @@ class VectorIndex:
         single-query scan ~8x slower than over float32. usearch scores float16 natively;
         it picks candidates, which are rescored here in float32. The candidates provably
         hold the exact top k (ties included) when the worst candidate's score is below the
-        k-th best by more than twice the query-rounding error bound (2^-11 |q| max|v|);
+        k-th best by more than twice the query-rounding error bound (|q - q16| max|v|);
         queries where that fails, or segments with many deletions, are returned for the
         plain numpy scan. Returns the indices of those queries.
         """
         n = len(segment)
         n_dead = n - int(alive.sum())
-        fetch = k + n_dead + max(16, k // 4)
+        fetch = k + n_dead + max(32, k)
         if fetch >= n or n_dead > n // 4:
             return np.arange(queries.shape[0])
         usearch_index = require("usearch.index", "dense", "dense retrieval")
+        q16 = queries.astype(np.float16)
         matches = usearch_index.search(
             np.asarray(segment.vectors),
-            queries.astype(np.float16),
+            q16,
             fetch,
             "ip",
             exact=True,
@@ -444,7 +445,8 @@ class VectorIndex:
             scores = np.asarray(segment.vectors[local], dtype=np.float32) @ queries[i]
             live = alive[local]
             live_scores = np.sort(scores[live])[::-1]
-            tol = 2.0**-11 * float(np.linalg.norm(queries[i])) * max_norm * 1.01
+            # |v.q - v.q16| <= |v| |q - q16| (Cauchy-Schwarz); usearch ranks by v.q16.
+            tol = float(np.linalg.norm(queries[i] - q16[i])) * max_norm * 1.01 + 1e-6
             if live_scores.shape[0] <= k or float(scores.min()) + 2 * tol >= live_scores[k - 1]:
                 fallback.append(i)
                 continue
