@@ -62,6 +62,13 @@ class SentenceTransformerEncoder:
             )
         self._name = model
         self._path = default_model_path() if model == DEFAULT_MODEL else model
+        if _looks_like_path(self._path):
+            self._path = os.path.expanduser(self._path)
+        if _looks_like_path(self._path) and not os.path.isdir(self._path):
+            raise ModelLoadError(
+                f"model folder {self._path!r} does not exist; pass an existing folder "
+                "holding a sentence-transformers model, or a Hugging Face id"
+            )
         st = require("sentence_transformers", "dense", "dense retrieval")
         try:
             self._model = st.SentenceTransformer(self._path, device=device)
@@ -137,6 +144,11 @@ class SentenceTransformerEncoder:
             normalize_embeddings=True,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def _looks_like_path(name: str) -> bool:
+    # Hugging Face ids ("org/name") also contain "/", so only explicit paths count.
+    return name.startswith(("/", "./", "../", "~")) or os.path.isabs(name)
 
 
 def _find_weights_file(name_or_path: str) -> Path | None:
