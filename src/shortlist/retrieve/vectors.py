@@ -523,6 +523,7 @@ class VectorIndex:
         out_scores: list[np.ndarray] = []
         for i in range(queries.shape[0]):
             positions = keys[i, : int(counts[i])].astype(np.int64)
+            positions = positions[(positions >= 0) & (positions < self._alive.shape[0])]
             positions = positions[self._alive[positions]]
             if positions.shape[0] < want:
                 # The graph could not give enough live neighbours: answer exactly instead.
