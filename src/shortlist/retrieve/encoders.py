@@ -60,6 +60,8 @@ class SentenceTransformerEncoder:
             raise InvalidInputError(
                 "empty model name; pass 'default', a Hugging Face id or a local folder"
             )
+        if max_seq_length is not None and max_seq_length <= 0:
+            raise InvalidInputError(f"max_seq_length must be positive, got {max_seq_length}")
         self._name = model
         self._path = default_model_path() if model == DEFAULT_MODEL else model
         if _looks_like_path(self._path):
@@ -82,8 +84,6 @@ class SentenceTransformerEncoder:
                 "the folder over and pass its path instead of the id"
             ) from exc
         if max_seq_length is not None:
-            if max_seq_length <= 0:
-                raise InvalidInputError(f"max_seq_length must be positive, got {max_seq_length}")
             self._model.max_seq_length = max_seq_length
         # Renamed in sentence-transformers 5.x; the old name warns there.
         get_dim = getattr(self._model, "get_embedding_dimension", None)
