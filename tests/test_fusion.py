@@ -1,0 +1,127 @@
+"""Fusion functions against hand-computed values."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+
+from shortlist.errors import InvalidInputError
+from shortlist.retrieve.fusion import FUSIONS, fuse, normalise, ranked, rrf, weighted_sum
+
+RUN_A = {"d1": 3.0, "d2": 2.0, "d3": 1.0}
+RUN_B = {"d3": 10.0, "d4": 5.0, "d1": 0.0}
+
+
+def test_rrf_hand_computed() -> None:
+    fused = rrf([RUN_A, RUN_B], k=60)
+    assert fused == pytest.approx(
+        {
+            "d1": 1 / 61 + 1 / 63,
+            "d2": 1 / 62,
+            "d3": 1 / 63 + 1 / 61,
+            "d4": 1 / 62,
+        }
+    )
+
+
+def test_rrf_small_k_and_depth() -> None:
+    fused = rrf([RUN_A, RUN_B], k=1, depth=2)
+    # RUN_A top 2: d1 (rank 1), d2 (rank 2); RUN_B top 2: d3 (1), d4 (2).
+    assert fused == pytest.approx({"d1": 1 / 2, "d2": 1 / 3, "d3": 1 / 2, "d4": 1 / 3})
+
+
+def test_rrf_ties_broken_by_doc_id() -> None:
+    fused = rrf([{"b": 1.0, "a": 1.0, "c": 2.0}], k=0)
+    assert fused == pytest.approx({"c": 1.0, "a": 1 / 2, "b": 1 / 3})
+    assert ranked({"b": 1.0, "a": 1.0}) == [("a", 1.0), ("b", 1.0)]
+
+
+def test_rrf_empty_inputs() -> None:
+    assert rrf([]) == {}
+    assert rrf([{}, {}]) == {}
+
+
+def test_minmax_hand_computed() -> None:
+    assert normalise({"a": 2.0, "b": 4.0, "c": 3.0}, "minmax") == pytest.approx(
+        {"a": 0.0, "b": 1.0, "c": 0.5}
+    )
+    assert normalise({"a": 7.0, "b": 7.0}, "minmax") == {"a": 1.0, "b": 1.0}
+
+
+def test_zscore_hand_computed() -> None:
+    # mean 4, population std sqrt(((2)^2 + 0 + 2^2) / 3) = sqrt(8/3)
+    std = math.sqrt(8 / 3)
+    assert normalise({"a": 2.0, "b": 4.0, "c": 6.0}, "zscore") == pytest.approx(
+        {"a": -2 / std, "b": 0.0, "c": 2 / std}
+    )
+    assert normalise({"a": 7.0, "b": 7.0}, "zscore") == {"a": 0.0, "b": 0.0}
+
+
+def test_weighted_sum_minmax_missing_docs_contribute_zero() -> None:
+    # RUN_A minmax: d1 1, d2 .5, d3 0; RUN_B minmax: d3 1, d4 .5, d1 0.
+    fused = weighted_sum([RUN_A, RUN_B])
+    assert fused == pytest.approx({"d1": 1.0, "d2": 0.5, "d3": 1.0, "d4": 0.5})
+
+
+def test_weighted_sum_weights() -> None:
+    fused = weighted_sum([RUN_A, RUN_B], weights=[0.25, 0.75])
+    assert fused == pytest.approx(
+        {"d1": 0.25, "d2": 0.125, "d3": 0.75, "d4": 0.375}
+    )
+
+
+def test_weighted_sum_zscore_and_none() -> None:
+    std_a = math.sqrt(2 / 3)  # RUN_A mean 2
+    mean_b = 5.0
+    std_b = math.sqrt((25 + 0 + 25) / 3)
+    fused = weighted_sum([RUN_A, RUN_B], norm="zscore")
+    assert fused == pytest.approx(
+        {
+            "d1": 1 / std_a + (0 - mean_b) / std_b,
+            "d2": 0.0,
+            "d3": -1 / std_a + (10 - mean_b) / std_b,
+            "d4": 0.0,
+        }
+    )
+    assert weighted_sum([RUN_A, RUN_B], norm="none", weights=[1.0, 2.0]) == pytest.approx(
+        {"d1": 3.0, "d2": 2.0, "d3": 21.0, "d4": 10.0}
+    )
+
+
+def test_weighted_sum_depth_cuts_before_normalising() -> None:
+    # RUN_A top 2: d1 3, d2 2 -> minmax d1 1, d2 0. RUN_B top 2: d3 10, d4 5 -> d3 1, d4 0.
+    fused = weighted_sum([RUN_A, RUN_B], depth=2)
+    assert fused == pytest.approx({"d1": 1.0, "d2": 0.0, "d3": 1.0, "d4": 0.0})
+
+
+def test_inputs_not_mutated() -> None:
+    runs = [dict(RUN_A), dict(RUN_B)]
+    before = copy.deepcopy(runs)
+    weights = [1.0, 2.0]
+    rrf(runs, depth=1)
+    weighted_sum(runs, weights=weights, norm="zscore", depth=2)
+    fuse("rrf", runs)
+    assert runs == before
+    assert weights == [1.0, 2.0]
+
+
+def test_fuse_dispatch_and_errors() -> None:
+    assert fuse("rrf", [RUN_A, RUN_B], k=1) == rrf([RUN_A, RUN_B], k=1)
+    assert fuse("weighted_sum", [RUN_A], norm="none") == RUN_A
+    with pytest.raises(InvalidInputError) as err:
+        fuse("borda", [RUN_A])
+    for name in FUSIONS:
+        assert name in str(err.value)
+    with pytest.raises(InvalidInputError, match="accepts"):
+        fuse("rrf", [RUN_A], weights=[1.0])
+
+
+def test_bad_parameters() -> None:
+    with pytest.raises(InvalidInputError, match="weights"):
+        weighted_sum([RUN_A, RUN_B], weights=[1.0])
+    with pytest.raises(InvalidInputError, match="norm"):
+        weighted_sum([RUN_A], norm="max")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError):
+        rrf([RUN_A], depth=-1)
