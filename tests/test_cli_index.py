@@ -48,11 +48,11 @@ def test_index_search_add_delete(tmp_path: Path, corpus: Path) -> None:
     assert "indexed 3 documents" in r.stdout
 
     r = run_cli(
-        "search", "process scheduling", "--index", idx, "--mode", "bm25", "-k", "2", "--json"
+        "search", "scheduling decides tasks", "--index", idx, "--mode", "bm25", "-k", "2", "--json"
     )
     assert r.exit_code == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["query"] == "process scheduling"
+    assert out["query"] == "scheduling decides tasks"
     assert [h["doc_id"] for h in out["results"]] == ["c", "a"]
     assert out["results"][0]["rank"] == 1 and out["results"][0]["first_stage_rank"] == 1
     assert {"retrieve", "total"} <= set(out["timings_ms"])
