@@ -1,0 +1,175 @@
+"""`shortlist eval` end to end on the real Lee collection (hashing encoder, so it stays fast)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from shortlist.evaluate.datasets import build_dataset
+from shortlist.evaluate.harness import EvalResult, recommend
+from tests.clirun import run_cli
+
+
+@pytest.fixture(scope="module")
+def lee_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("lee") / "lee"
+    build_dataset("lee", out)
+    return out
+
+
+def _eval(lee_dir: Path, tmp: Path, *extra: str):  # type: ignore[no-untyped-def]
+    return run_cli(
+        "eval",
+        str(lee_dir),
+        "--model",
+        "hashing:64",
+        "--cache-dir",
+        str(tmp / "cache"),
+        "--pipeline",
+        "bm25",
+        "--pipeline",
+        "hybrid",
+        "--pipeline",
+        "rerank=bm25+bi-encoder:hashing:64",
+        "-k",
+        "10,30",
+        "--max-queries",
+        "12",
+        *extra,
+    )
+
+
+def test_eval_table_json_report_and_cache(lee_dir: Path, tmp_path: Path) -> None:
+    report, js = tmp_path / "r.html", tmp_path / "r.json"
+    r = _eval(lee_dir, tmp_path, "--report", str(report), "--json", str(js), "--budget-ms", "1000")
+    assert r.exit_code == 0, r.stderr
+    assert "lee: 12 queries" in r.stdout
+    for name in ("bm25", "hybrid", "rerank"):
+        assert name in r.stdout
+    assert "recommendation" in r.stdout
+    data = json.loads(js.read_text())
+    assert len(data["summary"]) == 6
+    row = data["summary"][0]
+    for key in ("ndcg@10", "mrr@10", "recall@100", "total_p50_ms", "total_p95_ms", "total_p99_ms"):
+        assert key in row
+    assert 0.0 <= row["ndcg@10"] <= 1.0
+    assert {(c["name"], c["k"]) for c in data["comparisons"]} == {
+        ("hybrid", 10),
+        ("hybrid", 30),
+        ("rerank", 10),
+        ("rerank", 30),
+    }
+    # recall@100 at k=10 can never beat k=30 for the same first stage
+    by = {(s["pipeline"], s["k"]): s for s in data["summary"]}
+    assert by[("bm25", 10)]["recall@100"] <= by[("bm25", 30)]["recall@100"]
+    # reranking never changes the candidate set, so recall@K matches its first stage
+    assert by[("rerank", 30)]["recall@100"] == pytest.approx(by[("bm25", 30)]["recall@100"])
+    html = report.read_text()
+    assert html.count('<svg class="plot"') == 2 and "Where reranking hurts" in html
+    assert "http://" not in html.replace("http://www.w3.org/2000/svg", "")
+
+    # a second run reuses every saved configuration
+    r2 = _eval(lee_dir, tmp_path)
+    assert r2.exit_code == 0
+    assert r2.stderr.count("reused saved run") == 6
+    runs = list((tmp_path / "cache" / "runs").glob("*.trec"))
+    assert len(runs) == 6
+    first = runs[0].read_text().splitlines()[0].split()
+    assert len(first) == 6 and first[1] == "Q0"
+
+
+def test_bad_input_messages(lee_dir: Path, tmp_path: Path) -> None:
+    r = run_cli("eval", str(lee_dir), "--pipeline", "bm25+nonsense:x", "--cache-dir", str(tmp_path))
+    assert r.exit_code == 2 and "nonsense" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("eval", str(lee_dir), "--pipeline", "sparse", "--cache-dir", str(tmp_path))
+    assert r.exit_code == 2 and "bm25, dense, hybrid" in r.stderr
+    broken = tmp_path / "broken"
+    shutil.copytree(lee_dir, broken)
+    (broken / "queries.jsonl").unlink()
+    r = run_cli("eval", str(broken), "--pipeline", "bm25", "--cache-dir", str(tmp_path))
+    assert r.exit_code == 2 and "queries.jsonl" in r.stderr
+    r = run_cli(
+        "eval",
+        str(lee_dir),
+        "--pipeline",
+        "bm25",
+        "--max-queries",
+        "0",
+        "--cache-dir",
+        str(tmp_path),
+    )
+    assert r.exit_code == 2 and "nothing to evaluate" in r.stderr
+
+
+def test_recommend_respects_budget() -> None:
+    from shortlist.evaluate.harness import ConfigResult
+
+    def cfg(name: str, k: int, q: float, ms: float) -> ConfigResult:
+        return ConfigResult(
+            name,
+            name,
+            k,
+            {"ndcg@10": {"a": q, "b": q}},
+            {"total": {"a": ms, "b": ms}},
+            None,
+            {},
+            {},
+        )
+
+    res = EvalResult(
+        "d",
+        2,
+        ("ndcg@10",),
+        "ndcg@10",
+        [
+            cfg("fast", 10, 0.3, 5),
+            cfg("mid", 10, 0.5, 50),
+            cfg("slow", 10, 0.6, 500),
+            cfg("dominated", 10, 0.4, 80),
+        ],
+    )
+    rec = recommend(res, 100)
+    assert (rec.name, rec.k) == ("mid", 10)
+    assert "slow" in rec.reason and "500" in rec.reason
+    assert [p[0] for p in rec.frontier] == ["fast", "mid", "slow"]
+    assert recommend(res, 1).name is None
+
+
+@pytest.mark.browser
+def test_report_renders_in_headless_chromium(lee_dir: Path, tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    report = tmp_path / "r.html"
+    assert _eval(lee_dir, tmp_path, "--report", str(report)).exit_code == 0
+    proc = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=3000",
+            "--dump-dom",
+            report.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 'data-plots="2"' in proc.stdout  # the page's script ran and saw both plots
+    assert proc.stdout.count("<circle") >= 6  # one point per (pipeline, k)
+    console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert not console, console
