@@ -1,0 +1,258 @@
+"""ONNX Runtime backends: `onnx` (fp32) and `onnx-int8` (dynamic int8 quantization).
+
+The model is exported once with `torch.onnx` (dynamic batch and sequence axes) and kept
+in a cache folder keyed by a hash of the weights, the config and the export options,
+so a second load of the same model never re-exports. Artifacts are written to a
+temporary folder beside their final place and renamed into it, so an interrupted
+export never leaves a half-written model behind.
+
+For BERT-family models (bert, roberta, xlm-roberta, electra) the exported graph is
+first passed through ONNX Runtime's transformer optimizer, which fuses attention,
+layer norm and GELU into single kernels; int8 quantizes that fused graph.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shortlist._optional import require
+from shortlist.errors import ModelLoadError
+from shortlist.rerank.backends import BackendOptions, default_cache_dir
+
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+_FUSABLE = {"bert": "bert", "roberta": "bert", "xlm-roberta": "bert", "electra": "bert"}
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+@dataclass(frozen=True, slots=True)
+class OnnxOptions:
+    """How the ONNX artifact is produced. Every field is part of the cache key.
+
+    - `opset`: ONNX opset for `torch.onnx.export`;
+    - `fuse`: run ONNX Runtime's transformer optimizer on BERT-family graphs;
+    - `quantize`: None for fp32, else `"qint8"`/`"quint8"` weights for `quantize_dynamic`;
+    - `per_channel`, `reduce_range`: passed to `quantize_dynamic`.
+    """
+
+    opset: int = 17
+    fuse: bool = True
+    quantize: str | None = None
+    per_channel: bool = False
+    reduce_range: bool = False
+
+
+FP32 = OnnxOptions()
+INT8 = OnnxOptions(quantize="qint8", per_channel=False)
+
+
+class OnnxBackend:
+    """An `onnxruntime.InferenceSession` over an exported sequence-classification model."""
+
+    def __init__(self, path: Path, options: BackendOptions) -> None:
+        ort = require("onnxruntime", "onnx", "the onnx cross-encoder backends")
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if options.num_threads is not None:
+            so.intra_op_num_threads = options.num_threads
+            so.inter_op_num_threads = 1
+        providers = ["CPUExecutionProvider"]
+        if (options.device or "cpu").startswith("cuda"):
+            providers.insert(0, "CUDAExecutionProvider")
+        self._session = ort.InferenceSession(str(path), sess_options=so, providers=providers)
+        present = {i.name for i in self._session.get_inputs()}
+        self._input_names = tuple(n for n in _INPUTS if n in present)
+        self.path = path
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return self._input_names
+
+    def run(
+        self,
+        input_ids: np.ndarray,
+        attention_mask: np.ndarray,
+        token_type_ids: np.ndarray | None,
+    ) -> np.ndarray:
+        feed = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if "token_type_ids" in self._input_names:
+            feed["token_type_ids"] = (
+                token_type_ids if token_type_ids is not None else np.zeros_like(input_ids)
+            )
+        feed = {k: np.ascontiguousarray(v, dtype=np.int64) for k, v in feed.items()}
+        (logits,) = self._session.run(["logits"], feed)
+        return np.asarray(logits, dtype=np.float32)
+
+
+def load_fp32(options: BackendOptions) -> OnnxBackend:
+    return OnnxBackend(onnx_model(options, FP32), options)
+
+
+def load_int8(options: BackendOptions) -> OnnxBackend:
+    return OnnxBackend(onnx_model(options, INT8), options)
+
+
+def load_with(options: BackendOptions, onnx_options: OnnxOptions) -> OnnxBackend:
+    """A backend built with non-default export/quantization options (used by benchmarks)."""
+    return OnnxBackend(onnx_model(options, onnx_options), options)
+
+
+def onnx_model(options: BackendOptions, onnx_options: OnnxOptions) -> Path:
+    """Path of the cached ONNX file for this model and these options, made on first use."""
+    require("onnxruntime", "onnx", "the onnx cross-encoder backends")
+    require("onnx", "onnx", "exporting cross-encoders to ONNX")
+    cache = (options.cache_dir or default_cache_dir()) / "onnx"
+    fp32_options = OnnxOptions(opset=onnx_options.opset, fuse=onnx_options.fuse)
+    fp32_dir = cache / artifact_key(options.model_path, fp32_options)
+    fp32 = _materialize(fp32_dir, lambda out: _export(options.model_path, fp32_options, out))
+    if onnx_options.quantize is None:
+        return fp32
+    q_dir = cache / artifact_key(options.model_path, onnx_options)
+    return _materialize(q_dir, lambda out: _quantize(fp32, onnx_options, out))
+
+
+def artifact_key(model_path: Path, onnx_options: OnnxOptions) -> str:
+    """sha256 of config.json, the weight files' bytes, the options and the exporter versions."""
+    import torch
+    import transformers
+
+    h = hashlib.sha256()
+    meta = {
+        "options": asdict(onnx_options),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "format": 1,
+    }
+    h.update(json.dumps(meta, sort_keys=True).encode())
+    files = [model_path / "config.json"]
+    files += sorted(p for p in model_path.iterdir() if p.name.endswith(_WEIGHT_SUFFIXES))
+    for p in files:
+        h.update(p.name.encode())
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:32]
+
+
+def _materialize(final_dir: Path, build: Callable[[Path], None]) -> Path:
+    """`final_dir/model.onnx`, built into a temporary sibling folder and renamed into place."""
+    target = final_dir / "model.onnx"
+    if target.is_file():
+        return target
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final_dir.parent))
+    try:
+        build(tmp / "model.onnx")
+        try:
+            os.replace(tmp, final_dir)
+        except OSError:
+            if not target.is_file():  # not a concurrent writer winning the race
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _export(model_path: Path, onnx_options: OnnxOptions, out: Path) -> None:
+    import inspect
+
+    import torch
+    from transformers import AutoConfig
+
+    from shortlist.rerank.backends.torch import load_model
+
+    model = load_model(BackendOptions(model_path=model_path))
+    config = AutoConfig.from_pretrained(str(model_path))
+    accepted = inspect.signature(model.forward).parameters
+    names = [n for n in _INPUTS if n in accepted]
+
+    class Logits(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *args: torch.Tensor) -> torch.Tensor:
+            return self.inner(**dict(zip(names, args, strict=True))).logits
+
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, int(config.vocab_size), (2, 16), generator=gen)
+    mask = torch.ones_like(ids)
+    mask[1, 11:] = 0
+    dummy = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+    args = tuple(dummy[n] for n in names)
+    axes = {n: {0: "batch", 1: "sequence"} for n in names}
+    axes["logits"] = {0: "batch"}
+    raw = out.with_name("exported.onnx")
+    try:
+        with warnings.catch_warnings():
+            # The TorchScript exporter is deprecated and chatty about tracing; the graph
+            # it produces is checked against torch by the test suite.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                Logits(model).eval(),
+                args,
+                str(raw),
+                input_names=names,
+                output_names=["logits"],
+                dynamic_axes=axes,
+                opset_version=onnx_options.opset,
+                dynamo=False,
+            )
+    except Exception as exc:  # exporter failures come in many types
+        raise ModelLoadError(
+            f"cannot export {model_path} ({config.model_type}) to ONNX: {exc}; "
+            "use backend='torch' for this model"
+        ) from exc
+    fusion = _FUSABLE.get(config.model_type)
+    if onnx_options.fuse and fusion is not None:
+        _fuse(raw, out, fusion, config)
+    else:
+        os.replace(raw, out)
+
+
+def _fuse(raw: Path, out: Path, model_type: str, config: Any) -> None:
+    """ONNX Runtime's transformer optimizer: fused attention, LayerNorm, GELU, embeddings."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        optimized = optimize_model(
+            str(raw),
+            model_type=model_type,
+            num_heads=int(config.num_attention_heads),
+            hidden_size=int(config.hidden_size),
+            opt_level=1,
+            use_gpu=False,
+        )
+        optimized.save_model_to_file(str(out))
+
+
+def _quantize(fp32: Path, onnx_options: OnnxOptions, out: Path) -> None:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    weight_type = {"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}[
+        str(onnx_options.quantize)
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantize_dynamic(
+            str(fp32),
+            str(out),
+            weight_type=weight_type,
+            per_channel=onnx_options.per_channel,
+            reduce_range=onnx_options.reduce_range,
+            # Fused contrib ops (Attention, SkipLayerNorm) defeat ONNX shape inference;
+            # their outputs are float32.
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )

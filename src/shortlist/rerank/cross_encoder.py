@@ -1,0 +1,366 @@
+"""Cross-encoder reranking: one model call per (query, passage) pair, any backend.
+
+`CrossEncoderReranker` loads a sequence-classification model (Hugging Face hub id or
+local folder) and scores pairs with the backend named in `backend`
+(see `shortlist.rerank.backends.BACKENDS`).
+
+Scores
+    A 1-label model's raw score is its logit; calibrated = sigmoid(logit).
+    A 2-label model's raw score is the margin `logit[1] - logit[0]` (label 1 = relevant);
+    calibrated = softmax(logits)[1], which equals sigmoid(margin).
+
+Long documents are never silently truncated
+    Every pair is `[query] + [passage window]` of at most `max_length` tokens. A passage
+    that does not fit is cut into overlapping windows (consecutive windows share
+    `window_stride` tokens, Hugging Face's `stride` meaning; default `max_length // 4`),
+    every window is scored, and the document's score aggregates its windows:
+    `max` (default, as Cohere and Elasticsearch do), `mean`, or `first`. The hit's
+    `window` names the deciding window (argmax for `max`, 0 for `first`, None for
+    `mean`) for documents that needed more than one window; it is None otherwise.
+    The query is the only thing ever truncated: to its first `max_length // 2` tokens.
+
+Batching
+    All pairs are tokenized once, sorted by length and packed into batches whose padded
+    size (rows x longest row) stays within `batch_tokens`; each batch is padded only to
+    its own longest row, and scores are returned in input order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shortlist.errors import InvalidInputError, ModelLoadError
+from shortlist.rerank.backends import Backend, BackendOptions, load_backend
+from shortlist.rerank.base import Candidate, build_ranking, calibrate, candidate_text
+from shortlist.types import Ranking
+
+AGGREGATES = ("max", "mean", "first")
+"""How a long document's window scores become its score."""
+
+_HUB_IGNORE = [
+    "onnx/*",
+    "openvino/*",
+    "*.onnx",
+    "*.h5",
+    "*.msgpack",
+    "*.ot",
+    "*.gguf",
+    "tf_model*",
+    "flax_model*",
+    "rust_model*",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedPairs:
+    """Tokenized windows: `owner[w]` is the pair that window `w` belongs to."""
+
+    input_ids: list[list[int]]
+    token_type_ids: list[list[int]] | None
+    owner: np.ndarray
+
+
+def pack_batches(
+    lengths: Sequence[int] | np.ndarray, batch_tokens: int, *, sort: bool = True
+) -> list[np.ndarray]:
+    """Group row indices into batches whose padded size `rows * max(length)` <= `batch_tokens`.
+
+    With `sort`, rows are taken shortest first (stable), so each batch holds rows of
+    similar length and little padding; without it, rows are packed in input order.
+    A single row longer than `batch_tokens` gets a batch of its own.
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    order = np.argsort(lengths, kind="stable") if sort else np.arange(len(lengths))
+    batches: list[np.ndarray] = []
+    current: list[int] = []
+    longest = 0
+    for i in order.tolist():
+        grown = max(longest, int(lengths[i]))
+        if current and (len(current) + 1) * grown > batch_tokens:
+            batches.append(np.asarray(current, dtype=np.int64))
+            current, grown = [], int(lengths[i])
+        current.append(i)
+        longest = grown
+    if current:
+        batches.append(np.asarray(current, dtype=np.int64))
+    return batches
+
+
+def resolve_model_path(model: str) -> Path:
+    """A local folder for `model`: the folder itself, or a hub id's cached snapshot.
+
+    Raises `ModelLoadError` with instructions when the model is neither a folder nor
+    obtainable from the Hugging Face hub (offline, unknown id, no network).
+    """
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(f"{path} is not a Hugging Face model folder (no config.json)")
+        return path
+    if path.is_absolute() or model.startswith((".", "~")) or model.count("/") > 1:
+        raise ModelLoadError(f"model folder {model} does not exist")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id=model, ignore_patterns=_HUB_IGNORE))
+    except Exception as exc:  # hub errors: offline, unknown repo, network, auth
+        raise ModelLoadError(
+            f"cannot load cross-encoder {model!r} from the Hugging Face hub "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). "
+            f"Download it where there is network (`hf download {model} --local-dir DIR`) "
+            "and pass the folder instead; with HF_HUB_OFFLINE=1 only models already in "
+            "the Hugging Face cache are found."
+        ) from exc
+
+
+def _positions_limit(config: Any) -> int | None:
+    limit = getattr(config, "max_position_embeddings", None)
+    if limit is None:
+        return None
+    if config.model_type in {"roberta", "xlm-roberta", "camembert", "xlm-roberta-xl"}:
+        # RoBERTa-style position ids start after the padding index.
+        limit -= int(getattr(config, "pad_token_id", 1) or 0) + 1
+    return int(limit)
+
+
+class CrossEncoderReranker:
+    """A `Reranker` and `PairScorer` over a sequence-classification cross-encoder.
+
+    - `model`: Hugging Face hub id (resolved through the HF cache) or local folder;
+    - `backend`: a key of `shortlist.rerank.backends.BACKENDS` (torch, torch-int8,
+      onnx, onnx-int8, openvino, openvino-int8); unknown names raise `SpecError`;
+    - `max_length`: tokens per (query, window) pair; default
+      min(model positions, tokenizer.model_max_length, 512);
+    - `batch_tokens`: bound on rows x padded length of one model call (>= max_length);
+    - `aggregate`, `window_stride`: long-document windows (module docstring);
+    - `cache_dir`: where exported ONNX/OpenVINO artifacts are kept (default: the
+      per-user cache, `shortlist.rerank.backends.default_cache_dir`);
+    - `device`: "cpu" (default) or e.g. "cuda";
+    - `num_threads`: intra-op threads; for torch backends this calls the process-wide
+      `torch.set_num_threads`, for ONNX Runtime it sets the session's thread pool;
+    - `sort_by_length`: pack batches by length (True; False exists to measure its gain).
+
+    Raises `ModelLoadError` when the model cannot be found or loaded, or is not a 1- or
+    2-label classifier; `InvalidInputError` for bad options.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        backend: str = "torch",
+        max_length: int | None = None,
+        batch_tokens: int = 8192,
+        aggregate: str = "max",
+        window_stride: int | None = None,
+        cache_dir: str | Path | None = None,
+        device: str | None = None,
+        name: str | None = None,
+        num_threads: int | None = None,
+        sort_by_length: bool = True,
+    ) -> None:
+        if aggregate not in AGGREGATES:
+            raise InvalidInputError(
+                f"unknown aggregate {aggregate!r}; choose one of: {', '.join(AGGREGATES)}"
+            )
+        if num_threads is not None and num_threads < 1:
+            raise InvalidInputError("num_threads must be >= 1")
+        from transformers import AutoConfig, AutoTokenizer
+
+        path = resolve_model_path(model)
+        try:
+            config = AutoConfig.from_pretrained(str(path))
+            tokenizer = AutoTokenizer.from_pretrained(str(path))
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot load config/tokenizer from {path}: {exc}") from exc
+        if not getattr(tokenizer, "is_fast", False):
+            raise ModelLoadError(
+                f"{model}: a fast (Rust) tokenizer is required; add tokenizer.json to the folder"
+            )
+        num_labels = int(config.num_labels)
+        if num_labels not in (1, 2):
+            raise ModelLoadError(
+                f"{model} has {num_labels} labels; a cross-encoder needs 1 (relevance logit) "
+                "or 2 (not relevant, relevant)"
+            )
+        limits = [512, _positions_limit(config), getattr(tokenizer, "model_max_length", None)]
+        default_max = min(int(x) for x in limits if x is not None)
+        self._max_length = int(max_length) if max_length is not None else default_max
+        specials = tokenizer.num_special_tokens_to_add(pair=True)
+        self._max_query = self._max_length // 2
+        room = self._max_length - self._max_query - specials
+        if room < 8:
+            raise InvalidInputError(f"max_length {self._max_length} is too small for pairs")
+        overlap = self._max_length // 4 if window_stride is None else int(window_stride)
+        if not 0 <= overlap < room:
+            raise InvalidInputError(
+                f"window_stride must be in [0, {room}) for max_length {self._max_length}"
+            )
+        if batch_tokens < self._max_length:
+            raise InvalidInputError(
+                f"batch_tokens ({batch_tokens}) must be >= max_length ({self._max_length})"
+            )
+        self._overlap = overlap
+        self._batch_tokens = int(batch_tokens)
+        self._aggregate = aggregate
+        self._sort = sort_by_length
+        self._tokenizer = tokenizer
+        self._num_labels = num_labels
+        self._want_token_types = "token_type_ids" in tokenizer.model_input_names
+        self._pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+        self._backend_name = backend
+        self._backend: Backend = load_backend(
+            backend,
+            BackendOptions(
+                model_path=path,
+                cache_dir=Path(cache_dir) if cache_dir is not None else None,
+                num_threads=num_threads,
+                device=device,
+            ),
+        )
+        suffix = "" if backend == "torch" else f"?backend={backend}"
+        self._name = name or f"cross-encoder:{model}{suffix}"
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def backend(self) -> str:
+        return self._backend_name
+
+    @property
+    def num_labels(self) -> int:
+        return self._num_labels
+
+    @property
+    def max_length(self) -> int:
+        return self._max_length
+
+    @property
+    def calibration(self) -> str:
+        """The `calibrate` kind for this model: sigmoid (1 label) or softmax (2 labels)."""
+        return "sigmoid" if self._num_labels == 1 else "softmax"
+
+    def calibrate(self, raw: np.ndarray) -> np.ndarray:
+        """Raw scores (logit, or margin for 2 labels) -> [0, 1]."""
+        raw = np.asarray(raw, dtype=np.float64)
+        if self._num_labels == 1:
+            return calibrate(raw, "sigmoid")
+        return calibrate(np.stack([np.zeros_like(raw), raw], axis=1), "softmax")
+
+    def rerank(
+        self, query: str, documents: Sequence[Candidate], top_n: int | None = None
+    ) -> Ranking:
+        """Score every candidate against `query`; best first, ties by input position."""
+        if top_n is not None and top_n < 0:
+            raise InvalidInputError("top_n must be >= 0")
+        start = time.perf_counter()
+        texts = [candidate_text(c) for c in documents]
+        raw, windows = self._score([query] * len(texts), texts)
+        timings = {"rerank": (time.perf_counter() - start) * 1000.0}
+        return build_ranking(
+            query, documents, raw, self.calibrate(raw), top_n, windows=windows, timings_ms=timings
+        )
+
+    def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """Raw scores, one float64 per (query, passage) pair, in input order (windows aggregated)."""
+        raw, _ = self._score([q for q, _ in pairs], [p for _, p in pairs])
+        return raw
+
+    def window_logits(self, pairs: Sequence[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
+        """Per-window logits, shape (windows, num_labels), and the pair index of each window."""
+        encoded = self.encode([q for q, _ in pairs], [p for _, p in pairs])
+        return self._run(encoded), encoded.owner
+
+    def encode(self, queries: Sequence[str], passages: Sequence[str]) -> EncodedPairs:
+        """Tokenize pairs into windows of at most `max_length` tokens (queries truncated to half)."""
+        if not passages:
+            return EncodedPairs([], [] if self._want_token_types else None, np.zeros(0, np.int64))
+        short = self._truncate_queries(queries)
+        enc = self._tokenizer(
+            [short[q] for q in queries],
+            list(passages),
+            truncation="only_second",
+            max_length=self._max_length,
+            stride=self._overlap,
+            return_overflowing_tokens=True,
+            return_token_type_ids=self._want_token_types,
+            return_attention_mask=False,
+            padding=False,
+        )
+        owner = np.asarray(enc["overflow_to_sample_mapping"], dtype=np.int64)
+        token_types = enc["token_type_ids"] if self._want_token_types else None
+        return EncodedPairs(enc["input_ids"], token_types, owner)
+
+    def _truncate_queries(self, queries: Sequence[str]) -> dict[str, str]:
+        unique = list(dict.fromkeys(queries))
+        enc = self._tokenizer(
+            unique,
+            add_special_tokens=False,
+            truncation=True,
+            max_length=self._max_query + 1,
+            return_offsets_mapping=True,
+        )
+        out = {}
+        for q, offsets in zip(unique, enc["offset_mapping"], strict=True):
+            out[q] = q[: offsets[self._max_query - 1][1]] if len(offsets) > self._max_query else q
+        return out
+
+    def _run(self, encoded: EncodedPairs) -> np.ndarray:
+        n = len(encoded.input_ids)
+        logits = np.zeros((n, self._num_labels), dtype=np.float32)
+        lengths = np.fromiter((len(x) for x in encoded.input_ids), dtype=np.int64, count=n)
+        for rows in pack_batches(lengths, self._batch_tokens, sort=self._sort):
+            width = int(lengths[rows].max())
+            ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            types = np.zeros((len(rows), width), dtype=np.int64) if encoded.token_type_ids else None
+            for r, i in enumerate(rows.tolist()):
+                ids[r, : lengths[i]] = encoded.input_ids[i]
+                mask[r, : lengths[i]] = 1
+                if types is not None and encoded.token_type_ids is not None:
+                    types[r, : lengths[i]] = encoded.token_type_ids[i]
+            logits[rows] = self._backend.run(ids, mask, types)
+        return logits
+
+    def _score(
+        self, queries: Sequence[str], passages: Sequence[str]
+    ) -> tuple[np.ndarray, list[int | None]]:
+        n = len(passages)
+        if n == 0:
+            return np.zeros(0, dtype=np.float64), []
+        encoded = self.encode(queries, passages)
+        logits = self._run(encoded).astype(np.float64)
+        per_window = logits[:, 0] if self._num_labels == 1 else logits[:, 1] - logits[:, 0]
+        return aggregate_windows(per_window, encoded.owner, n, self._aggregate)
+
+
+def aggregate_windows(
+    window_scores: np.ndarray, owner: np.ndarray, n: int, how: str
+) -> tuple[np.ndarray, list[int | None]]:
+    """Per-pair scores from per-window scores, and the deciding window of split pairs.
+
+    `owner[w]` is the pair of window `w`; a pair's windows are consecutive and in order.
+    """
+    scores = np.zeros(n, dtype=np.float64)
+    windows: list[int | None] = [None] * n
+    starts = np.searchsorted(owner, np.arange(n + 1))
+    for i in range(n):
+        s = window_scores[starts[i] : starts[i + 1]]
+        if how == "max":
+            best = int(np.argmax(s))
+            scores[i], deciding = s[best], best
+        elif how == "mean":
+            scores[i], deciding = float(s.mean()), None
+        else:
+            scores[i], deciding = s[0], 0
+        if len(s) > 1:
+            windows[i] = deciding
+    return scores, windows

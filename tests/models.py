@@ -1,0 +1,166 @@
+"""Builders of tiny random-weight cross-encoders (model + fast tokenizer) for tests.
+
+Everything is created from configs in a folder the caller gives; nothing is downloaded.
+BERT, ELECTRA and ModernBERT get a tiny WordPiece tokenizer; XLM-R and DeBERTa-v2 get
+a Unigram (sentencepiece-style, Metaspace) tokenizer trained on a small word list, so
+both tokenizer families' offsets go through the window code.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+WORDS = (
+    "the a of and to in is for on with as by at from it this that be are was or an "
+    "python module function class return value list dict string file path error "
+    "index query passage document rerank score model token batch window search "
+    "cat dog bird fish tree river mountain city car train music paint bread apple "
+    "red green blue fast slow big small old new open close read write sort find"
+).split()
+
+ARCHITECTURES = ("bert", "xlm-roberta", "electra", "deberta-v2", "modernbert")
+
+
+def corpus(n: int = 400, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 12))) for _ in range(n)]
+
+
+def _wordpiece(folder: Path, with_token_types: bool) -> Any:
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    letters = "abcdefghijklmnopqrstuvwxyz0123456789.,;:!?'\"()-_/"
+    vocab_list = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
+    vocab_list += list(letters) + [f"##{c}" for c in letters]
+    vocab = {t: i for i, t in enumerate(dict.fromkeys(vocab_list))}
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    cls, sep = vocab["[CLS]"], vocab["[SEP]"]
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A:0 [SEP]:0 $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
+    )
+    names = ["input_ids", "token_type_ids", "attention_mask"]
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        sep_token="[SEP]",
+        cls_token="[CLS]",
+        pad_token="[PAD]",
+        mask_token="[MASK]",
+        model_max_length=512,
+        model_input_names=names if with_token_types else [n for n in names if n != "token_type_ids"],
+    )
+    fast.save_pretrained(str(folder))
+    return fast
+
+
+def _unigram(folder: Path, style: str) -> Any:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    if style == "xlm-roberta":
+        specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+        cls, pad, sep, unk, mask = specials
+    else:
+        specials = ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"]
+        pad, cls, sep, unk, mask = specials
+    tok = Tokenizer(models.Unigram())
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    trainer = trainers.UnigramTrainer(
+        vocab_size=200, special_tokens=specials, unk_token=unk, show_progress=False
+    )
+    tok.train_from_iterator(corpus(), trainer=trainer)
+    ids = {t: tok.token_to_id(t) for t in specials}
+    if style == "xlm-roberta":
+        pair = f"{cls} $A {sep} {sep} $B {sep}"
+        names = ["input_ids", "attention_mask"]
+    else:
+        pair = f"{cls} $A:0 {sep}:0 $B:1 {sep}:1"
+        names = ["input_ids", "token_type_ids", "attention_mask"]
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{cls} $A {sep}",
+        pair=pair,
+        special_tokens=[(cls, ids[cls]), (sep, ids[sep])],
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token=unk,
+        sep_token=sep,
+        cls_token=cls,
+        pad_token=pad,
+        mask_token=mask,
+        bos_token=cls,
+        eos_token=sep,
+        model_max_length=512,
+        model_input_names=names,
+    )
+    fast.save_pretrained(str(folder))
+    return fast
+
+
+def build_tiny_cross_encoder(
+    folder: Path, architecture: str, num_labels: int = 1, *, seed: int = 0, max_positions: int = 128
+) -> Path:
+    """Save a random-weight `architecture` classifier with `num_labels` and its tokenizer."""
+    import torch
+    import transformers as tf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if architecture in ("bert", "electra", "modernbert"):
+        tokenizer = _wordpiece(folder, with_token_types=architecture != "modernbert")
+    else:
+        tokenizer = _unigram(folder, architecture)
+    vocab = len(tokenizer)
+    common: dict[str, Any] = dict(
+        vocab_size=vocab,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=num_labels,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    if architecture == "bert":
+        config: Any = tf.BertConfig(max_position_embeddings=max_positions, **common)
+    elif architecture == "electra":
+        config = tf.ElectraConfig(embedding_size=16, max_position_embeddings=max_positions, **common)
+    elif architecture == "xlm-roberta":
+        config = tf.XLMRobertaConfig(
+            max_position_embeddings=max_positions + 2,
+            bos_token_id=tokenizer.cls_token_id,
+            eos_token_id=tokenizer.sep_token_id,
+            **common,
+        )
+    elif architecture == "deberta-v2":
+        config = tf.DebertaV2Config(
+            max_position_embeddings=max_positions,
+            relative_attention=True,
+            position_buckets=16,
+            pos_att_type=["p2c", "c2p"],
+            **common,
+        )
+    elif architecture == "modernbert":
+        config = tf.ModernBertConfig(
+            max_position_embeddings=max_positions,
+            global_attn_every_n_layers=2,
+            local_attention=16,
+            cls_token_id=tokenizer.cls_token_id,
+            sep_token_id=tokenizer.sep_token_id,
+            bos_token_id=tokenizer.cls_token_id,
+            eos_token_id=tokenizer.sep_token_id,
+            **common,
+        )
+    else:
+        raise ValueError(f"unknown architecture {architecture!r}")
+    torch.manual_seed(seed)
+    model = tf.AutoModelForSequenceClassification.from_config(config)
+    model.save_pretrained(str(folder))
+    return folder
