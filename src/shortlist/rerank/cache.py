@@ -22,7 +22,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from shortlist.errors import InvalidInputError
+from shortlist.errors import InvalidInputError, SpecError
 from shortlist.rerank.base import Candidate, PairScorer, Reranker, build_ranking, candidate_text
 from shortlist.types import Ranking
 
@@ -178,7 +178,7 @@ class CachedReranker:
 
     def __init__(self, inner: Reranker, cache: ScoreCache, *, identity: str | None = None) -> None:
         if not isinstance(inner, PairScorer):
-            raise InvalidInputError(
+            raise SpecError(
                 f"{inner.name} cannot be cached: only rerankers that score each pair on its "
                 "own (PairScorer: cross-encoders, bi-encoders) give cacheable scores"
             )
