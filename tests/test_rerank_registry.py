@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rerank_fakes import BagOfWordsEncoder
 from shortlist.errors import SpecError
 from shortlist.rerank.bi_encoder import BiEncoderReranker
 from shortlist.rerank.cache import CachedReranker, MemoryScoreCache
@@ -17,8 +18,6 @@ from shortlist.rerank.registry import (
     load_reranker,
     parse_spec,
 )
-
-from rerank_fakes import BagOfWordsEncoder
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from rerank_fakes import BagOfWordsEncoder, OverlapScorer
+from reranker_contract import check_reranker_contract
 from shortlist.errors import InvalidInputError
 from shortlist.rerank.base import PairScorer, Reranker
 from shortlist.rerank.bi_encoder import BiEncoderReranker, VectorSource
@@ -22,9 +24,6 @@ from shortlist.rerank.cache import (
 from shortlist.rerank.cascade import CascadeReranker
 from shortlist.rerank.passthrough import NoRerank
 from shortlist.types import Hit, Passage
-
-from rerank_fakes import BagOfWordsEncoder, OverlapScorer
-from reranker_contract import check_reranker_contract
 
 
 def _bi() -> BiEncoderReranker:

@@ -11,7 +11,7 @@ from importlib import import_module
 from typing import Any
 
 from shortlist.errors import ShortlistError
-from shortlist.types import Document, Hit, Passage, Query, Qrels, Ranking, Run
+from shortlist.types import Document, Hit, Passage, Qrels, Query, Ranking, Run
 
 __version__ = "0.1.0"
 

@@ -205,8 +205,8 @@ class CachedReranker:
             new: dict[str, CachedScore] = {}
             for h in fresh.hits:
                 assert h.index is not None and h.raw_score is not None
-                cal = h.calibrated_score if h.calibrated_score is not None else h.score
-                value = CachedScore(float(h.raw_score), float(cal), h.window)
+                hit_cal = h.calibrated_score if h.calibrated_score is not None else h.score
+                value = CachedScore(float(h.raw_score), float(hit_cal), h.window)
                 scores[missing[h.index]] = value
                 new[keys[missing[h.index]]] = value
             self.cache.put_many(new)
@@ -226,7 +226,7 @@ class CachedReranker:
         out = np.array([v.raw if v is not None else math.nan for v in cached], dtype=np.float64)
         missing = [i for i, v in enumerate(cached) if v is None]
         if missing:
-            scorer: PairScorer = self.inner  # type: ignore[assignment]
+            scorer: PairScorer = self.inner
             fresh = np.asarray(scorer.score_pairs([pairs[i] for i in missing]), dtype=np.float64)
             if fresh.shape != (len(missing),):
                 raise InvalidInputError(
@@ -234,5 +234,6 @@ class CachedReranker:
                     "only one raw score per pair can be cached"
                 )
             out[missing] = fresh
-            self.cache.put_many({keys[i]: CachedScore(float(s)) for i, s in zip(missing, fresh)})
+            pairs_new = zip(missing, fresh, strict=True)
+            self.cache.put_many({keys[i]: CachedScore(float(s)) for i, s in pairs_new})
         return out

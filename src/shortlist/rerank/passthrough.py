@@ -43,4 +43,5 @@ class NoRerank:
             for i, c in enumerate(documents)
         ]
         elapsed = (time.perf_counter() - start) * 1000.0
-        return build_ranking(query, documents, raw, calibrated, top_n, timings_ms={"rerank": elapsed})
+        timings = {"rerank": elapsed}
+        return build_ranking(query, documents, raw, calibrated, top_n, timings_ms=timings)

@@ -172,7 +172,8 @@ class OpenVINOBackend:
             warnings.simplefilter("ignore")
             ov_model = ov.convert_model(model, example_input=example)
         # Dynamic batch and sequence, whatever the tracer inferred from the example.
-        ov_model.reshape({port.get_any_name(): ov.PartialShape([-1, -1]) for port in ov_model.inputs})
+        dynamic = ov.PartialShape([-1, -1])
+        ov_model.reshape({port.get_any_name(): dynamic for port in ov_model.inputs})
         if self.int8:
             ov_model = self._quantize(ov_model, takes_types)
         return ov_model
