@@ -125,6 +125,8 @@ def test_load_with_cache_wraps_pair_scorers() -> None:
 def test_options_a_kind_does_not_take_are_rejected() -> None:
     with pytest.raises(SpecError, match="does not take option"):
         load_reranker("none", api_key="k")
+    with pytest.raises(SpecError, match="no stage of .* takes option"):
+        load_reranker("cascade:none>3>bi-encoder", api_key="k")
 
 
 def test_cross_encoder_factory_passes_typed_params(monkeypatch: pytest.MonkeyPatch) -> None:

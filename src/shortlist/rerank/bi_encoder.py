@@ -7,6 +7,7 @@ reranker asks a `VectorSource` for them first and only encodes what is missing.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
@@ -74,6 +75,11 @@ class BiEncoderReranker:
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def identity(self) -> str:
+        """Pins the model for score caches: the encoder's identity, not just the spec."""
+        return json.dumps({"bi-encoder": dict(self.encoder.identity)}, sort_keys=True)
 
     @property
     def encoder(self) -> Encoder:

@@ -111,6 +111,11 @@ def _cascade(spec: RerankerSpec, **options: Any) -> Reranker:
     from shortlist.rerank.cascade import CascadeReranker
 
     first, keep, second = _split_cascade(spec.target)
+    unused = set(options) - set(_options_for(first, options)) - set(_options_for(second, options))
+    if unused:
+        raise SpecError(
+            f"no stage of {spec} takes option(s) {', '.join(sorted(unused))}"
+        )
     return CascadeReranker(
         load_reranker(first, **_options_for(first, options)),
         keep,
