@@ -1,0 +1,110 @@
+"""`shortlist rerank`: rerank the documents of a JSONL file for one query."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from shortlist.errors import CorpusFormatError, InvalidInputError
+from shortlist.types import Document, Ranking
+
+
+def read_docs(path: Path) -> list[Document]:
+    """One JSON object per line with `text` and optional `id` (default: its 0-based index
+    among the documents); other keys become metadata. Blank lines are skipped."""
+    docs: list[Document] = []
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from exc
+    with handle:
+        for lineno, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise CorpusFormatError(
+                    f"not valid JSON ({exc.msg}); each line must be an object with a 'text'",
+                    path=str(path),
+                    line=lineno,
+                ) from exc
+            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                raise CorpusFormatError(
+                    "each line must be a JSON object with a string 'text'",
+                    path=str(path),
+                    line=lineno,
+                )
+            doc_id = obj.get("id", len(docs))
+            meta = {k: v for k, v in obj.items() if k not in ("id", "text")}
+            docs.append(Document(id=str(doc_id), text=obj["text"], metadata=meta))
+    return docs
+
+
+def _results(ranking: Ranking, docs: list[Document]) -> list[dict[str, Any]]:
+    return [
+        {
+            "index": h.index,
+            "id": h.id,
+            "score": h.score,
+            "raw_score": h.raw_score,
+            "text": docs[h.index].text if h.index is not None else h.text,
+        }
+        for h in ranking.hits
+    ]
+
+
+def _spec_help() -> str:
+    from shortlist.rerank.registry import describe_specs
+
+    return describe_specs()
+
+
+class _RerankCommand(click.Command):
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_paragraph()
+        with formatter.indentation():
+            for line in _spec_help().splitlines():
+                formatter.write(line + "\n")
+
+
+@click.command("rerank", cls=_RerankCommand)
+@click.argument("query")
+@click.option("--model", "spec", default="bi-encoder", show_default=True, help="Reranker spec.")
+@click.option(
+    "--docs",
+    "docs_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSONL file: one {'text': ..., 'id': ...} per line.",
+)
+@click.option("--top-n", type=click.IntRange(min=0), default=None, help="Keep the best N.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def rerank_cmd(
+    query: str, spec: str, docs_path: Path, top_n: int | None, as_json: bool
+) -> None:
+    """Rerank the documents in --docs for QUERY with the reranker --model."""
+    from shortlist.rerank.registry import load_reranker
+
+    if not query.strip():
+        raise InvalidInputError("the query is empty; pass the question as the first argument")
+    docs = read_docs(docs_path)
+    reranker = load_reranker(spec)
+    ranking = reranker.rerank(query, docs, top_n=top_n)
+    results = _results(ranking, docs)
+    if as_json:
+        payload = {"query": query, "results": results, "timings_ms": dict(ranking.timings_ms)}
+        click.echo(json.dumps(payload, ensure_ascii=False))
+        return
+    click.echo(f"{'rank':>4}  {'score':>6}  {'raw':>9}  {'id':<12}  text")
+    for rank, r in enumerate(results, start=1):
+        text = " ".join(r["text"].split())
+        text = text if len(text) <= 70 else text[:69] + "…"
+        raw = f"{r['raw_score']:9.4f}" if r["raw_score"] is not None else f"{'-':>9}"
+        click.echo(f"{rank:>4}  {r['score']:6.4f}  {raw}  {str(r['id'])[:12]:<12}  {text}")
+    total = ranking.timings_ms.get("rerank")
+    if total is not None:
+        click.echo(f"{len(results)} of {len(docs)} documents, {reranker.name}, {total:.1f} ms")
