@@ -58,6 +58,19 @@ def parse_pipeline(spec: str) -> PipelineSpec:
     return PipelineSpec(first, None if rerank in ("", "none") else rerank)
 
 
+def bind_to_retriever(reranker: Reranker, retriever: object) -> Reranker:
+    """Let a reranker reuse what the retriever already computed.
+
+    A bi-encoder reranker whose model matches the index's encoder reads the stored
+    passage vectors instead of re-encoding every candidate (it checks the identity).
+    """
+    bind = getattr(reranker, "with_vector_source", None)
+    if bind is not None and hasattr(retriever, "vectors_for"):
+        bound: Reranker = bind(retriever)
+        return bound
+    return reranker
+
+
 @dataclass(frozen=True)
 class Pipeline:
     """First stage `retriever` (mode `mode`, top `k`), then `reranker` keeps `top_n`."""
@@ -67,6 +80,10 @@ class Pipeline:
     k: int = 50
     top_n: int = 10
     mode: str = "hybrid"
+
+    def __post_init__(self) -> None:
+        if self.reranker is not None:
+            object.__setattr__(self, "reranker", bind_to_retriever(self.reranker, self.retriever))
 
     def run(
         self,

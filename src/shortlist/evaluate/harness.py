@@ -188,7 +188,9 @@ class Harness:
 
     def _reranker(self, spec: str) -> Any:
         if spec not in self._rerankers:
-            self._rerankers[spec] = self._load_reranker(spec)
+            from shortlist.pipeline import bind_to_retriever
+
+            self._rerankers[spec] = bind_to_retriever(self._load_reranker(spec), self.index)
         return self._rerankers[spec]
 
     # ---- one configuration ---------------------------------------------------------
