@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clirun import run_cli
+from clirun import run_cli
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> Path:  # type: ignore[type-arg]

@@ -11,7 +11,7 @@ import pytest
 
 from shortlist.evaluate.datasets import build_dataset
 from shortlist.evaluate.harness import EvalResult, recommend
-from tests.clirun import run_cli
+from clirun import run_cli
 
 
 @pytest.fixture(scope="module")
