@@ -26,7 +26,6 @@ from shortlist.errors import SpecError
 from shortlist.rerank.base import Reranker
 
 CROSS_ENCODER_BACKENDS = ("torch", "onnx", "onnx-int8", "openvino", "openvino-int8")
-CROSS_ENCODER_AGGREGATES = ("max", "first", "mean")
 
 
 @dataclass(frozen=True)
@@ -148,7 +147,8 @@ REGISTRY: dict[str, _Kind] = {
             "backend": Param(str, "inference backend", CROSS_ENCODER_BACKENDS),
             "max_length": Param(_positive_int, "tokens per (query, passage) window"),
             "batch_tokens": Param(_positive_int, "token budget per batch"),
-            "aggregate": Param(str, "how window scores combine", CROSS_ENCODER_AGGREGATES),
+            # Values are checked by CrossEncoderReranker, which owns the aggregations.
+            "aggregate": Param(str, "how window scores of a long document combine, e.g. max"),
             "window_stride": Param(_positive_int, "tokens between window starts"),
             "device": Param(str, "torch device, e.g. cpu or cuda"),
         },

@@ -12,6 +12,10 @@ files, the precision, the calibration pairs and the OpenVINO/NNCF versions; a ca
 entry is written to a temporary folder and renamed into place, so a crash never leaves
 half a model. Without `cache_dir` nothing is written and conversion runs each time.
 
+Speed depends on the CPU: int8 pays off where the CPU has int8 dot-product instructions
+(AVX-512 VNNI, AVX-VNNI, AMX). On an AVX2-only CPU (measured: AMD EPYC Zen 3, see
+`benchmarks/bench_openvino.py`) int8 ran no faster than fp32; use `openvino` (fp32) there.
+
 Reference: OpenVINO `convert_model` and NNCF post-training quantization docs
 (docs.openvino.ai, "Post-training Quantization with NNCF").
 """
