@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from clirun import run_cli
 from shortlist.evaluate.datasets import build_dataset
 from shortlist.evaluate.harness import EvalResult, recommend
-from clirun import run_cli
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import click
 
@@ -18,7 +19,7 @@ _index_opt = click.option(
 )
 
 
-def _reader_options(f):  # type: ignore[no-untyped-def]
+def _reader_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option(
         "--format",
         "fmt",

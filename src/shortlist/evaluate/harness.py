@@ -172,10 +172,9 @@ class Harness:
 
     # ---- first stage ---------------------------------------------------------
     def _first_stage(self, mode: str, k: int) -> tuple[dict[str, list[Hit]], dict[str, float]]:
-        for (m, kk), cached in self._first_stage_cache.items():
+        for (m, kk), (cached_hits, cached_lat) in self._first_stage_cache.items():
             if m == mode and kk >= k:
-                hits, lat = cached
-                return {q: h[:k] for q, h in hits.items()}, lat
+                return {q: h[:k] for q, h in cached_hits.items()}, cached_lat
         hits: dict[str, list[Hit]] = {}
         lat: dict[str, float] = {}
         for qid, text in self.queries.items():

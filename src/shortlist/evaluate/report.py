@@ -252,7 +252,7 @@ def render_html(
     )
     body = []
     for r in rows:
-        c = sig.get((r["pipeline"], r["k"]))
+        cmp = sig.get((r["pipeline"], r["k"]))
         cells = [e(r["pipeline"]), str(r["k"])]
         cells += [
             f"{r[m]:.4f} <small>{_ci_text(r[m + '_ci'])}</small>"
@@ -268,11 +268,11 @@ def render_html(
         )
         cells += (
             ["baseline", "", ""]
-            if c is None
+            if cmp is None
             else [
-                f"{c.delta:+.4f}",
-                f"{c.p_adjusted:.3g}{' *' if c.p_adjusted < 0.05 else ''}",
-                f"{c.wins}/{c.losses}/{c.ties}",
+                f"{cmp.delta:+.4f}",
+                f"{cmp.p_adjusted:.3g}{' *' if cmp.p_adjusted < 0.05 else ''}",
+                f"{cmp.wins}/{cmp.losses}/{cmp.ties}",
             ]
         )
         body.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")

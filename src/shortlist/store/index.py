@@ -76,8 +76,8 @@ class HybridConfig:
             d.get("method", "rrf"),
             int(d.get("depth", 100)),
             int(d.get("rrf_k", 60)),
-            tuple(d.get("weights", (0.5, 0.5))),
-        )  # type: ignore[arg-type]
+            (float(w[0]), float(w[1])) if (w := d.get("weights")) else (0.5, 0.5),
+        )
 
 
 def _now() -> str:
@@ -161,7 +161,15 @@ class Index:
                 "dtype": vector_dtype,
             },
         }
-        vectors = VectorIndex(dim=enc.dim, dtype=vector_dtype) if enc is not None else None
+        if vector_dtype not in ("float16", "float32"):
+            raise InvalidInputError(
+                f"vector_dtype must be 'float16' or 'float32', got {vector_dtype!r}"
+            )
+        vectors = (
+            VectorIndex(dim=enc.dim, dtype=vector_dtype)  # type: ignore[arg-type]
+            if enc is not None
+            else None
+        )
         index = cls(root, manifest, DocStore(), BM25Index(k1=k1, b=b), vectors, enc)
         index._ingest(documents, show_progress=show_progress, on_duplicate="error")
         index._commit(fresh=True)
@@ -297,8 +305,8 @@ class Index:
                 replace_ids.append(d.id)
             docs.append(d)
         if replace_ids:
-            rows, _ = self._docs.rows_for(replace_ids)
-            self._delete_rows(rows)
+            replaced, _ = self._docs.rows_for(replace_ids)
+            self._delete_rows(replaced)
         if not docs:
             return 0
         passages: list[Passage] = list(self.chunker.chunk_many(docs))
