@@ -173,3 +173,83 @@ def test_report_renders_in_headless_chromium(lee_dir: Path, tmp_path: Path) -> N
     assert proc.stdout.count("<circle") >= 6  # one point per (pipeline, k)
     console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
     assert not console, console
+
+
+class _Costly:
+    """A fake hosted reranker: reverses the order and bills one search unit per query."""
+
+    name = "cohere:fake"
+
+    def rerank(self, query, documents, top_n=None):  # type: ignore[no-untyped-def]
+        from shortlist.rerank.base import build_ranking
+
+        n = len(documents)
+        return build_ranking(query, documents, list(range(n)), [i / n for i in range(n)], top_n)
+
+    def cost_units(self, query, documents):  # type: ignore[no-untyped-def]
+        from shortlist.rerank.api.base import CostEstimate
+
+        return CostEstimate(requests=1, search_units=1, tokens=0)
+
+
+class _Interrupting(_Costly):
+    def rerank(self, query, documents, top_n=None):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+
+def _harness(tmp_path: Path, lee_dir: Path, loader):  # type: ignore[no-untyped-def]
+    from shortlist.evaluate.beir import load_beir
+    from shortlist.evaluate.harness import Harness
+    from shortlist.store.index import Index
+
+    ds = load_beir(lee_dir)
+    queries = dict(list(sorted(ds.queries.items()))[:5])
+    idx_path = tmp_path / "idx"
+    index = (
+        Index.open(idx_path)
+        if idx_path.exists()
+        else Index.create(idx_path, ds.corpus, dense=False)
+    )
+    return Harness(
+        index,
+        queries,
+        ds.qrels,
+        ignore_identical_ids=True,
+        cache_dir=tmp_path / "c",
+        dataset_fingerprint="fp",
+        prices={"cohere": {"searches": 0.002}},
+        load_reranker=loader,
+    )
+
+
+def test_interrupt_loses_only_the_unfinished_configuration(lee_dir: Path, tmp_path: Path) -> None:
+    from shortlist.evaluate.harness import run_harness
+
+    h = _harness(tmp_path, lee_dir, lambda spec: _Interrupting())
+    with pytest.raises(KeyboardInterrupt):
+        run_harness(
+            h,
+            [("bm25", "bm25"), ("api", "bm25+cohere:fake")],
+            [5, 10],
+            dataset="lee",
+            primary="ndcg@10",
+        )
+    saved = sorted(p.name.split(".")[0] for p in (tmp_path / "c" / "runs").glob("*.trec"))
+    assert saved == ["bm25@k10", "bm25@k5"]
+    assert not list((tmp_path / "c" / "runs").glob("*.tmp"))
+
+    messages: list[str] = []
+    h2 = _harness(tmp_path, lee_dir, lambda spec: _Costly())
+    h2._progress = messages.append
+    result = run_harness(
+        h2,
+        [("bm25", "bm25"), ("api", "bm25+cohere:fake")],
+        [5, 10],
+        dataset="lee",
+        primary="ndcg@10",
+    )
+    assert sum("reused saved run" in m for m in messages) == 2
+    api = [c for c in result.configs if c.name == "api"]
+    # one search unit per query at $0.002 -> $2.00 per 1,000 queries
+    assert [c.cost_per_1k for c in api] == [pytest.approx(2.0), pytest.approx(2.0)]
+    assert all(c.cost_per_1k is None for c in result.configs if c.name == "bm25")
