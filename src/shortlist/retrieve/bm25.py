@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -42,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from shortlist._fs import link_or_copy
 from shortlist.errors import IndexCompatibilityError, IndexNotFoundError, InvalidInputError
 
 FORMAT = "shortlist.bm25"
@@ -532,17 +532,12 @@ def _check_segment(seg: _Segment, entry: Mapping[str, Any]) -> None:
 
 
 def _link_or_copy(src: Path, dst: Path) -> bool:
-    """Hardlink `src` to `dst`, else copy it. False when `src` cannot be read."""
+    """Share `src` as `dst` (hardlink, else copy). False when `src` cannot be read."""
     try:
-        os.link(src, dst)
-        return True
-    except OSError:
-        pass
-    try:
-        shutil.copyfile(src, dst)
-        return True
+        link_or_copy(src, dst)
     except OSError:
         return False
+    return True
 
 
 def _write_npy(path: Path, array: np.ndarray) -> None:

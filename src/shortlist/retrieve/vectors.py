@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from shortlist._fs import fsync_dir, link_or_copy
 from shortlist._optional import require
 from shortlist.errors import (
     IndexCompatibilityError,
@@ -637,9 +638,9 @@ class VectorIndex:
                 json.dump(manifest, f, indent=2)
                 f.flush()
                 os.fsync(f.fileno())
-            _fsync_dir(tmp)
+            fsync_dir(tmp)
             os.replace(tmp, target)
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -669,7 +670,7 @@ class VectorIndex:
         files = (f"{segment.name}.vectors.npy", f"{segment.name}.rows.npy")
         if segment.source is not None:
             for file in files:
-                _link_or_copy(segment.source / file, folder / file)
+                link_or_copy(segment.source / file, folder / file)
         else:
             _save_npy(folder / files[0], np.asarray(segment.vectors))
             _save_npy(folder / files[1], np.asarray(segment.rows))
@@ -681,7 +682,7 @@ class VectorIndex:
             return None
         if self._deleted_source is not None:
             source, name = self._deleted_source
-            _link_or_copy(source / name, folder / name)
+            link_or_copy(source / name, folder / name)
             return name
         digest = hashlib.sha256(deleted.tobytes()).hexdigest()[:16]
         name = f"deleted-{digest}.npy"
@@ -693,7 +694,7 @@ class VectorIndex:
             return None
         self._ensure_ann()
         if self._ann_source is not None and (self._ann_source / ANN_FILE).is_file():
-            _link_or_copy(self._ann_source / ANN_FILE, folder / ANN_FILE)
+            link_or_copy(self._ann_source / ANN_FILE, folder / ANN_FILE)
         else:
             self._ann.save(str(folder / ANN_FILE))
             with open(folder / ANN_FILE, "rb") as f:
@@ -797,21 +798,3 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
         os.fsync(f.fileno())
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except OSError:  # other filesystem, or one without hardlinks
-        shutil.copy2(source, target)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -23,24 +23,20 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from shortlist._fs import fsync_dir, link_or_copy
+
+__all__ = [
+    "begin_generation",
+    "commit_generation",
+    "current_generation",
+    "fsync_dir",
+    "fsync_tree",
+    "link_or_copy",
+    "writer_lock",
+]
+
 CURRENT = "CURRENT"
 _GEN_RE = re.compile(r"^gen-(\d{6})$")
-
-
-def link_or_copy(src: Path, dst: Path) -> None:
-    """Hardlink `src` to `dst` (immutable files are shared between generations), else copy."""
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def fsync_tree(path: Path) -> None:
