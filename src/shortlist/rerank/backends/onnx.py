@@ -241,9 +241,7 @@ def _quantize(fp32: Path, onnx_options: OnnxOptions, out: Path) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    weight_type = {"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}[
-        str(onnx_options.quantize)
-    ]
+    weight_type = {"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}[str(onnx_options.quantize)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         quantize_dynamic(
