@@ -78,9 +78,29 @@ def passages(tokenizer: Any, n: int, mean_tokens: int, seed: int) -> list[str]:
     return texts
 
 
-def build_model(folder: Path) -> Path:
-    """all-MiniLM-L6-v2's encoder with a fresh 1-label head (seeded), saved to `folder`."""
+TRAIN_QUERIES = (
+    "how to run a shell command and capture its output",
+    "format a date as a string",
+    "iterate over pairs of items from two lists",
+    "compile and match a regular expression",
+    "copy a directory tree recursively",
+    "write rows to a CSV file",
+    "create a temporary file that is deleted automatically",
+    "compute the median of a list of numbers",
+)
+
+
+def build_model(folder: Path, train_passages: list[str]) -> Path:
+    """all-MiniLM-L6-v2's encoder under a 1-label head, saved to `folder`.
+
+    No trained cross-encoder can be downloaded here, and a random head gives scores too
+    flat to judge int8 rank agreement. So the head is a ridge-regression fit of the
+    pooled output to the bi-encoder cosine (all-MiniLM-L6-v2 itself) on pairs built from
+    other queries and passages than the timed ones: the scores then spread like a
+    relevance model's. Latency does not depend on the head.
+    """
     import torch
+    from sentence_transformers import SentenceTransformer
     from transformers import AutoTokenizer, BertForSequenceClassification
 
     from shortlist.retrieve.encoder import default_model_path
@@ -89,8 +109,35 @@ def build_model(folder: Path) -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = BertForSequenceClassification.from_pretrained(default_model_path(), num_labels=1)
+    tokenizer = AutoTokenizer.from_pretrained(default_model_path())
+    bi = SentenceTransformer(default_model_path(), device="cpu")
+    q_emb = bi.encode(list(TRAIN_QUERIES), normalize_embeddings=True)
+    p_emb = bi.encode(train_passages, normalize_embeddings=True)
+    features, targets = [], []
+    model.eval()
+    with torch.inference_mode():
+        for qi, query in enumerate(TRAIN_QUERIES):
+            batch = tokenizer(
+                [query] * len(train_passages),
+                train_passages,
+                padding=True,
+                truncation=True,
+                max_length=256,
+                return_tensors="pt",
+            )
+            out = model.bert(**batch)
+            features.append(out.pooler_output.numpy())
+            targets.append(p_emb @ q_emb[qi])
+    x = np.concatenate(features).astype(np.float64)
+    y = np.concatenate(targets).astype(np.float64) * 10.0  # logits roughly in [-5, 5]
+    x_mean, y_mean = x.mean(0), y.mean()
+    xc = x - x_mean
+    w = np.linalg.solve(xc.T @ xc + 1.0 * np.eye(x.shape[1]), xc.T @ (y - y_mean))
+    with torch.no_grad():
+        model.classifier.weight.copy_(torch.from_numpy(w[None, :]).float())
+        model.classifier.bias.fill_(float(y_mean - x_mean @ w - 2.5))
     model.save_pretrained(str(folder))
-    AutoTokenizer.from_pretrained(default_model_path()).save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
     return folder
 
 
@@ -119,6 +166,13 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--batch-tokens", type=int, default=8192)
     ap.add_argument("--backends", default="", help="comma list; default: all registered")
+    ap.add_argument(
+        "--budget-sweep",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also time these batch_tokens values",
+    )
     ap.add_argument("--onnx-variants", action="store_true", help="also time ONNX int8 options")
     ap.add_argument("--json", type=Path, help="write the results here")
     args = ap.parse_args()
@@ -134,11 +188,17 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="shortlist-bench-"))
-    model_dir = build_model(work / "model")
+    from transformers import AutoTokenizer
+
+    from shortlist.retrieve.encoder import default_model_path
+
+    tokenizer = AutoTokenizer.from_pretrained(default_model_path())
+    query_tokens = len(tokenizer(QUERY)["input_ids"]) + 1  # + the pair's second [SEP]
+    texts = passages(tokenizer, args.candidates, args.mean_tokens - query_tokens, seed=0)
+    train = passages(tokenizer, 40, 120, seed=1)
+    model_dir = build_model(work / "model", train)
     cache = work / "cache"
     st = CrossEncoder(str(model_dir), activation_fn=torch.nn.Identity(), max_length=512)
-    query_tokens = len(st.tokenizer(QUERY)["input_ids"]) + 1  # + the pair's second [SEP]
-    texts = passages(st.tokenizer, args.candidates, args.mean_tokens - query_tokens, seed=0)
     pairs = [(QUERY, t) for t in texts]
     lengths = [len(x) for x in st.tokenizer([QUERY] * len(texts), texts)["input_ids"]]
     print(
@@ -177,6 +237,16 @@ def main() -> None:
             sort_by_length=False,
         )
         engines[f"{backend} (unsorted)"] = lambda r=r: r.score_pairs(pairs)
+    for budget in args.budget_sweep:
+        for backend in [b for b in ("torch", "onnx-int8", "torch-int8") if b in rerankers]:
+            r = CrossEncoderReranker(
+                str(model_dir),
+                backend=backend,
+                cache_dir=cache,
+                num_threads=args.threads,
+                batch_tokens=budget,
+            )
+            engines[f"{backend} budget={budget}"] = lambda r=r: r.score_pairs(pairs)
     if args.onnx_variants and "onnx" in rerankers:
         from shortlist.rerank.backends import onnx as onnx_backend
         from shortlist.rerank.backends.onnx import OnnxOptions
