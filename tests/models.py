@@ -55,7 +55,9 @@ def _wordpiece(folder: Path, with_token_types: bool) -> Any:
         pad_token="[PAD]",
         mask_token="[MASK]",
         model_max_length=512,
-        model_input_names=names if with_token_types else [n for n in names if n != "token_type_ids"],
+        model_input_names=names
+        if with_token_types
+        else [n for n in names if n != "token_type_ids"],
     )
     fast.save_pretrained(str(folder))
     return fast
@@ -131,7 +133,9 @@ def build_tiny_cross_encoder(
     if architecture == "bert":
         config: Any = tf.BertConfig(max_position_embeddings=max_positions, **common)
     elif architecture == "electra":
-        config = tf.ElectraConfig(embedding_size=16, max_position_embeddings=max_positions, **common)
+        config = tf.ElectraConfig(
+            embedding_size=16, max_position_embeddings=max_positions, **common
+        )
     elif architecture == "xlm-roberta":
         config = tf.XLMRobertaConfig(
             max_position_embeddings=max_positions + 2,

@@ -270,7 +270,10 @@ class CrossEncoderReranker:
         )
 
     def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
-        """Raw scores, one float64 per (query, passage) pair, in input order (windows aggregated)."""
+        """Raw scores, one float64 per (query, passage) pair, in input order.
+
+        A passage split into windows gets its windows aggregated (`aggregate`).
+        """
         raw, _ = self._score([q for q, _ in pairs], [p for _, p in pairs])
         return raw
 
@@ -280,7 +283,10 @@ class CrossEncoderReranker:
         return self._run(encoded), encoded.owner
 
     def encode(self, queries: Sequence[str], passages: Sequence[str]) -> EncodedPairs:
-        """Tokenize pairs into windows of at most `max_length` tokens (queries truncated to half)."""
+        """Tokenize pairs into windows of at most `max_length` tokens.
+
+        Queries are cut to their first `max_length // 2` tokens first.
+        """
         if not passages:
             return EncodedPairs([], [] if self._want_token_types else None, np.zeros(0, np.int64))
         short = self._truncate_queries(queries)

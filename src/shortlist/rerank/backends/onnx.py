@@ -53,7 +53,9 @@ class OnnxOptions:
 
 
 FP32 = OnnxOptions()
-INT8 = OnnxOptions(quantize="qint8", per_channel=False)
+INT8 = OnnxOptions(quantize="qint8", per_channel=True)
+"""Per-channel int8 weights: on this AVX2 (no VNNI) CPU it kept rank agreement with fp32
+at 0.956 vs 0.86 per-tensor, at the same speed (benchmarks/rerank_latency.py)."""
 
 
 class OnnxBackend:
@@ -241,9 +243,7 @@ def _quantize(fp32: Path, onnx_options: OnnxOptions, out: Path) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    weight_type = {"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}[
-        str(onnx_options.quantize)
-    ]
+    weight_type = {"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}[str(onnx_options.quantize)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         quantize_dynamic(

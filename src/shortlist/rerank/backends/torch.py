@@ -45,7 +45,10 @@ class TorchBackend:
             feed["token_type_ids"] = token_type_ids
         with torch.inference_mode():
             out = self._model(
-                **{k: torch.from_numpy(np.ascontiguousarray(v)).to(self._device) for k, v in feed.items()}
+                **{
+                    k: torch.from_numpy(np.ascontiguousarray(v)).to(self._device)
+                    for k, v in feed.items()
+                }
             )
         return np.asarray(out.logits.float().cpu().numpy(), dtype=np.float32)
 
