@@ -168,3 +168,19 @@ def test_int8_keeps_the_ranking_of_a_trained_model(tmp_path: Path) -> None:
     assert spearmanr(a, [r for _, _, r in test]).statistic > 0.8
     assert spearmanr(a, b).statistic >= 0.98
     assert not np.allclose(a, b, atol=1e-6)  # it really is a different (quantized) model
+
+
+def test_openvino_backend_through_the_registry_agrees_with_torch(tmp_path: Path) -> None:
+    pytest.importorskip("openvino")
+    from models import build_tiny_cross_encoder
+    from shortlist.rerank.registry import load_reranker
+
+    folder = build_tiny_cross_encoder(tmp_path / "m", "bert", 1)
+    docs = ["the cat sat on the mat", "stock markets fell sharply", "a cat and a dog"] * 3
+    torch_r = load_reranker(f"cross-encoder:{folder}?backend=torch", cache_dir=tmp_path / "c")
+    ov_r = load_reranker(f"cross-encoder:{folder}?backend=openvino", cache_dir=tmp_path / "c")
+    a = torch_r.rerank("cat", docs)
+    b = ov_r.rerank("cat", docs)
+    raw_a = {h.index: h.raw_score for h in a}
+    raw_b = {h.index: h.raw_score for h in b}
+    assert max(abs(raw_a[i] - raw_b[i]) for i in raw_a) <= 1e-4

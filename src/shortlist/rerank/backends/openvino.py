@@ -37,6 +37,7 @@ import numpy as np
 
 from shortlist._optional import require
 from shortlist.errors import InvalidInputError, ModelLoadError
+from shortlist.rerank.backends import BackendOptions
 
 CACHE_FORMAT = 1
 _WEIGHT_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".model")
@@ -111,7 +112,7 @@ class OpenVINOBackend:
         if num_threads is not None:
             config["INFERENCE_NUM_THREADS"] = num_threads
         self._compiled = ov.Core().compile_model(model, "CPU", config)
-        self.input_names = {port.get_any_name() for port in self._compiled.inputs}
+        self.input_names = tuple(sorted(port.get_any_name() for port in self._compiled.inputs))
 
     # --- conversion -------------------------------------------------------------------
 
@@ -232,3 +233,25 @@ class OpenVINOBackend:
         request = self._compiled.create_infer_request()
         result = request.infer(inputs)
         return np.array(result[self._compiled.output(0)], dtype=np.float32)
+
+
+def _load(options: BackendOptions, *, int8: bool) -> OpenVINOBackend:
+    from shortlist.rerank.backends import default_cache_dir
+
+    return OpenVINOBackend(
+        options.model_path,
+        int8=int8,
+        cache_dir=options.cache_dir if options.cache_dir is not None else default_cache_dir(),
+        num_threads=options.num_threads,
+    )
+
+
+def load_fp32(options: BackendOptions) -> OpenVINOBackend:
+    """Registry loader for `backend=openvino` (conversion cached on disk)."""
+    return _load(options, int8=False)
+
+
+def load_int8(options: BackendOptions) -> OpenVINOBackend:
+    """Registry loader for `backend=openvino-int8`: NNCF static int8, calibrated once on the
+    shipped sample pairs and cached on disk."""
+    return _load(options, int8=True)
