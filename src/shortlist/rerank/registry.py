@@ -23,9 +23,11 @@ from types import MappingProxyType
 from typing import Any
 
 from shortlist.errors import SpecError
+from shortlist.rerank.backends import BACKENDS
 from shortlist.rerank.base import Reranker
 
-CROSS_ENCODER_BACKENDS = ("torch", "onnx", "onnx-int8", "openvino", "openvino-int8")
+# Built from the backend registry itself, so the spec grammar never drifts from it.
+CROSS_ENCODER_BACKENDS = tuple(BACKENDS)
 
 
 @dataclass(frozen=True)
