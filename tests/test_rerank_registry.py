@@ -63,7 +63,7 @@ def test_spec_round_trips_through_str() -> None:
         ("cross-encoder", "needs a target"),
         ("none:x", "takes no target"),
         ("cross-encoder:/m?batch=3", "unknown parameter 'batch'"),
-        ("cross-encoder:/m?backend=tensorrt", "choose one of: torch, onnx, onnx-int8"),
+        ("cross-encoder:/m?backend=tensorrt", "choose one of: torch, torch-int8, onnx, onnx-int8"),
         ("cross-encoder:/m?max_length=-5", "max_length='-5'"),
         ("cross-encoder:/m?max_length=abc", "max_length='abc'"),
         ("cross-encoder:/m?max_length", "needs a value"),
