@@ -8,7 +8,9 @@ For every pipeline spec (`FIRST_STAGE[+RERANKER_SPEC]`) and every K it:
 2. reranks those K candidates and records the full reranked list as the run (so
    Recall@K is the first stage's recall and the ranking metrics show the reranker's
    effect; `top_n` only matters for prompts);
-3. records per-query metrics and per-stage latency (retrieve, rerank, total).
+3. records per-query metrics and per-stage latency (retrieve, rerank, total); each
+   stage is called once, untimed, before the timed queries, so one-off model loading
+   is not charged to the first query.
 
 Each (pipeline, K) configuration is saved as a TREC run plus a JSON sidecar with
 latencies as soon as it completes, keyed by everything that determines it; a rerun
@@ -177,6 +179,9 @@ class Harness:
                 return {q: h[:k] for q, h in cached_hits.items()}, cached_lat
         hits: dict[str, list[Hit]] = {}
         lat: dict[str, float] = {}
+        if self.queries:
+            # Untimed warm-up: loading the encoder must not be charged to the first query.
+            self.index.search(next(iter(self.queries.values())), k=k, mode=mode)
         for qid, text in self.queries.items():
             t = time.perf_counter()
             ranking = self.index.search(text, k=k, mode=mode)
@@ -241,6 +246,12 @@ class Harness:
         first_run: Run = {}
         lat: dict[str, dict[str, float]] = {"retrieve": {}, "rerank": {}, "total": {}}
         units: dict[str, float] = {}
+        if reranker is not None:
+            # Untimed warm-up: model loading and export are one-off costs, not per-query latency.
+            for qid, text in self.queries.items():
+                if hits_by_q[qid]:
+                    reranker.rerank(text, hits_by_q[qid][:k], top_n=None)
+                    break
         for qid, text in self.queries.items():
             cands = hits_by_q[qid][:k]
             if self.ignore_identical_ids:
