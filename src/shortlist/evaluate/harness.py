@@ -246,8 +246,9 @@ class Harness:
         first_run: Run = {}
         lat: dict[str, dict[str, float]] = {"retrieve": {}, "rerank": {}, "total": {}}
         units: dict[str, float] = {}
-        if reranker is not None:
+        if reranker is not None and not hasattr(reranker, "cost_units"):
             # Untimed warm-up: model loading and export are one-off costs, not per-query latency.
+            # Hosted (billed) rerankers are not warmed up: that would be a paid call.
             for qid, text in self.queries.items():
                 if hits_by_q[qid]:
                     reranker.rerank(text, hits_by_q[qid][:k], top_n=None)
