@@ -203,7 +203,13 @@ class Harness:
 
         parsed: PipelineSpec = parse_pipeline(spec)
         key = _fingerprint(
-            spec, k, self.dataset_fingerprint, dict(self.index.manifest), sorted(self.queries), 1
+            # The trailing number versions how runs are measured; bump it to invalidate saved runs.
+            spec,
+            k,
+            self.dataset_fingerprint,
+            dict(self.index.manifest),
+            sorted(self.queries),
+            2,
         )
         stem = self.cache_dir / "runs" / f"{_slug(name)}@k{k}.{key}"
         trec, side = stem.with_suffix(".trec"), stem.with_suffix(".json")
@@ -269,8 +275,11 @@ class Harness:
                 cost_units = getattr(reranker, "cost_units", None)
                 if cost_units is not None:
                     est = cost_units(text, [h.text for h in cands])
-                    for unit, v in (("searches", est.search_units), ("tokens", est.tokens),
-                                    ("requests", est.requests)):
+                    for unit, v in (
+                        ("searches", est.search_units),
+                        ("tokens", est.tokens),
+                        ("requests", est.requests),
+                    ):
                         units[unit] = units.get(unit, 0.0) + float(v)
             run[qid] = _doc_run(final)
             lat["retrieve"][qid] = retrieve_lat[qid]
