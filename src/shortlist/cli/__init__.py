@@ -8,6 +8,7 @@ one line on stderr and its exit code, never a traceback.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -70,6 +71,10 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> Any:
     """Console entry point: run the CLI, mapping shortlist errors to exit codes."""
+    if not sys.stderr.isatty():
+        # Piped or logged: keep stderr free of model-loading progress bars (the library's
+        # own bars already check for a terminal). Set here, at the edge, never on import.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         return cli.main(args=argv, standalone_mode=False)
     except click.exceptions.Abort:
