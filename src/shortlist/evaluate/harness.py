@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from shortlist.errors import InvalidInputError
+from shortlist.evaluate.trec import read_trec_run, write_trec_run
 from shortlist.pipeline import PipelineSpec, parse_pipeline
 from shortlist.types import Hit, Qrels, Run
 
@@ -98,28 +99,6 @@ def file_fingerprint(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()[:16]
-
-
-def write_trec_run(path: Path, run: Run, tag: str) -> None:
-    """TREC run format: `qid Q0 docid rank score tag`, written atomically."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for qid in sorted(run):
-            ranked = sorted(run[qid].items(), key=lambda kv: (-kv[1], kv[0]))
-            for rank, (doc, score) in enumerate(ranked, start=1):
-                fh.write(f"{qid} Q0 {doc} {rank} {score:.6f} {tag}\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def read_trec_run_simple(path: Path) -> Run:
-    run: Run = {}
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            qid, _q0, doc, _rank, score, _tag = line.split()
-            run.setdefault(qid, {})[doc] = float(score)
-    return run
 
 
 def _doc_run(hits: Sequence[Hit]) -> dict[str, float]:
@@ -215,7 +194,7 @@ class Harness:
         trec, side = stem.with_suffix(".trec"), stem.with_suffix(".json")
         if trec.exists() and side.exists():
             meta = json.loads(side.read_text(encoding="utf-8"))
-            run = read_trec_run_simple(trec)
+            run = read_trec_run(trec)
             first_run = {
                 q: {d: float(s) for d, s in v.items()} for q, v in meta["first_stage_run"].items()
             }

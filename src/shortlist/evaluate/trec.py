@@ -16,6 +16,7 @@ Every reader raises `CorpusFormatError` naming the file and line of the first ba
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,16 +104,23 @@ def write_trec_run(path: str | Path, run: Run, tag: str = "shortlist") -> None:
     """Write `run` as a TREC run file: queries in sorted order, documents in trec_eval order.
 
     Scores are written with ``repr`` precision so reading the file back gives the same run.
+    The file is written to a temporary name and renamed into place, so an interrupted
+    write never leaves a truncated run where a complete one is expected.
     """
     from shortlist.evaluate.metrics import ranked_doc_ids
 
     if not tag or any(c.isspace() for c in tag):
         raise CorpusFormatError(f"run tag must be one word, got {tag!r}", path=str(path))
-    with open(path, "w", encoding="utf-8") as handle:
+    target = Path(path)
+    tmp = target.with_name(target.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
         for qid in sorted(run):
             scores = run[qid]
             for rank, doc_id in enumerate(ranked_doc_ids(scores), start=1):
                 handle.write(f"{qid} Q0 {doc_id} {rank} {scores[doc_id]!r} {tag}\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, target)
 
 
 _TOP = re.compile(r"<top>(.*?)</top>", re.S | re.I)
