@@ -60,6 +60,18 @@ def _passage_record(p: Passage) -> dict[str, Any]:
     }
 
 
+def _passage_from_record(rec: Mapping[str, Any]) -> Passage:
+    return Passage(
+        id=rec["id"],
+        doc_id=rec["doc_id"],
+        text=rec["text"],
+        start=rec["start"],
+        end=rec["end"],
+        title=rec["title"],
+        metadata=rec["metadata"],
+    )
+
+
 def _filter_key(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
@@ -149,6 +161,9 @@ class DocStore:
             self._rows_of_doc.setdefault(did, []).append(row)
 
     def _segment_of(self, row: int) -> _Segment:
+        return self._segments[self._segment_index(row)]
+
+    def _segment_index(self, row: int) -> int:
         lo, hi = 0, len(self._segments) - 1
         while lo < hi:
             mid = (lo + hi + 1) // 2
@@ -156,34 +171,30 @@ class DocStore:
                 lo = mid
             else:
                 hi = mid - 1
-        return self._segments[lo]
+        return lo
 
     # ---- reading ---------------------------------------------------------
     def get(self, rows: Sequence[int] | np.ndarray) -> list[Passage]:
-        out = []
-        for r in np.asarray(rows, dtype=np.int64).tolist():
-            seg = self._segment_of(r)
-            j = r - seg.start_row
+        """Passages for `rows`, in the given order; each segment file is opened once."""
+        wanted = np.asarray(rows, dtype=np.int64).tolist()
+        out: list[Passage | None] = [None] * len(wanted)
+        by_segment: dict[int, list[int]] = {}
+        for pos, r in enumerate(wanted):
+            by_segment.setdefault(self._segment_index(r), []).append(pos)
+        for s, positions in by_segment.items():
+            seg = self._segments[s]
             if seg.pending:
-                out.append(seg.pending[j])
+                for pos in positions:
+                    out[pos] = seg.pending[wanted[pos] - seg.start_row]
                 continue
             assert seg.offsets is not None and seg.source is not None
-            a, b = int(seg.offsets[j]), int(seg.offsets[j + 1])
             with open(seg.source / f"{seg.name}.jsonl", "rb") as fh:
-                fh.seek(a)
-                rec = json.loads(fh.read(b - a))
-            out.append(
-                Passage(
-                    id=rec["id"],
-                    doc_id=rec["doc_id"],
-                    text=rec["text"],
-                    start=rec["start"],
-                    end=rec["end"],
-                    title=rec["title"],
-                    metadata=rec["metadata"],
-                )
-            )
-        return out
+                for pos in positions:
+                    j = wanted[pos] - seg.start_row
+                    a, b = int(seg.offsets[j]), int(seg.offsets[j + 1])
+                    fh.seek(a)
+                    out[pos] = _passage_from_record(json.loads(fh.read(b - a)))
+        return [p for p in out if p is not None]
 
     def filter_mask(self, filter: FilterSpec) -> np.ndarray:
         """Rows (live) whose metadata matches every `field: value | [values]` condition."""

@@ -469,11 +469,9 @@ class Index:
     # ---- for rerankers -------------------------------------------------------------
     def passages(self, ids: Sequence[str]) -> list[Passage | None]:
         """Stored passages by passage id (None for unknown or deleted ids)."""
-        out: list[Passage | None] = []
-        for i in ids:
-            r = self._docs.row_of_passage(i)
-            out.append(None if r is None else self._docs.get([r])[0])
-        return out
+        rows = [self._docs.row_of_passage(i) for i in ids]
+        found = iter(self._docs.get([r for r in rows if r is not None]))
+        return [None if r is None else next(found) for r in rows]
 
     def vectors_for(self, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Stored vectors for passage ids: (matrix, found-mask).
