@@ -322,19 +322,14 @@ class Index:
     def _commit(self, fresh: bool = False) -> None:
         with writer_lock(self.path):
             live = current_generation(self.path)
-            if not fresh and live is not None:
-                on_disk = json.loads((live / "manifest.json").read_text(encoding="utf-8"))
-                if int(on_disk.get("generation", 0)) != self._generation:
-                    raise InvalidInputError(
-                        f"the index at {self.path} was changed by another writer since it "
-                        "was opened; reopen it and retry"
-                    )
             on_disk_gen = 0
             if live is not None:
-                on_disk_gen = int(
-                    json.loads((live / "manifest.json").read_text(encoding="utf-8")).get(
-                        "generation", 0
-                    )
+                on_disk = json.loads((live / "manifest.json").read_text(encoding="utf-8"))
+                on_disk_gen = int(on_disk.get("generation", 0))
+            if not fresh and live is not None and on_disk_gen != self._generation:
+                raise InvalidInputError(
+                    f"the index at {self.path} was changed by another writer since it "
+                    "was opened; reopen it and retry"
                 )
             manifest = dict(self._manifest)
             manifest["generation"] = max(self._generation, on_disk_gen) + 1
