@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "eval-run": "shortlist.cli.eval_cmds:eval_run_cmd",
     "datasets": "shortlist.cli.datasets_cmd:datasets_group",
     "serve": "shortlist.cli.serve_cmd:serve_cmd",
+    "train-reranker": "shortlist.cli.train_cmd:train_reranker_cmd",
 }
 
 
@@ -42,6 +43,7 @@ HELP: dict[str, str] = {
     "eval-run": "Score an existing run file against qrels.",
     "datasets": "Build real evaluation collections (BEIR layout).",
     "serve": "Serve Cohere/TEI-compatible rerank and search over HTTP.",
+    "train-reranker": "Fine-tune a cross-encoder on your pairs with mined hard negatives.",
 }
 
 
