@@ -416,3 +416,41 @@ def test_onnx_export_is_cached_and_keyed_by_weights(
     # other weights, other key: the export runs (and here, fails loudly)
     with pytest.raises(AssertionError, match="re-exported"):
         CrossEncoderReranker(str(tiny_models[("bert", 1)]), backend="onnx", cache_dir=tmp_path)
+
+
+# --- server plan: the pairs a batching server scores ---------------------------------------
+
+
+def test_plan_without_options_reproduces_rerank(bert: Path) -> None:
+    reranker = CrossEncoderReranker(str(bert), max_length=32, window_stride=4)
+    texts = [_filler(5, 0), _filler(80, 1), "apple tree", ""]
+    pairs, aggregate = reranker.plan("cat dog", texts)
+    assert pairs == [("cat dog", t) for t in texts]
+    direct = [h.raw_score for h in sorted(reranker.rerank("cat dog", texts), key=lambda h: h.index)]
+    assert aggregate(reranker.score_pairs(pairs)).tolist() == direct
+
+
+def test_plan_max_tokens_per_doc_keeps_the_first_tokens(bert: Path) -> None:
+    reranker = CrossEncoderReranker(str(bert), max_length=32, window_stride=4)
+    tok = reranker._tokenizer
+    long_text, short_text = _filler(50, 3), "apple tree"
+    pairs, _ = reranker.plan("cat", [long_text, short_text], max_tokens_per_doc=7)
+    cut = pairs[0][1]
+    assert long_text.startswith(cut)
+    assert tok(cut, add_special_tokens=False)["input_ids"] == (
+        tok(long_text, add_special_tokens=False)["input_ids"][:7]
+    )
+    assert pairs[1] == ("cat", short_text)  # shorter than the limit: unchanged
+    with pytest.raises(InvalidInputError, match="max_tokens_per_doc must be >= 1"):
+        reranker.plan("cat", [long_text], max_tokens_per_doc=0)
+
+
+def test_plan_max_chunks_per_doc_keeps_the_first_windows(bert: Path) -> None:
+    reranker = CrossEncoderReranker(str(bert), max_length=32, window_stride=4)
+    text = _filler(200, 4)
+    assert len(reranker.encode(["cat dog"], [text]).input_ids) > 3
+    for chunks in (1, 2, 3):
+        pairs, _ = reranker.plan("cat dog", [text], max_chunks_per_doc=chunks)
+        kept = reranker.encode(["cat dog"], [pairs[0][1]]).input_ids
+        full = reranker.encode(["cat dog"], [text]).input_ids
+        assert kept == full[:chunks]  # exactly the first `chunks` windows, token for token

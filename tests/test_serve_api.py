@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 
 import httpx
+import numpy as np
 import pytest
 
 pytest.importorskip("fastapi")
@@ -330,3 +331,34 @@ def test_metrics(base_url: str) -> None:
         assert f'shortlist_stage_duration_seconds_count{{stage="{stage}"}}' in text
     assert 'shortlist_batch_pairs_count{model="overlap"}' in text
     assert 'shortlist_queue_depth{model="overlap"} 0.0' in text
+
+
+@pytest.mark.parametrize("batching", [True, False])
+def test_served_cross_encoder_applies_max_tokens_per_doc(
+    tmp_path_factory: pytest.TempPathFactory, batching: bool
+) -> None:
+    """A real cross-encoder behind the server: v2's max_tokens_per_doc cuts each document,
+    with batching on and off, and the scores equal the library's on the cut documents."""
+    pytest.importorskip("torch")
+    from models import build_tiny_cross_encoder
+    from shortlist.rerank.cross_encoder import CrossEncoderReranker
+
+    folder = build_tiny_cross_encoder(tmp_path_factory.mktemp("ce") / "bert", "bert", 1)
+    reranker = CrossEncoderReranker(str(folder), max_length=32, window_stride=4)
+    docs = [" ".join(["river", "bread"] * 40), "apple tree grows", " ".join(["cat"] * 90)]
+    cut = [d for _, d in reranker.plan("cat tree", docs, max_tokens_per_doc=5)[0]]
+    want = {h.index: h.raw_score for h in reranker.rerank("cat tree", cut)}
+    full = {h.index: h.raw_score for h in reranker.rerank("cat tree", docs)}
+    assert want != full  # the option matters for these documents
+    config = ServeConfig(batching=batching)
+    with running(create_app(config, {"ce": reranker})) as url:
+        r = httpx.post(
+            f"{url}/v2/rerank",
+            json={"model": "ce", "query": "cat tree", "documents": docs, "max_tokens_per_doc": 5},
+            timeout=30,
+        )
+    assert r.status_code == 200, r.text
+    assert "warnings" not in r.json()["meta"]
+    got = {x["index"]: x["relevance_score"] for x in r.json()["results"]}
+    expected = reranker.calibrate(np.asarray([want[i] for i in range(3)]))
+    assert [got[i] for i in range(3)] == pytest.approx(expected.tolist(), abs=1e-6)

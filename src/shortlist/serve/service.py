@@ -17,10 +17,11 @@ How a request is scored (`ModelSlot.rerank`):
    other requests; the raw scores are calibrated with the reranker's `calibration`
    attribute (default `sigmoid`; see `shortlist.rerank.base.calibrate`) and turned into a
    `Ranking` by `build_ranking`, exactly as the reranker's own `rerank` would.
-4. A reranker that is not a `PairScorer` (a hosted API), or any reranker when batching is
-   off, is called through `rerank(query, documents, top_n)` in a worker thread. Local
-   `PairScorer`s then still run one call at a time on a single model thread, because two
-   concurrent forward passes on the same cores only slow each other down.
+4. With batching off, a `PairScorer`'s pairs are planned the same way but scored per
+   request, one `score_pairs` call at a time on a single model thread (two concurrent
+   forward passes on the same cores only slow each other down). A reranker that is not
+   a `PairScorer` (a hosted API) is called through `rerank(query, documents, top_n)` in
+   a worker thread.
 
 For `softmax` calibration `score_pairs` may return `(n, 2)` logits or the 1-D margin
 (label-1 minus label-0 logit, as the cross-encoder does); either way the raw score kept per
@@ -97,20 +98,20 @@ class ModelSlot:
         """
         given = {k: v for k, v in (options or {}).items() if v is not None}
         started = time.perf_counter()
-        if self.batcher is None:
-            warnings = [_ignored(k) for k in given]
-            if self._lane is not None:
-                loop = asyncio.get_running_loop()
-                ranking = await loop.run_in_executor(
-                    self._lane, self.reranker.rerank, query, documents, top_n
-                )
-            else:
-                ranking = await run_in_threadpool(self.reranker.rerank, query, documents, top_n)
-            return ranking, warnings
+        if not self.batchable:
+            ranking = await run_in_threadpool(self.reranker.rerank, query, documents, top_n)
+            return ranking, [_ignored(k) for k in given]
 
         texts = [candidate_text(d) for d in documents]
         pairs, aggregate, warnings = self._plan(query, texts, given)
-        raw_pairs = await self.batcher.score(pairs)
+        if self.batcher is not None:
+            raw_pairs = await self.batcher.score(pairs)
+        else:  # batching off: this request's pairs alone, one model call at a time
+            scorer: Any = self.reranker
+            loop = asyncio.get_running_loop()
+            raw_pairs = np.asarray(
+                await loop.run_in_executor(self._lane, scorer.score_pairs, pairs)
+            )
         doc_raw, windows = _aggregated(aggregate(raw_pairs), len(documents))
         if doc_raw.ndim == 2:
             calibrated = calibrate(doc_raw, self.calibration)
