@@ -9,15 +9,13 @@ ratio. It stops by itself.
     python benchmarks/serve_load.py --clients 8 --seconds 10 --docs 50
     python benchmarks/serve_load.py --rerank SPEC         # a registry spec instead
 
-The default reranker is a random-weight BERT cross-encoder with the shape of
-ms-marco-MiniLM-L-6-v2 (6 layers, hidden 384, 12 heads, intermediate 1536, one logit;
-`--shape tinybert-l2` for ms-marco-TinyBERT-L-2-v2's 2 layers, hidden 128),
-built with `transformers.BertForSequenceClassification` on torch and tokenized with the
+The default reranker is shortlist's own `CrossEncoderReranker` (`--backend`, default
+torch) over a random-weight BERT with the shape of ms-marco-MiniLM-L-6-v2 (6 layers,
+hidden 384, 12 heads, intermediate 1536, one logit; `--shape tinybert-l2` for
+ms-marco-TinyBERT-L-2-v2's 2 layers, hidden 128), saved to a temporary folder with the
 offline all-MiniLM-L6-v2 WordPiece tokenizer (same uncased vocabulary). Random weights
-cost exactly what trained ones cost; the scores are meaningless and not checked. Like a
-production scorer it sorts pairs by length and packs them into batches of at most
-`--batch-tokens` padded tokens. With `--rerank SPEC` the lead can point the benchmark
-at the real cross-encoder once `shortlist.rerank.registry` is merged.
+cost exactly what trained ones cost; the scores are meaningless and not checked.
+`--rerank SPEC` serves any registry spec instead.
 
 Every request carries `--docs` documents of 20 to 150 words (fixed seed), so requests
 differ in length as real candidate lists do.
@@ -33,12 +31,10 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 WORDS = (
     "retrieval rerank passage query document model score index corpus token batch latency "
@@ -48,93 +44,34 @@ WORDS = (
 ).split()
 
 
-class MiniLMShapedScorer:
-    """A random-weight MiniLM-L6-shaped cross-encoder: a real PairScorer and Reranker."""
+SHAPES = {
+    # name: (layers, hidden, heads, intermediate), as in the published checkpoints
+    "minilm-l6": (6, 384, 12, 1536),  # cross-encoder/ms-marco-MiniLM-L-6-v2
+    "tinybert-l2": (2, 128, 2, 512),  # cross-encoder/ms-marco-TinyBERT-L-2-v2
+}
 
-    calibration = "sigmoid"
 
-    SHAPES = {
-        # name: (layers, hidden, heads, intermediate), as in the published checkpoints
-        "minilm-l6": (6, 384, 12, 1536),  # cross-encoder/ms-marco-MiniLM-L-6-v2
-        "tinybert-l2": (2, 128, 2, 512),  # cross-encoder/ms-marco-TinyBERT-L-2-v2
-    }
+def build_model(folder: Path, shape: str, seed: int = 0) -> Path:
+    """A random-weight BERT cross-encoder of `shape` with the offline WordPiece tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    def __init__(
-        self,
-        shape: str = "minilm-l6",
-        batch_tokens: int = 8192,
-        max_length: int = 512,
-        seed: int = 0,
-    ) -> None:
-        import torch
-        from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+    from shortlist.retrieve.encoder import default_model_path
 
-        from shortlist.retrieve.encoder import default_model_path
-
-        torch.manual_seed(seed)
-        layers, hidden, heads, intermediate = self.SHAPES[shape]
-        self._shape = shape
-        config = BertConfig(
-            vocab_size=30522,
-            hidden_size=hidden,
-            num_hidden_layers=layers,
-            num_attention_heads=heads,
-            intermediate_size=intermediate,
-            max_position_embeddings=512,
-            num_labels=1,
-        )
-        self._torch = torch
-        self._model = BertForSequenceClassification(config).eval()
-        self._tokenizer = AutoTokenizer.from_pretrained(default_model_path())
-        self._batch_tokens = batch_tokens
-        self._max_length = max_length
-
-    @property
-    def name(self) -> str:
-        return f"bench:{self._shape}-shaped"
-
-    def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
-        torch = self._torch
-        enc = self._tokenizer(
-            [q for q, _ in pairs],
-            [t for _, t in pairs],
-            truncation="only_second",
-            max_length=self._max_length,
-        )
-        ids = enc["input_ids"]
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        out = np.zeros(len(ids), dtype=np.float64)
-        start = 0
-        while start < len(order):
-            # Grow the batch while (rows x longest row) stays within the token budget.
-            end = start + 1
-            while (
-                end < len(order) and (end + 1 - start) * len(ids[order[end]]) <= self._batch_tokens
-            ):
-                end += 1
-            rows = order[start:end]
-            width = len(ids[rows[-1]])
-            input_ids = torch.zeros((len(rows), width), dtype=torch.long)
-            mask = torch.zeros((len(rows), width), dtype=torch.long)
-            types = torch.zeros((len(rows), width), dtype=torch.long)
-            for r, i in enumerate(rows):
-                n = len(ids[i])
-                input_ids[r, :n] = torch.tensor(ids[i])
-                mask[r, :n] = 1
-                types[r, :n] = torch.tensor(enc["token_type_ids"][i])
-            with torch.inference_mode():
-                logits = self._model(
-                    input_ids=input_ids, attention_mask=mask, token_type_ids=types
-                ).logits
-            out[rows] = logits[:, 0].double().numpy()
-            start = end
-        return out
-
-    def rerank(self, query: str, documents: Sequence[Any], top_n: int | None = None) -> Any:
-        from shortlist.rerank.base import build_ranking, calibrate, candidate_text
-
-        raw = self.score_pairs([(query, candidate_text(d)) for d in documents])
-        return build_ranking(query, documents, raw, calibrate(raw, "sigmoid"), top_n)
+    torch.manual_seed(seed)
+    layers, hidden, heads, intermediate = SHAPES[shape]
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=intermediate,
+        max_position_embeddings=512,
+        num_labels=1,
+    )
+    BertForSequenceClassification(config).eval().save_pretrained(folder)
+    AutoTokenizer.from_pretrained(default_model_path()).save_pretrained(folder)
+    return folder
 
 
 def make_requests(n_requests: int, n_docs: int, seed: int = 0) -> list[dict[str, Any]]:
@@ -163,12 +100,16 @@ def serve_child(args: argparse.Namespace) -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-    if args.rerank:
-        from importlib import import_module
+    from shortlist.rerank.registry import load_reranker
 
-        reranker = import_module("shortlist.rerank.registry").load_reranker(args.rerank)
-    else:
-        reranker = MiniLMShapedScorer(shape=args.shape, batch_tokens=args.batch_tokens)
+    spec = args.rerank
+    if spec is None:
+        work = Path(tempfile.mkdtemp(prefix="shortlist-serve-load-"))
+        folder = build_model(work / "model", args.shape)
+        spec = f"cross-encoder:{folder}?backend={args.backend}"
+        if args.batch_tokens:
+            spec += f"&batch_tokens={args.batch_tokens}"
+    reranker: Any = load_reranker(spec)
     reranker.score_pairs([("warm up", "the model once")])
     config = ServeConfig(
         batching=args.batching == "on",
@@ -263,7 +204,7 @@ def run_server(
         "--threads",
         str(args.threads),
     ]
-    cmd += ["--shape", args.shape]
+    cmd += ["--shape", args.shape, "--backend", args.backend]
     if args.rerank:
         cmd += ["--rerank", args.rerank]
     proc = subprocess.Popen(cmd, env=env)
@@ -293,16 +234,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rerank", default=None, help="a reranker spec (needs the registry)")
     parser.add_argument(
         "--shape",
-        choices=sorted(MiniLMShapedScorer.SHAPES),
+        choices=sorted(SHAPES),
         default="minilm-l6",
         help="shape of the default random-weight cross-encoder",
     )
     parser.add_argument(
         "--batch-tokens",
         type=int,
-        default=8192,
-        help="padded tokens per forward pass of the default scorer",
+        default=0,
+        help="padded tokens per forward pass of the default scorer (0: the library default)",
     )
+    parser.add_argument("--backend", default="torch", help="backend of the default scorer")
     parser.add_argument(
         "--max-batch-tokens",
         type=int,
