@@ -118,6 +118,20 @@ _GIT_ANCHOR = re.compile(r"^\[\[([\w-]+)\]\]\s*$")
 _GIT_TERM = re.compile(r"^(.+?)::\s*$")
 
 
+def _is_title(lines: list[str], i: int) -> bool:
+    # An AsciiDoc section title is underlined with a run of one character as long as the
+    # title (give or take two); a listing block's "----" delimiter is not.
+    title = lines[i].strip()
+    under = lines[i + 1].strip() if i + 1 < len(lines) else ""
+    return (
+        bool(title and under)
+        and set(under) <= {"-", "="}
+        and len(set(under)) == 1
+        and abs(len(under) - len(title)) <= 2
+        and set(title) != set(under)
+    )
+
+
 def gitfaq(source: str) -> list[QA]:
     """Entries of gitfaq(7) from its AsciiDoc source (``gitfaq.txt``)."""
     lines = source.replace("\r\n", "\n").split("\n")
@@ -131,10 +145,7 @@ def gitfaq(source: str) -> list[QA]:
             continue
         j = i + 2
         # The answer runs to the next entry's anchor or the next section title.
-        while j < len(lines) and not _GIT_ANCHOR.match(lines[j]):
-            if j + 1 < len(lines) and re.fullmatch(r"-{3,}", lines[j + 1].strip()):
-                if lines[j].strip() and not re.fullmatch(r"-{3,}", lines[j].strip()):
-                    break
+        while j < len(lines) and not _GIT_ANCHOR.match(lines[j]) and not _is_title(lines, j):
             j += 1
         body = "\n".join(line.strip() for line in lines[i + 2 : j])
         paragraphs = [p for s in adoc_sections(body) for p in s.paragraphs]

@@ -235,7 +235,10 @@ def html_sections(root: Element, *, max_level: int = 4) -> list[Section]:
 
 # --------------------------------------------------------------------------- POD
 
-_POD_MULTI = re.compile(r"([A-Z])<(<+)\s+(.*?)\s+>\2", re.S)
+# C<< text >>, C<<< text >>>, ...: the closing run is as long as the opening one.
+_POD_MULTI = tuple(
+    re.compile(rf"([A-Z])<{{{n}}}\s+(.*?)\s+>{{{n}}}", re.S) for n in (4, 3, 2)
+)
 _POD_SINGLE = re.compile(r"([A-Z])<([^<>]*)>")
 _LT, _GT = "\ue000", "\ue001"  # stand-ins for E<lt>/E<gt> until every code is resolved
 _POD_ESCAPES = {"lt": _LT, "gt": _GT, "verbar": "|", "sol": "/"}
@@ -266,7 +269,8 @@ def pod_text(text: str) -> str:
     previous = None
     while previous != text:
         previous = text
-        text = _POD_MULTI.sub(lambda m: _pod_code(m.group(1), m.group(3)), text)
+        for pattern in _POD_MULTI:
+            text = pattern.sub(lambda m: _pod_code(m.group(1), m.group(2)), text)
         text = _POD_SINGLE.sub(lambda m: _pod_code(m.group(1), m.group(2)), text)
     return squash(text.replace(_LT, "<").replace(_GT, ">"))
 

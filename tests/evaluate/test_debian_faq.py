@@ -1,0 +1,489 @@
+"""debian-faq: the FAQ and manual parsers on snippets in each source's real format, the
+held-out package rules, the train/dev split, and (when the packages are installed) a build."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from shortlist.errors import InvalidInputError
+from shortlist.evaluate.beir import load_beir, write_beir
+from shortlist.evaluate.datasets import debian_docs, debian_faq, faq_parsers, markup
+from shortlist.evaluate.datasets.debian_faq import Entry, assemble, chunk, pseudo_query
+from shortlist.types import Document
+
+POD = """=head1 NAME
+
+perlfaq4 - Data Manipulation
+
+=head1 Data: Numbers
+
+=head2 Why is int() broken?
+
+Your C<int()> is most probably working just fine. It's the numbers that
+aren't quite what you think. See L<perlfaq4/"Why am I getting long decimals">
+and E<lt>thisE<gt>.
+
+    printf("%.2f", 19.95);
+
+=head3 A subheading
+
+More text with C<< $a <=> $b >> and B<bold>.
+
+=head2 How do I round?
+
+=over 4
+
+=item *
+
+Use sprintf.
+
+=back
+
+=begin html
+
+<p>skipped</p>
+
+=end html
+
+=cut
+
+sub not_pod { }
+
+=head2 Empty question?
+
+=cut
+"""
+
+ZSH = """Chapter 1:  Introducing zsh
+1.1. Sources of information
+1.2. What is it?
+
+Chapter 1: Introducing zsh and how to install it
+
+
+
+1.1: Sources of information
+
+
+
+Information on zsh is available via the World Wide Web.  The URL
+  is https://zsh.sourceforge.io/ .
+
+Another useful source of information.
+
+
+
+1.2: What is it, and why would
+  anyone use it?
+
+
+
+Zsh is a UNIX command interpreter (shell).
+
+Chapter 2: How does zsh differ from...?
+
+
+
+2.1: sh and ksh?
+
+
+
+Most features of ksh are in zsh.
+"""
+
+GITFAQ = """gitfaq(7)
+=========
+
+NAME
+----
+gitfaq - Frequently asked questions about using Git
+
+Configuration
+-------------
+
+[[user-name]]
+What should I put in `user.name`?::
+\tYou should put your personal name, generally a form using a given name
+\tand family name.
++
+This configuration doesn't have any effect on authenticating; see
+linkgit:git-config[1].
+
+[[configure-editor]]
+How do I configure a different editor?::
+\tUse the `EDITOR` variable:
++
+----
+export VISUAL=nano
+----
+
+Credentials
+-----------
+
+[[http-credentials]]
+How do I specify my credentials when pushing over HTTP?::
+\tUse a credential helper.
+"""
+
+SQLITE = """<html><body><h2>Frequently Asked Questions</h2>
+<ol class=nounderline><li value='1'><a href="#q1">How do I create an AUTOINCREMENT field?</a></li>
+</ol><a name="q1"></a>
+<p><b>(1) How do I create an AUTOINCREMENT field?</b></p>
+<blockquote><p>Short answer: A column declared <a href="x.html">INTEGER PRIMARY KEY</a> will
+  autoincrement.</p>
+  <p>Longer answer: see below.</p>
+<blockquote><pre>
+CREATE TABLE t1(a INTEGER PRIMARY KEY);
+</pre></blockquote>
+</blockquote>
+<a name="q2"></a>
+<p><b>(2) What datatypes does
+  SQLite support?</b></p>
+<blockquote>SQLite uses <a href="datatype3.html">dynamic typing</a>.</blockquote>
+</body></html>
+"""
+
+VALGRIND = """<div class="qandaset"><table border="0">
+<tr class="question">
+<td align="left" valign="top">
+<a name="faq.pronounce"></a><a name="q-pronounce"></a><b>1.1.</b>
+</td>
+<td align="left" valign="top"><b>How do you pronounce "Valgrind"?</b></td>
+</tr>
+<tr class="answer">
+<td align="left" valign="top"><a name="a-pronounce"></a></td>
+<td align="left" valign="top"><p>The "Val" as in the word "value".</p>
+<p>Don't feel bad: almost everyone gets it wrong at first.</p></td>
+</tr>
+<tr><td colspan="2"> </td></tr>
+<tr class="question">
+<td align="left" valign="top"><b>2.2.</b></td>
+<td align="left" valign="top"><b>When building, 'make' fails with this:</b><pre class="screen">
+/usr/bin/ld: cannot find -lc
+</pre></td>
+</tr>
+<tr class="answer">
+<td align="left" valign="top"></td>
+<td align="left" valign="top"><p>You need to install the glibc-static-devel package.</p></td>
+</tr>
+</table></div>
+"""
+
+
+def test_pod_faq() -> None:
+    entries = faq_parsers.pod_faq(POD)
+    assert [e.question for e in entries] == ["Why is int() broken?", "How do I round?"]
+    first = entries[0].answer
+    assert first[0] == (
+        "Your int() is most probably working just fine. It's the numbers that aren't quite "
+        'what you think. See Why am I getting long decimals in perlfaq4 and <this>.'
+    )
+    assert first[1] == 'printf("%.2f", 19.95);'
+    # =head3 and its text are part of the =head2 answer; the =begin html block is not.
+    assert first[2:] == ("A subheading", "More text with $a <=> $b and bold.")
+    assert entries[1].answer == ("Use sprintf.",)
+
+
+def test_pod_sections_skip_code_after_cut() -> None:
+    sections = markup.pod_sections(POD)
+    assert [s.heading for s in sections][:3] == ["NAME", "Data: Numbers", "Why is int() broken?"]
+    assert all("not_pod" not in p for s in sections for p in s.paragraphs)
+
+
+def test_zsh_faq() -> None:
+    entries = faq_parsers.zsh_faq(ZSH)
+    assert [(e.anchor, e.question) for e in entries] == [
+        ("1.1", "Sources of information"),
+        ("1.2", "What is it, and why would anyone use it?"),
+        ("2.1", "sh and ksh?"),
+    ]
+    assert entries[0].answer == (
+        "Information on zsh is available via the World Wide Web. The URL is "
+        "https://zsh.sourceforge.io/ .",
+        "Another useful source of information.",
+    )
+    assert entries[1].answer == ("Zsh is a UNIX command interpreter (shell).",)
+
+
+def test_gitfaq() -> None:
+    entries = faq_parsers.gitfaq(GITFAQ)
+    assert [(e.anchor, e.question) for e in entries] == [
+        ("user-name", "What should I put in user.name?"),
+        ("configure-editor", "How do I configure a different editor?"),
+        ("http-credentials", "How do I specify my credentials when pushing over HTTP?"),
+    ]
+    assert entries[0].answer == (
+        "You should put your personal name, generally a form using a given name and family "
+        "name.",
+        "This configuration doesn't have any effect on authenticating; see git-config(1).",
+    )
+    # The listing block survives as text; the next section title is not part of the answer.
+    assert entries[1].answer == ("Use the EDITOR variable:", "export VISUAL=nano")
+    assert entries[2].answer == ("Use a credential helper.",)
+
+
+def test_sqlite_faq() -> None:
+    entries = faq_parsers.sqlite_faq(SQLITE)
+    assert [(e.anchor, e.question) for e in entries] == [
+        ("q1", "How do I create an AUTOINCREMENT field?"),
+        ("q2", "What datatypes does SQLite support?"),
+    ]
+    assert entries[0].answer == (
+        "Short answer: A column declared INTEGER PRIMARY KEY will autoincrement.",
+        "Longer answer: see below.",
+        "CREATE TABLE t1(a INTEGER PRIMARY KEY);",
+    )
+    assert entries[1].answer == ("SQLite uses dynamic typing.",)
+
+
+def test_valgrind_faq() -> None:
+    entries = faq_parsers.valgrind_faq(VALGRIND)
+    assert [(e.anchor, e.question) for e in entries] == [
+        ("1.1", 'How do you pronounce "Valgrind"?'),
+        ("2.2", "When building, 'make' fails with this: /usr/bin/ld: cannot find -lc"),
+    ]
+    assert entries[0].answer == (
+        'The "Val" as in the word "value".',
+        "Don't feel bad: almost everyone gets it wrong at first.",
+    )
+
+
+def test_html_sections_and_implied_end_tags() -> None:
+    page = (
+        "<html><head><title>Expansion (zsh)</title></head><body>"
+        '<div class="header">Next: <a href="x">x</a></div>'
+        '<h2 class="section">14.1 History Expansion</h2><p>History expansion allows<p>'
+        "a second paragraph<ul><li>one<li>two</ul>"
+        "<h3>14.1.1 Overview</h3><p>text</p></body></html>"
+    )
+    sections = markup.html_sections(markup.parse_html(page))
+    assert [(s.level, s.heading) for s in sections] == [(2, "History Expansion"), (3, "Overview")]
+    assert sections[0].paragraphs == (
+        "History expansion allows",
+        "a second paragraph",
+        "one",
+        "two",
+    )
+    # 10k unclosed <li>s must not nest 10k deep (the tree walkers would overflow).
+    deep = markup.parse_html("<ul>" + "<li>x" * 10_000 + "</ul>")
+    assert len(deep.iter()) == 10_002
+
+
+def test_asciidoc_sections() -> None:
+    sections = markup.adoc_sections(GITFAQ)
+    assert [(s.level, s.heading) for s in sections][:3] == [
+        (1, "gitfaq(7)"),
+        (2, "NAME"),
+        (2, "Configuration"),
+    ]
+    assert sections[1].paragraphs == ("gitfaq - Frequently asked questions about using Git",)
+
+
+def test_pseudo_query_rules() -> None:
+    name = "git-rebase - Reapply commits on top of another base tip"
+    assert pseudo_query("git rebase", name, "DESCRIPTION") == (
+        "git rebase: Reapply commits on top of another base tip"
+    )
+    assert pseudo_query("git rebase", name, "INTERACTIVE MODE") == "git rebase: INTERACTIVE MODE"
+    for generic in ("SYNOPSIS", "OPTIONS", "See Also", "EXAMPLES", "NAME"):
+        assert pseudo_query("git rebase", name, generic) == ""
+    assert pseudo_query("Expansion (zsh)", "", "Expansion") == "Expansion (zsh)"
+
+
+def test_chunk() -> None:
+    assert chunk(["a b c", "d e"], max_words=4) == ["a b c", "d e"]
+    assert chunk(["a b", "c d"], max_words=4) == ["a b c d"]
+    long = " ".join(f"w{i}." if i % 3 == 2 else f"W{i}" for i in range(12))
+    passages = chunk([long], max_words=6)
+    assert all(len(p.split()) <= 6 for p in passages)
+    assert " ".join(passages) == long
+    # A short tail (under a quarter of max_words) is merged into the passage before it.
+    assert chunk(["a b c d e f g h", "i"], max_words=8) == ["a b c d e f g h i"]
+
+
+# ------------------------------------------------------------------ held-out packages
+
+
+@pytest.mark.parametrize(
+    "package",
+    [
+        "debian-faq",
+        "debian-faq-de",
+        "python3.11-doc",
+        "python3-doc",
+        "debian-reference-en",
+        "installation-guide-amd64",
+        "apt-doc",
+        "maint-guide",
+        "debian-policy",
+        "harden-doc",
+        "developers-reference",
+        "debmake-doc",
+        "debian-kernel-handbook",
+        "debian-handbook",
+    ],
+)
+def test_excluded_packages_are_refused(package: str) -> None:
+    assert debian_docs.is_excluded_package(package)
+    with pytest.raises(InvalidInputError, match="held out"):
+        debian_docs.check_allowed(f"/usr/share/doc/{package}/index.html", package)
+    # The path alone is enough: a file under an excluded package's folder is refused even
+    # when dpkg names another owner.
+    if "*" not in package and not package.startswith("python"):
+        with pytest.raises(InvalidInputError):
+            debian_docs.check_allowed(f"/usr/share/doc/{package}/faq.html", "perl-doc")
+
+
+@pytest.mark.parametrize("package", ["perl-doc", "git-doc", "zsh-doc", "sqlite3-doc", "valgrind"])
+def test_recipe_packages_are_allowed(package: str) -> None:
+    assert not debian_docs.is_excluded_package(package)
+    debian_docs.check_allowed(f"/usr/share/doc/{package}/x.html", package)
+    assert not set(debian_faq.PACKAGES) & {
+        p for p in debian_faq.PACKAGES if debian_docs.is_excluded_package(p)
+    }
+
+
+def test_python_doc_paths_are_refused() -> None:
+    with pytest.raises(InvalidInputError):
+        debian_docs.check_allowed("/usr/share/doc/python3.11/html/faq/general.html", "unknown")
+
+
+# ------------------------------------------------------------------ assembly and splits
+
+
+P = ("p",)
+
+
+def _entries() -> list[Entry]:
+    entries = []
+    for source in ("afaq", "bfaq"):
+        for n in range(30):
+            entries.append(
+                Entry(
+                    key=f"{source}/doc/{n}",
+                    source=source,
+                    kind="faq",
+                    query=f"How do I do thing number {n} with {source} tool",
+                    title=source,
+                    passages=(f"Answer {n} of {source} first part.", f"Second part {n} {source}."),
+                )
+            )
+    entries += [
+        # A near-duplicate question (case, punctuation, spacing) of a real one: dropped.
+        Entry("man/x/0", "man", "pseudo", "how do I do thing NUMBER 3, with afaq tool?", "m", P),
+        Entry("man/x/1", "man", "pseudo", "man: Heading one", "m", ("Heading one text.",)),
+        # Its first passage repeats a real answer's passage: after deduplication it points
+        # at that passage, so it may not be trained on when that answer is in dev.
+        Entry("man/x/2", "man", "pseudo", "man: Copied", "m", ("Answer 7 of afaq first part.",)),
+        Entry("man/x/3", "man", "pseudo", "", "m", ("Unjudged distractor.",)),
+    ]
+    return entries
+
+
+def test_assemble_splits() -> None:
+    result = assemble(_entries())
+    train, dev = result.splits["train"], result.splits["dev"]
+    assert not set(train) & set(dev)
+    # 10% of each FAQ source, and only real pairs, in dev.
+    assert sorted(result.query_metadata[q]["source"] for q in dev) == ["afaq"] * 3 + ["bfaq"] * 3
+    assert all(result.query_metadata[q]["kind"] == "faq" for q in dev)
+    assert "man/x/0" not in result.queries
+    assert "man/x/1" in train
+    assert result.dropped["duplicate pseudo questions"] == 1
+    ids = [d.id for d in result.corpus]
+    assert len(ids) == len(set(ids))
+    assert "man/x/3#0" in ids
+    assert "man/x/2#0" not in ids  # same text as afaq/doc/7#0
+    dev_positives = {d for judged in dev.values() for d in judged}
+    assert not dev_positives & {d for judged in train.values() for d in judged}
+    assert set(result.queries) == set(train) | set(dev)
+
+
+def test_assemble_is_deterministic_and_order_free_within_sources() -> None:
+    entries = _entries()
+    first = assemble(entries)
+    again = assemble(list(reversed(entries[:60])) + entries[60:])
+    assert first.splits == again.splits
+    assert sorted(d.id for d in first.corpus) == sorted(d.id for d in again.corpus)
+
+
+def test_shared_positive_never_leaks_into_train() -> None:
+    entries = _entries()
+    result = assemble(entries)
+    if "afaq/doc/7" in result.splits["dev"]:
+        assert "man/x/2" not in result.splits["train"]
+        assert result.dropped["train queries sharing a dev positive"] == 1
+    else:
+        assert result.splits["train"]["man/x/2"] == {"afaq/doc/7#0": 1}
+
+
+# ------------------------------------------------------------------ writing splits
+
+
+def test_write_beir_named_splits_and_query_metadata(tmp_path: Path) -> None:
+    corpus = [Document(id="d1", text="one"), Document(id="d2", text="two")]
+    write_beir(
+        tmp_path / "ds",
+        corpus,
+        {"q1": "first", "q2": "second"},
+        None,
+        splits={"train": {"q1": {"d1": 1}}, "dev": {"q2": {"d2": 1}}},
+        query_metadata={"q1": {"source": "x", "kind": "faq"}},
+    )
+    assert sorted(p.name for p in (tmp_path / "ds" / "qrels").iterdir()) == [
+        "dev.tsv",
+        "train.tsv",
+    ]
+    lines = (tmp_path / "ds" / "queries.jsonl").read_text().splitlines()
+    assert json.loads(lines[0])["metadata"] == {"source": "x", "kind": "faq"}
+    assert "metadata" not in json.loads(lines[1])
+    dev = load_beir(tmp_path / "ds", split="dev")
+    assert dev.queries == {"q2": "second"} and dev.qrels == {"q2": {"d2": 1}}
+    assert load_beir(tmp_path / "ds", split="train").qrels == {"q1": {"d1": 1}}
+
+
+def test_write_beir_needs_some_split(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="nothing to write"):
+        write_beir(tmp_path / "ds", [], {}, None)
+    with pytest.raises(InvalidInputError, match="given twice"):
+        write_beir(tmp_path / "ds", [], {}, {}, splits={"test": {}})
+    with pytest.raises(InvalidInputError, match="invalid split"):
+        write_beir(tmp_path / "ds", [], {}, None, splits={"a/b": {}})
+
+
+# ------------------------------------------------------------------ the real build
+
+def _installed() -> bool:
+    if shutil.which("dpkg-query") is None:
+        return False
+    return all(debian_docs.installed_version(p) for p in debian_faq.PACKAGES)
+
+
+def test_missing_packages_name_the_apt_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(debian_faq, "installed_version", lambda name: None)
+    with pytest.raises(InvalidInputError, match="apt-get install -y perl-doc"):
+        debian_faq.make_collection()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _installed(), reason="needs " + debian_faq.APT_COMMAND)
+def test_full_build(tmp_path: Path) -> None:
+    from shortlist.evaluate.datasets import build_dataset
+
+    stats = build_dataset("debian-faq", tmp_path / "faq")
+    assert set(stats.split_queries) == {"train", "dev"}
+    manifest = json.loads((tmp_path / "faq" / "dataset.json").read_text())
+    faq_sources = {s.name for s in debian_faq.FAQ_SOURCES}
+    dev_sources = {s for s, c in manifest["queries_per_source"].items() if c["dev"]}
+    assert dev_sources == faq_sources
+    assert all(not debian_docs.is_excluded_package(f["package"]) for f in manifest["files"])
+    assert all(len(f["sha256"]) == 64 for f in manifest["files"])
+    dev = load_beir(tmp_path / "faq", split="dev")
+    train = load_beir(tmp_path / "faq", split="train")
+    assert not set(dev.qrels) & set(train.qrels)
+    dev_docs = {d for judged in dev.qrels.values() for d in judged}
+    assert not dev_docs & {d for judged in train.qrels.values() for d in judged}
