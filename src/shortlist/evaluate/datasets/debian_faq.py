@@ -1,10 +1,11 @@
 """debian-faq: a reranker training collection from the FAQs and manuals in Debian doc packages.
 
-Real pairs. Every question of the FAQs that Debian 12 documentation packages ship (perlfaq1-9
-and the other POD FAQs of perl, the Z-Shell FAQ, gitfaq(7), the SQLite FAQ, the Valgrind
-FAQ; see `FAQ_SOURCES`) is a query; its answer, cut into passages of at most `MAX_WORDS`
-words on paragraph and sentence boundaries, goes into the corpus, and the answer's first
-passage is the query's one relevant passage (grade 1). The answer's later passages stay in
+Real pairs. Every question of the FAQs that Debian 12 packages ship (perlfaq1-9 and the
+other POD FAQs of perl, the Z-Shell FAQ, gitfaq(7), the SQLite, Valgrind, Vim, CVS, GNU
+screen, fetchmail, Apache mod_ssl and GNU nano FAQs; see `FAQ_SOURCES`) is a query; its
+answer, cut into passages of at most `MAX_WORDS` words on paragraph and sentence
+boundaries, goes into the corpus, and the answer's first passage is the query's one
+relevant passage (grade 1). The answer's later passages stay in
 the corpus unjudged (distractors).
 
 Pseudo pairs. Section headings of manuals that are not FAQs (perl's pod pages, git's
@@ -69,7 +70,19 @@ SUMMARY = (
     "(train/dev splits)"
 )
 
-PACKAGES: tuple[str, ...] = ("perl-doc", "zsh-doc", "git-doc", "sqlite3-doc", "valgrind")
+PACKAGES: tuple[str, ...] = (
+    "perl-doc",
+    "zsh-doc",
+    "git-doc",
+    "sqlite3-doc",
+    "valgrind",
+    "vim-doc",
+    "cvs",
+    "screen",
+    "fetchmail",
+    "apache2-doc",
+    "nano",
+)
 APT_COMMAND = "apt-get install -y " + " ".join(PACKAGES)
 
 SEED = "debian-faq-1"
@@ -159,6 +172,31 @@ FAQ_SOURCES: tuple[FaqSource, ...] = (
         "Valgrind FAQ",
         _one("/usr/share/doc/valgrind/html/faq.html"),
         faq_parsers.valgrind_faq,
+    ),
+    FaqSource(
+        "vimfaq", "Vim FAQ", _one("/usr/share/doc/vim/FAQ.gz"), faq_parsers.numbered_text_faq
+    ),
+    FaqSource("cvsfaq", "CVS FAQ", _one("/usr/share/doc/cvs/FAQ.gz"), faq_parsers.cvs_faq),
+    FaqSource(
+        "screenfaq", "GNU screen FAQ", _one("/usr/share/doc/screen/FAQ.gz"), faq_parsers.qa_text_faq
+    ),
+    FaqSource(
+        "fetchmailfaq",
+        "fetchmail FAQ",
+        _one("/usr/share/doc/fetchmail/fetchmail-FAQ.html"),
+        lambda page: faq_parsers.html_heading_faq(page, 2, r"[A-Z]+\d+"),
+    ),
+    FaqSource(
+        "apachesslfaq",
+        "Apache HTTP Server mod_ssl FAQ",
+        _one("/usr/share/doc/apache2-doc/manual/en/ssl/ssl_faq.html"),
+        lambda page: faq_parsers.html_heading_faq(page, 3),
+    ),
+    FaqSource(
+        "nanofaq",
+        "GNU nano FAQ",
+        _one("/usr/share/doc/nano/faq.html"),
+        lambda page: faq_parsers.html_heading_faq(page, 3, r"\d+\.\d+"),
     ),
 )
 

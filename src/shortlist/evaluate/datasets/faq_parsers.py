@@ -11,6 +11,13 @@ entry whose question or answer is empty is skipped. Formats (as shipped by Debia
 * The SQLite FAQ (``faq.html``): ``<p><b>(N) question</b></p>`` then a ``<blockquote>``.
 * The Valgrind FAQ (DocBook ``faq.html``): ``<tr class="question">`` then
   ``<tr class="answer">``.
+* Numbered plain-text FAQs (the Vim FAQ): ``N.M. question`` at the start of a line, the
+  answer running to the next such line or a ``SECTION``/``=====`` line; the indented table
+  of contents never matches.
+* The CVS FAQ-O-Matic dump: ``    N. question`` lines under ``" + Category"`` lines.
+* ``Q:``/``A:`` FAQs (GNU screen).
+* HTML FAQs with one heading per question (fetchmail, Apache's SSL FAQ, GNU nano): the
+  headings of one level whose anchor matches a pattern; the answer is the section.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from dataclasses import dataclass
 from shortlist.evaluate.datasets.markup import (
     Element,
     adoc_sections,
+    html_sections,
     parse_html,
     pod_sections,
     squash,
@@ -206,4 +214,131 @@ def valgrind_faq(page: str) -> list[QA]:
             answer_cells = answer.elements()
             paragraphs = _paragraphs(answer_cells[-1]) if answer_cells else ()
             entries.append(QA(label or _slug(question, len(entries) + 1), question, paragraphs))
+    return _keep(entries)
+
+
+def _text_paragraphs(lines: list[str]) -> tuple[str, ...]:
+    paragraphs = [squash(p) for p in "\n".join(lines).split("\n\n")]
+    return tuple(p for p in paragraphs if p)
+
+
+_NUMBERED = re.compile(r"^(\d+\.\d+)\.\s+(\S.*)$")
+_NUMBERED_END = re.compile(r"^(SECTION \d+|={5,}\s*$)")
+
+
+def numbered_text_faq(text: str) -> list[QA]:
+    """Entries of a plain-text FAQ whose questions start a line with ``N.M.``."""
+    entries: list[QA] = []
+    current: tuple[str, list[str]] | None = None
+    body: list[str] = []
+    in_question = False
+
+    def close() -> None:
+        if current is not None:
+            entries.append(QA(current[0], squash(" ".join(current[1])), _text_paragraphs(body)))
+
+    for line in text.replace("\r\n", "\n").split("\n"):
+        match = _NUMBERED.match(line)
+        if match:
+            close()
+            current, body, in_question = (match.group(1), [match.group(2)]), [], True
+        elif _NUMBERED_END.match(line):
+            close()
+            current, body, in_question = None, [], False
+        elif current is not None:
+            if in_question and line.strip():
+                current[1].append(line)
+            else:
+                in_question = False
+                body.append(line)
+    close()
+    return _keep(entries)
+
+
+_CVS_CATEGORY = re.compile(r'^\s*" \+ (.+?)"\s*$')
+_CVS_QUESTION = re.compile(r"^    (\d+)\. (\S.*?)\s*$")
+_CVS_END = re.compile(r'^\s*(" \[INLINE\] "|Last modified: )')
+
+
+def cvs_faq(text: str) -> list[QA]:
+    """Entries of the CVS FAQ (``/usr/share/doc/cvs/FAQ.gz``, a FAQ-O-Matic dump).
+
+    A question is a ``    N. text`` line followed by a blank line; its answer runs to
+    the next question, category line (``" + Name"``) or ``Last modified:`` line.
+    """
+    lines = text.replace("\r\n", "\n").split("\n")
+    entries: list[QA] = []
+    category = ""
+    current: tuple[str, str] | None = None
+    body: list[str] = []
+
+    def close() -> None:
+        if current is not None:
+            entries.append(QA(current[0], current[1], _text_paragraphs(body)))
+
+    for i, line in enumerate(lines):
+        is_category = _CVS_CATEGORY.match(line)
+        question = _CVS_QUESTION.match(line)
+        blank_after = i + 1 < len(lines) and not lines[i + 1].strip()
+        if is_category:
+            close()
+            category, current, body = is_category.group(1), None, []
+        elif question and blank_after:
+            close()
+            slug = "-".join(re.findall(r"[a-z0-9]+", category.lower())) or "top"
+            current, body = (f"{slug}/{question.group(1)}", squash(question.group(2))), []
+        elif _CVS_END.match(line):
+            close()
+            current, body = None, []
+        elif current is not None:
+            body.append(line)
+    close()
+    return _keep(entries)
+
+
+def qa_text_faq(text: str) -> list[QA]:
+    """Entries of a plain-text FAQ written as ``Q:`` / ``A:`` blocks (GNU screen's)."""
+    entries: list[QA] = []
+    question: list[str] | None = None
+    answer: list[str] | None = None
+
+    def close() -> None:
+        if question is not None and answer is not None:
+            q = squash(" ".join(question))
+            entries.append(QA(str(len(entries) + 1), q, _text_paragraphs(answer)))
+
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if line.startswith("Q:"):
+            close()
+            question, answer = [line[2:]], None
+        elif line.startswith("A:") and question is not None:
+            answer = [line[2:]]
+        elif answer is not None:
+            answer.append(line)
+        elif question is not None:
+            question.append(line)
+    close()
+    return _keep(entries)
+
+
+def html_heading_faq(page: str, level: int, anchor: str = r".+") -> list[QA]:
+    """Entries of an HTML FAQ with one heading per question: the ``<h{level}>`` headings
+    whose anchor (``id`` or inner ``<a name>``) fully matches `anchor`; the answer is the
+    section's text plus any deeper sections under it."""
+    pattern = re.compile(anchor)
+    entries: list[QA] = []
+    current: QA | None = None
+    extra: list[str] = []
+    for section in html_sections(parse_html(page), max_level=6):
+        if section.level == level and pattern.fullmatch(section.anchor or ""):
+            if current is not None:
+                entries.append(QA(current.anchor, current.question, (*current.answer, *extra)))
+            current, extra = QA(section.anchor, section.heading, section.paragraphs), []
+        elif section.level > level and current is not None:
+            extra.extend((section.heading, *section.paragraphs))
+        elif current is not None:
+            entries.append(QA(current.anchor, current.question, (*current.answer, *extra)))
+            current, extra = None, []
+    if current is not None:
+        entries.append(QA(current.anchor, current.question, (*current.answer, *extra)))
     return _keep(entries)

@@ -218,7 +218,8 @@ def html_sections(root: Element, *, max_level: int = 4) -> list[Section]:
         match = _HEADING.fullmatch(item.tag)
         if match and int(match.group(1)) <= max_level:
             close_section()
-            anchor = item.attrs.get("id", "")
+            inner = [n.attrs.get("id") or n.attrs.get("name", "") for n in item.iter()[1:]]
+            anchor = item.attrs.get("id") or next((a for a in inner if a), "")
             current = (int(match.group(1)), strip_numbering(text_of(item)), anchor)
             return
         if item.tag in _BLOCK:
