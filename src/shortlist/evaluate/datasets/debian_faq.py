@@ -2,11 +2,11 @@
 
 Real pairs. Every question of the FAQs that Debian 12 packages ship (perlfaq1-9 and the
 other POD FAQs of perl, the Z-Shell FAQ, gitfaq(7), the SQLite, Valgrind, Vim, CVS, GNU
-screen, fetchmail, Apache mod_ssl and GNU nano FAQs; see `FAQ_SOURCES`) is a query; its
-answer, cut into passages of at most `MAX_WORDS` words on paragraph and sentence
-boundaries, goes into the corpus, and the answer's first passage is the query's one
-relevant passage (grade 1). The answer's later passages stay in
-the corpus unjudged (distractors).
+screen, fetchmail, Apache mod_ssl, GNU nano, lsof, zlib and XZ Utils FAQs; see
+`FAQ_SOURCES`) is a query; its answer, cut into passages of at most `MAX_WORDS` words on
+paragraph and sentence boundaries, goes into the corpus, and the answer's first passage is
+the query's one relevant passage (grade 1). The answer's later passages stay in the corpus
+unjudged (distractors).
 
 Pseudo pairs. Section headings of manuals that are not FAQs (perl's pod pages, git's
 manual pages, the zsh manual, the SQLite and Valgrind HTML documentation; see
@@ -82,6 +82,9 @@ PACKAGES: tuple[str, ...] = (
     "fetchmail",
     "apache2-doc",
     "nano",
+    "lsof",
+    "zlib1g-dev",
+    "xz-utils",
 )
 APT_COMMAND = "apt-get install -y " + " ".join(PACKAGES)
 
@@ -158,6 +161,9 @@ def _one(path: str) -> Callable[[], list[Path]]:
     return lambda: [Path(path)]
 
 
+_LSOF_QUESTION = re.compile(r"^(\d+(?:\.\d+)+)\s+(\S.*)$")  # "3.2.2   Why does gcc ..."
+_ZLIB_QUESTION = re.compile(r"^ ?(\d+)\.\s+(\S.*)$")  # " 1. Is zlib Y2K-compliant?"
+
 FAQ_SOURCES: tuple[FaqSource, ...] = (
     FaqSource("perlfaq", "Perl FAQ", _perl_faqs, faq_parsers.pod_faq),
     FaqSource(
@@ -197,6 +203,21 @@ FAQ_SOURCES: tuple[FaqSource, ...] = (
         "GNU nano FAQ",
         _one("/usr/share/doc/nano/faq.html"),
         lambda page: faq_parsers.html_heading_faq(page, 3, r"\d+\.\d+"),
+    ),
+    FaqSource(
+        "lsoffaq",
+        "lsof FAQ",
+        _one("/usr/share/doc/lsof/00FAQ.gz"),
+        lambda text: faq_parsers.numbered_text_faq(text, _LSOF_QUESTION),
+    ),
+    FaqSource(
+        "zlibfaq",
+        "zlib FAQ",
+        _one("/usr/share/doc/zlib1g-dev/FAQ.gz"),
+        lambda text: faq_parsers.numbered_text_faq(text, _ZLIB_QUESTION),
+    ),
+    FaqSource(
+        "xzfaq", "XZ Utils FAQ", _one("/usr/share/doc/xz-utils/faq.txt.gz"), faq_parsers.qa_text_faq
     ),
 )
 

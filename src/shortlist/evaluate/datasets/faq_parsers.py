@@ -223,22 +223,31 @@ def _text_paragraphs(lines: list[str]) -> tuple[str, ...]:
 
 
 _NUMBERED = re.compile(r"^(\d+\.\d+)\.\s+(\S.*)$")
-_NUMBERED_END = re.compile(r"^(SECTION \d+|={5,}\s*$)")
+_NUMBERED_END = re.compile(r"^(SECTION \d+|={5,}\s*$|\d+\.\s+[A-Z][A-Z ,/&-]+$)")
 
 
-def numbered_text_faq(text: str) -> list[QA]:
-    """Entries of a plain-text FAQ whose questions start a line with ``N.M.``."""
-    entries: list[QA] = []
+def numbered_text_faq(text: str, question: re.Pattern[str] = _NUMBERED) -> list[QA]:
+    """Entries of a plain-text FAQ whose questions start a line with a number.
+
+    `question` matches a question's first line (group 1 the number, group 2 the text; the
+    default is ``N.M. text`` at column 0); the question runs on to the first blank line
+    and its answer to the next question, a ``SECTION N``, ``=====`` or ``N. ALL CAPS``
+    line. A number seen twice keeps its last occurrence, so a table of contents written
+    in the same format as the body is overridden by the body.
+    """
+    found: dict[str, QA] = {}
     current: tuple[str, list[str]] | None = None
     body: list[str] = []
     in_question = False
 
     def close() -> None:
         if current is not None:
-            entries.append(QA(current[0], squash(" ".join(current[1])), _text_paragraphs(body)))
+            found.pop(current[0], None)
+            question_text = squash(" ".join(current[1]))
+            found[current[0]] = QA(current[0], question_text, _text_paragraphs(body))
 
     for line in text.replace("\r\n", "\n").split("\n"):
-        match = _NUMBERED.match(line)
+        match = question.match(line)
         if match:
             close()
             current, body, in_question = (match.group(1), [match.group(2)]), [], True
@@ -252,7 +261,7 @@ def numbered_text_faq(text: str) -> list[QA]:
                 in_question = False
                 body.append(line)
     close()
-    return _keep(entries)
+    return _keep(list(found.values()))
 
 
 _CVS_CATEGORY = re.compile(r'^\s*" \+ (.+?)"\s*$')
