@@ -252,6 +252,162 @@ def test_valgrind_faq() -> None:
     )
 
 
+VIM = """INDEX
+
+SECTION 1 - GENERAL INFORMATION
+    1.1. What is Vim?
+    1.2. Who wrote
+         Vim?
+
+=============================================================================
+
+SECTION 1 - GENERAL INFORMATION
+
+
+1.1. What is Vim?
+
+Vim stands for Vi IMproved.
+
+For more information, read
+
+    :help intro
+
+
+1.2. Who wrote Vim? Was it
+     one person?
+
+Most of Vim was written by Bram Moolenar.
+
+=============================================================================
+
+SECTION 2 - RESOURCES
+"""
+
+LSOF = """1.0     General Concepts
+1.1     Lsof -- what is it?
+
+1.0     General Concepts
+
+1.1     Lsof -- what is it?
+
+        Lsof is a UNIX-specific tool.
+"""
+
+# Blank lines and question lines carry trailing spaces in the real file.
+CVS = """\x20\x20
+          " + Branching and Merging"
+\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20
+    1. What is a branch?\x20
+\x20\x20\x20\x20
+          Unfortunately, the word "branch" is an overloaded technical
+          term.
+\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20
+   Last modified: _6/13/1997_
+\x20\x20\x20
+    2. Why would I want to create a branch?\x20
+\x20\x20\x20\x20
+   Remember that you can think of your working directory as a "branch for
+   one".
+\x20\x20\x20
+     1. Not a question, a list item
+   in an answer.
+\x20\x20
+   " + Engineering"
+\x20\x20\x20
+    1. Where can I find out about Software Engineering?\x20
+\x20\x20\x20\x20
+   A couple different people suggested this book.
+"""
+
+SCREEN = """   screen: frequently asked questions
+=-=-=-=-=-=-=-=-=-=-=-=-=-=-=-=-=-=-=-=-=-=-=-=-=-=-=-=-=-=-=-=-=-=-=-=-=-=-=-=-
+
+
+Q:   Why is it  impossible to download  a file with Kermit/sz/rz  when
+     screen is running?
+
+A:   Screen  always   interprets   control-sequences.
+
+     Simply detach your screen session.
+
+Q:   I  am using screen with  a  YYY terminal.
+
+A:   You are out of luck there.
+"""
+
+FETCHMAIL = """<html><body>
+<h1 id="Contents">Frequently Asked Questions About Fetchmail</h1>
+<h2><a href="#G1">G1. What is fetchmail?</a></h2>
+<hr>
+<h1 id="G">General questions:</h1>
+<h2><a id="G1" name="G1">G1. What is fetchmail and why should I
+bother?</a></h2>
+<p>Fetchmail is a one-stop solution.</p>
+<h3>Details</h3>
+<p>More here.</p>
+<h2><a id="G2" name="G2">G2. Where do I find the latest FAQ?</a></h2>
+<p>On the web.</p>
+<h1>Build problems</h1><p>not an answer</p>
+</body></html>
+"""
+
+
+def test_numbered_text_faq_prefers_the_body_to_the_table_of_contents() -> None:
+    entries = faq_parsers.numbered_text_faq(VIM)
+    assert [(e.anchor, e.question) for e in entries] == [
+        ("1.1", "What is Vim?"),
+        ("1.2", "Who wrote Vim? Was it one person?"),
+    ]
+    assert entries[0].answer == (
+        "Vim stands for Vi IMproved.",
+        "For more information, read",
+        ":help intro",
+    )
+    assert entries[1].answer == ("Most of Vim was written by Bram Moolenar.",)
+    lsof = faq_parsers.numbered_text_faq(LSOF, debian_faq._LSOF_QUESTION)
+    assert [(e.anchor, e.question, e.answer) for e in lsof] == [
+        ("1.1", "Lsof -- what is it?", ("Lsof is a UNIX-specific tool.",))
+    ]
+
+
+def test_cvs_faq() -> None:
+    entries = faq_parsers.cvs_faq(CVS)
+    assert [(e.anchor, e.question) for e in entries] == [
+        ("branching-and-merging/1", "What is a branch?"),
+        ("branching-and-merging/2", "Why would I want to create a branch?"),
+        ("engineering/1", "Where can I find out about Software Engineering?"),
+    ]
+    assert entries[0].answer == (
+        'Unfortunately, the word "branch" is an overloaded technical term.',
+    )
+    assert entries[1].answer == (
+        'Remember that you can think of your working directory as a "branch for one".',
+        "1. Not a question, a list item in an answer.",
+    )
+
+
+def test_qa_text_faq() -> None:
+    entries = faq_parsers.qa_text_faq(SCREEN)
+    assert [e.question for e in entries] == [
+        "Why is it impossible to download a file with Kermit/sz/rz when screen is running?",
+        "I am using screen with a YYY terminal.",
+    ]
+    assert entries[0].answer == (
+        "Screen always interprets control-sequences.",
+        "Simply detach your screen session.",
+    )
+
+
+def test_html_heading_faq() -> None:
+    entries = faq_parsers.html_heading_faq(FETCHMAIL, 2, r"[A-Z]+\d+")
+    assert [(e.anchor, e.question) for e in entries] == [
+        ("G1", "What is fetchmail and why should I bother?"),
+        ("G2", "Where do I find the latest FAQ?"),
+    ]
+    assert entries[0].answer == ("Fetchmail is a one-stop solution.", "Details", "More here.")
+    assert entries[1].answer == ("On the web.",)
+
+
 def test_html_sections_and_implied_end_tags() -> None:
     page = (
         "<html><head><title>Expansion (zsh)</title></head><body>"

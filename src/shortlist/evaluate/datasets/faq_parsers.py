@@ -95,9 +95,8 @@ def zsh_faq(text: str) -> list[QA]:
 
     def close() -> None:
         if current is not None:
-            paragraphs = [squash(p) for p in "\n".join(body).split("\n\n")]
             question = squash(" ".join(current[1]))
-            entries.append(QA(current[0], question, tuple(p for p in paragraphs if p)))
+            entries.append(QA(current[0], question, _text_paragraphs(body)))
 
     for line in lines:
         match = _ZSH_QUESTION.match(line)
@@ -218,7 +217,8 @@ def valgrind_faq(page: str) -> list[QA]:
 
 
 def _text_paragraphs(lines: list[str]) -> tuple[str, ...]:
-    paragraphs = [squash(p) for p in "\n".join(lines).split("\n\n")]
+    # Blank lines in these files often carry trailing spaces; they still end a paragraph.
+    paragraphs = [squash(p) for p in re.split(r"\n[ \t]*\n", "\n".join(lines))]
     return tuple(p for p in paragraphs if p)
 
 
