@@ -2,7 +2,7 @@
 
 Real pairs. Every question of the FAQs that Debian 12 packages ship (perlfaq1-9 and the
 other POD FAQs of perl, the Z-Shell FAQ, gitfaq(7), the SQLite, Valgrind, Vim, CVS, GNU
-screen, fetchmail, Apache mod_ssl, GNU nano, lsof, zlib and XZ Utils FAQs; see
+screen, fetchmail, Apache mod_ssl, GNU nano, lsof, zlib, XZ Utils and flex FAQs; see
 `FAQ_SOURCES`) is a query; its answer, cut into passages of at most `MAX_WORDS` words on
 paragraph and sentence boundaries, goes into the corpus, and the answer's first passage is
 the query's one relevant passage (grade 1). The answer's later passages stay in the corpus
@@ -85,6 +85,7 @@ PACKAGES: tuple[str, ...] = (
     "lsof",
     "zlib1g-dev",
     "xz-utils",
+    "flex-doc",
 )
 APT_COMMAND = "apt-get install -y " + " ".join(PACKAGES)
 
@@ -135,6 +136,7 @@ class FaqSource:
     title: str
     find: Callable[[], list[Path]]
     parse: Callable[[str], list[faq_parsers.QA]]
+    per_page: bool = False  # one question per file: the file name identifies the entry
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,26 @@ def _perl_faqs() -> list[Path]:
 def _one(path: str) -> Callable[[], list[Path]]:
     return lambda: [Path(path)]
 
+
+def _flex_faq_pages(root: Path) -> list[Path]:
+    """The question pages the flex manual's FAQ node links to, in menu order; the
+    ``unnamed-faq-*`` pages (mail archives without a question) are left out."""
+    index = root / "FAQ.html"
+    if not index.is_file():
+        return [index]
+    pages: list[Path] = []
+    for node in parse_html(_read(index)).iter():
+        href = node.attrs.get("href", "") if node.tag == "a" else ""
+        if "#" in href or "/" in href or not href.endswith(".html"):
+            continue
+        page = root / href
+        if page not in pages and page.name != "FAQ.html" and page.is_file():
+            if not page.name.startswith("unnamed_002dfaq"):
+                pages.append(page)
+    return [p for p in pages if p.name not in _FLEX_NOT_FAQ]
+
+
+_FLEX_NOT_FAQ = frozenset({"Appendices.html", "Bibliography.html", "index.html", "Indices.html"})
 
 _LSOF_QUESTION = re.compile(r"^(\d+(?:\.\d+)+)\s+(\S.*)$")  # "3.2.2   Why does gcc ..."
 _ZLIB_QUESTION = re.compile(r"^ ?(\d+)\.\s+(\S.*)$")  # " 1. Is zlib Y2K-compliant?"
@@ -215,6 +237,15 @@ FAQ_SOURCES: tuple[FaqSource, ...] = (
         "zlib FAQ",
         _one("/usr/share/doc/zlib1g-dev/FAQ.gz"),
         lambda text: faq_parsers.numbered_text_faq(text, _ZLIB_QUESTION),
+    ),
+    FaqSource(
+        "flexfaq",
+        "flex manual FAQ",
+        lambda: _flex_faq_pages(Path("/usr/share/doc/flex-doc/html")),
+        lambda page: [
+            qa for qa in faq_parsers.html_heading_faq(page, 3, ".*") if " " in qa.question
+        ],
+        per_page=True,
     ),
     FaqSource(
         "xzfaq", "XZ Utils FAQ", _one("/usr/share/doc/xz-utils/faq.txt.gz"), faq_parsers.qa_text_faq
@@ -357,6 +388,8 @@ def faq_entries(source: FaqSource, path: Path, text: str) -> list[Entry]:
     doc = path.name.split(".")[0] if source.name == "perlfaq" else source.name
     if path.parent.name in ("Compress", "Net"):
         doc = f"{path.parent.name}-{doc}"
+    if source.per_page:
+        doc = path.name.split(".")[0]
     entries = []
     for qa in source.parse(text):
         entries.append(
@@ -365,7 +398,9 @@ def faq_entries(source: FaqSource, path: Path, text: str) -> list[Entry]:
                 source=source.name,
                 kind="faq",
                 query=squash(qa.question),
-                title=source.title if doc == source.name else f"{source.title} ({doc})",
+                title=source.title if doc == source.name or source.per_page else (
+                    f"{source.title} ({doc})"
+                ),
                 passages=tuple(chunk(qa.answer)),
                 path=str(path),
             )

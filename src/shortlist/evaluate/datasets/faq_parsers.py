@@ -342,7 +342,8 @@ def html_heading_faq(page: str, level: int, anchor: str = r".+") -> list[QA]:
         if section.level == level and pattern.fullmatch(section.anchor or ""):
             if current is not None:
                 entries.append(QA(current.anchor, current.question, (*current.answer, *extra)))
-            current, extra = QA(section.anchor, section.heading, section.paragraphs), []
+            key = section.anchor or _slug(section.heading, len(entries) + 1)
+            current, extra = QA(key, section.heading, section.paragraphs), []
         elif section.level > level and current is not None:
             extra.extend((section.heading, *section.paragraphs))
         elif current is not None:
