@@ -643,3 +643,56 @@ def test_full_build(tmp_path: Path) -> None:
     assert not set(dev.qrels) & set(train.qrels)
     dev_docs = {d for judged in dev.qrels.values() for d in judged}
     assert not dev_docs & {d for judged in train.qrels.values() for d in judged}
+
+
+def _fake_sources(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, owner: str = "perl-doc"
+) -> None:
+    faq = tmp_path / "perlfaq4.pod"
+    faq.write_text(POD.replace("=head2 How do I round?", "=head2 How do I round numbers?"))
+    manual = tmp_path / "git-rebase.txt"
+    manual.write_text(
+        "git-rebase(1)\n=============\n\nNAME\n----\n"
+        "git-rebase - Reapply commits on top of another base tip\n\n"
+        "DESCRIPTION\n-----------\n" + "Rebase replays commits one by one. " * 6 + "\n\n"
+        "OPTIONS\n-------\n--onto <newbase>::\n\tStarting point. " + "More words here. " * 8
+    )
+    monkeypatch.setattr(
+        debian_faq,
+        "FAQ_SOURCES",
+        (debian_faq.FaqSource("perlfaq", "Perl FAQ", lambda: [faq], faq_parsers.pod_faq),),
+    )
+    monkeypatch.setattr(
+        debian_faq,
+        "SECTION_SOURCES",
+        (debian_faq.SectionSource("gitman", lambda: [manual], debian_faq._read_adoc),),
+    )
+    monkeypatch.setattr(debian_faq, "installed_version", lambda name: "1.0")
+    monkeypatch.setattr(debian_faq, "owners", lambda paths: {p: owner for p in paths})
+
+
+def test_collection_from_fake_packages(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _fake_sources(monkeypatch, tmp_path)
+    collection = debian_faq.make_collection()
+    assert collection.queries == {
+        "perlfaq/perlfaq4/1-why-is-int-broken": "Why is int() broken?",
+        "perlfaq/perlfaq4/2-how-do-i-round-numbers": "How do I round numbers?",
+        "gitman/git-rebase/2": "git rebase: Reapply commits on top of another base tip",
+    }
+    # One dev query per FAQ source (10% of 2 rounds to 0, raised to 1); pseudo pairs train.
+    assert len(collection.splits["dev"]) == 1
+    assert "gitman/git-rebase/2" in collection.splits["train"]
+    files = collection.manifest["files"]
+    assert [(f["package"], f["version"], len(f["sha256"])) for f in files] == [
+        ("perl-doc", "1.0", 64),
+        ("perl-doc", "1.0", 64),
+    ]
+    assert "OPTIONS" not in " ".join(collection.queries.values())
+
+
+def test_build_refuses_files_of_excluded_packages(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _fake_sources(monkeypatch, tmp_path, owner="debian-reference-en")
+    with pytest.raises(InvalidInputError, match="held out"):
+        debian_faq.make_collection()
