@@ -33,6 +33,8 @@ and E<lt>thisE<gt>.
 
 More text with C<< $a <=> $b >> and B<bold>.
 
+
+
 =head2 How do I round?
 
 =over 4
@@ -192,6 +194,53 @@ def test_pod_sections_skip_code_after_cut() -> None:
     sections = markup.pod_sections(POD)
     assert [s.heading for s in sections][:3] == ["NAME", "Data: Numbers", "Why is int() broken?"]
     assert all("not_pod" not in p for s in sections for p in s.paragraphs)
+
+
+PERLFUNC = """=head1 NAME
+
+perlfunc - Perl builtin functions
+
+=head2 Alphabetical Listing of Perl Functions
+
+=over
+
+=item chomp VARIABLE
+
+=item chomp
+
+X<chomp>
+
+=for Pod::Functions remove a trailing record separator from a string
+
+This safer version of L</chop> removes any trailing string.
+
+=over
+
+=item * nested bullet
+
+=back
+
+
+=item chop VARIABLE
+
+Chops off the last character of a string.
+
+=back
+"""
+
+
+def test_pod_items_as_sections() -> None:
+    sections = markup.pod_sections(PERLFUNC, items=True)
+    items = [(s.heading, s.paragraphs) for s in sections if s.level == 5]
+    assert items == [
+        (
+            "chomp VARIABLE",
+            ("This safer version of chop removes any trailing string.", "nested bullet"),
+        ),
+        ("chop VARIABLE", ("Chops off the last character of a string.",)),
+    ]
+    plain = markup.pod_sections(PERLFUNC)
+    assert [s.heading for s in plain] == ["NAME", "Alphabetical Listing of Perl Functions"]
 
 
 def test_zsh_faq() -> None:

@@ -301,8 +301,12 @@ def _name_line(sections: list[Section]) -> str:
     return ""
 
 
+# Reference pages whose entries are =item lists: each function or variable is a section.
+_POD_ITEM_PAGES = frozenset({"perlfunc", "perlvar"})
+
+
 def _read_pod(path: Path, text: str) -> tuple[str, str, list[Section]]:
-    sections = pod_sections(text)
+    sections = pod_sections(text, items=path.stem in _POD_ITEM_PAGES)
     return path.stem, _name_line(sections), sections
 
 

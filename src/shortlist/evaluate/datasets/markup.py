@@ -279,20 +279,24 @@ def pod_text(text: str) -> str:
 _POD_HEAD = re.compile(r"=head([1-4])\b")
 
 
-def pod_sections(source: str) -> list[Section]:
+def pod_sections(source: str, *, items: bool = False) -> list[Section]:
     """Cut a POD document into sections at ``=head1``..``=head4``.
 
     Ordinary paragraphs become text, verbatim paragraphs (indented code) are kept with their
     whitespace collapsed, ``=item`` labels become paragraphs of their own (bullets dropped),
     ``=begin``/``=end`` and ``=for`` blocks are skipped, and so is anything between ``=cut``
-    and the next command.
+    and the next command. With `items`, each ``=item`` of an outermost ``=over`` list starts
+    a level-5 section instead (the reference layout of perlfunc and perlvar); items that
+    follow one another with no text between them (``=item chomp VARIABLE``, ``=item chomp``)
+    share one section under the first label.
     """
     sections: list[Section] = []
     heading: tuple[int, str] | None = None
     paragraphs: list[str] = []
     in_pod = False
     skipping: str | None = None
-    for block in re.split(r"\n[ \t]*\n", source.replace("\r\n", "\n")):
+    depth = 0
+    for block in re.split(r"\n(?:[ \t]*\n)+", source.replace("\r\n", "\n")):
         if not block.strip():
             continue
         if block.startswith("="):
@@ -313,17 +317,27 @@ def pod_sections(source: str) -> list[Section]:
                     sections.append(Section(heading[0], heading[1], tuple(paragraphs)))
                 heading = (int(head.group(1)), pod_text(rest))
                 paragraphs = []
+            elif command == "=over":
+                depth += 1
+            elif command == "=back":
+                depth = max(0, depth - 1)
             elif command == "=item":
-                label = pod_text(rest)
-                if label and label not in ("*", "o", "-") and not re.fullmatch(r"\d+\.?", label):
+                label = re.sub(r"^(?:[*-]|\d+[.)]?)\s+", "", pod_text(rest))
+                bullet = label in ("*", "o", "-") or re.fullmatch(r"\d+[.)]?", label)
+                if items and depth == 1 and label and not bullet:
+                    if heading is not None and (heading[0] != 5 or paragraphs):
+                        sections.append(Section(heading[0], heading[1], tuple(paragraphs)))
+                        heading, paragraphs = (5, label), []
+                    elif heading is None:
+                        heading = (5, label)
+                elif label and not bullet:
                     paragraphs.append(label)
             continue
         if not in_pod or skipping is not None or heading is None:
             continue
-        if block[0] in " \t":
-            paragraphs.append(squash(block))
-        else:
-            paragraphs.append(pod_text(block))
+        text = squash(block) if block[0] in " \t" else pod_text(block)
+        if text:  # an index-only paragraph (X<...>) has no text
+            paragraphs.append(text)
     if heading is not None:
         sections.append(Section(heading[0], heading[1], tuple(paragraphs)))
     return [s for s in sections if s.heading]
