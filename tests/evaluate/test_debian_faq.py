@@ -37,6 +37,8 @@ More text with C<< $a <=> $b >> and B<bold>.
 
 =head2 How do I round?
 
+(contributed by brian d foy)
+
 =over 4
 
 =item *

@@ -55,6 +55,9 @@ def _keep(entries: list[QA]) -> list[QA]:
     return [e for e in entries if e.question and any(p.strip() for p in e.answer)]
 
 
+_CREDIT = re.compile(r"^\(contributed by [^)]*\)\s*", re.I)
+
+
 def pod_faq(source: str) -> list[QA]:
     """Entries of a POD FAQ: ``=head2`` questions (see the module docstring)."""
     entries: list[QA] = []
@@ -63,7 +66,10 @@ def pod_faq(source: str) -> list[QA]:
 
     def close() -> None:
         if question is not None:
-            entries.append(QA(_slug(question, len(entries) + 1), question, tuple(answer)))
+            # perlfaq credits ("(contributed by brian d foy)") are not part of the answer.
+            kept = [_CREDIT.sub("", p) for p in answer]
+            kept = [p for p in kept if p]
+            entries.append(QA(_slug(question, len(entries) + 1), question, tuple(kept)))
 
     for section in pod_sections(source):
         if section.level <= 2:
