@@ -711,7 +711,9 @@ there is no test split). Each query's `metadata` has `source` and `kind`.
 - **Real pairs** (`kind: faq`): questions of real FAQs and the first passage of their
   answers: {faq_train} in train, {len(assembled.splits['dev'])} in dev.
 - **Pseudo pairs** (`kind: pseudo`, train only): `"<page>: <section heading>"` -> the first
-  passage of the section, from manuals that are not FAQs.
+  passage of the section, from manuals that are not FAQs: perl's pod pages (each perlfunc
+  and perlvar entry is a section), git's manual pages (AsciiDoc sources), the zsh manual,
+  the SQLite documentation and the Valgrind manual (HTML).
 - Corpus: {len(assembled.corpus)} passages of at most {MAX_WORDS} words (1.25x for a merged
   tail; mean {manifest['mean_passage_words']} words), including the later passages of long
   answers and sections, which nobody judged (distractors, possibly relevant).
@@ -733,7 +735,7 @@ questions are deduplicated case/punctuation/whitespace-insensitively (FAQ pairs 
 identical passages kept once; DEV is ~{DEV_FRACTION:.0%} of the real pairs of each FAQ
 source chosen by sha256 of the query id (seed `{SEED}`); train queries that share a dev
 query's positive passage or nearly repeat a dev question (token Jaccard >= {NEAR_DUPLICATE})
-are dropped. Dropped:
+are dropped, and so are queries under {QUERY_WORDS[0]} or over {QUERY_WORDS[1]} words. Dropped:
 {dropped}
 
 ## Held out
@@ -748,6 +750,6 @@ Pseudo queries are headings, not questions people asked, and their passages ofte
 the heading's words (easy for lexical matching). Answers may refer to earlier questions or
 code that did not survive the conversion to plain text (code blocks are flattened to one
 line). Only one passage per query is judged; other passages may also answer it.
-License: each package's own (see /usr/share/doc/<package>/copyright); GPL, Artistic, public
-domain (SQLite) and GFDL texts.
+License: every text keeps its package's license (see /usr/share/doc/<package>/copyright),
+among them GPL, Artistic, GFDL, Apache-2.0, BSD-style, zlib and public-domain texts.
 """
