@@ -279,10 +279,18 @@ def _zsh_pages() -> list[Path]:
     ]
 
 
+# Indexes, site maps, change logs and the one-page copy of the C API (c3ref/ has it page
+# by page): lists of links and version notes, not topics.
+_SQLITE_SKIP = re.compile(
+    r"^(faq|capi3ref|changes|chronology|doc_\w+_crossref|doclist|docs|index|keyword_index"
+    r"|news|oldnews|requirements|sitemap|syntaxdiagrams)\.html$"
+)
+
+
 def _sqlite_pages() -> list[Path]:
     root = Path("/usr/share/doc/sqlite3")
     pages = sorted(root.glob("*.html")) + sorted(root.glob("c3ref/*.html"))
-    return [p for p in pages if p.name != "faq.html" and not p.name.startswith("releaselog")]
+    return [p for p in pages if not _SQLITE_SKIP.match(p.name)]
 
 
 def _valgrind_pages() -> list[Path]:
