@@ -490,6 +490,19 @@ def test_asciidoc_sections() -> None:
     assert sections[1].paragraphs == ("gitfaq - Frequently asked questions about using Git",)
 
 
+def test_asciidoc_option_items() -> None:
+    page = (
+        "OPTIONS\n-------\nIntro text.\n\n--onto <newbase>::\n\tStarting point.\n"
+        "+\nMore about it.\n\n-q::\n--quiet::\n\tBe quiet.\n\tsub-term:::\n\t\tnested\n"
+    )
+    sections = markup.adoc_sections(page, items=True)
+    assert [(s.level, s.heading, s.paragraphs) for s in sections] == [
+        (2, "OPTIONS", ("Intro text.",)),
+        (5, "--onto <newbase>", ("Starting point.", "More about it.")),
+        (5, "-q, --quiet", ("Be quiet.", "sub-term", "nested")),
+    ]
+
+
 def test_pseudo_query_rules() -> None:
     name = "git-rebase - Reapply commits on top of another base tip"
     assert pseudo_query("git rebase", name, "DESCRIPTION") == (
@@ -499,6 +512,9 @@ def test_pseudo_query_rules() -> None:
     for generic in ("SYNOPSIS", "OPTIONS", "See Also", "EXAMPLES", "NAME"):
         assert pseudo_query("git rebase", name, generic) == ""
     assert pseudo_query("Expansion (zsh)", "", "Expansion") == "Expansion (zsh)"
+    # An option that happens to be part of the page name is still a heading of its own.
+    assert pseudo_query("git ls-tree", "", "-t") == "git ls-tree: -t"
+    assert pseudo_query("git add", "", "--") == ""
 
 
 def test_chunk() -> None:
@@ -729,10 +745,12 @@ def test_collection_from_fake_packages(monkeypatch: pytest.MonkeyPatch, tmp_path
         "perlfaq/perlfaq4/1-why-is-int-broken": "Why is int() broken?",
         "perlfaq/perlfaq4/2-how-do-i-round-numbers": "How do I round numbers?",
         "gitman/git-rebase/2": "git rebase: Reapply commits on top of another base tip",
+        # OPTIONS makes no query; its --onto entry does.
+        "gitman/git-rebase/4": "git rebase: --onto <newbase>",
     }
     # One dev query per FAQ source (10% of 2 rounds to 0, raised to 1); pseudo pairs train.
     assert len(collection.splits["dev"]) == 1
-    assert "gitman/git-rebase/2" in collection.splits["train"]
+    assert {"gitman/git-rebase/2", "gitman/git-rebase/4"} <= set(collection.splits["train"])
     files = collection.manifest["files"]
     assert [(f["package"], f["version"], len(f["sha256"])) for f in files] == [
         ("perl-doc", "1.0", 64),

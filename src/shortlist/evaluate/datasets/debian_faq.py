@@ -319,7 +319,7 @@ def _read_pod(path: Path, text: str) -> tuple[str, str, list[Section]]:
 
 
 def _read_adoc(path: Path, text: str) -> tuple[str, str, list[Section]]:
-    sections = adoc_sections(text)
+    sections = adoc_sections(text, items=True)
     page = path.stem.replace("-", " ", 1) if path.stem.startswith("git-") else path.stem
     return page, _name_line(sections), [s for s in sections if s.level >= 1]
 
@@ -421,17 +421,20 @@ def faq_entries(source: FaqSource, path: Path, text: str) -> list[Entry]:
 
 
 def pseudo_query(page: str, name_line: str, heading: str) -> str:
-    """The query for a section: ``"<page>: <heading>"``, or `page` alone when it already
-    contains the heading; a DESCRIPTION section gets the NAME line's description; generic
-    headings give ``""`` (no query)."""
+    """The query for a section: ``"<page>: <heading>"``, or `page` alone when the page
+    name starts with the heading's words; a DESCRIPTION section gets the NAME line's
+    description; generic headings and headings without a word give ``""`` (no query)."""
     heading = squash(heading)
     if heading.lower() == "description" and name_line:
         described = re.split(r"\s+-+\s+", name_line, maxsplit=1)
         return f"{page}: {described[-1]}" if len(described) == 2 else ""
     if not heading or heading.lower().rstrip(":") in GENERIC_HEADINGS:
         return ""
-    if heading.lower() in page.lower():
-        return page
+    heading_words, page_words = normalise(heading).split(), normalise(page).split()
+    if not heading_words:
+        return ""  # "--", "-": nothing to ask for
+    if heading_words == page_words[: len(heading_words)]:
+        return page  # "Expansion" on the page "Expansion (zsh)"
     return f"{page}: {heading}"
 
 

@@ -363,13 +363,16 @@ def adoc_inline(text: str) -> str:
     return squash(text)
 
 
-def adoc_sections(source: str) -> list[Section]:
+def adoc_sections(source: str, *, items: bool = False) -> list[Section]:
     """Cut an AsciiDoc page into sections at underlined titles (``Title`` then ``-----``).
 
     The document title (``====`` underline) is level 1, ``----`` titles level 2 and so on;
     text before the first title is a level-0 section with an empty heading.
     Paragraphs are runs of lines between blank lines, list continuations (``+``) and block
-    delimiters; a ``term::`` line is its own paragraph.
+    delimiters; a ``term::`` line is its own paragraph. With `items`, an unindented
+    ``term::`` line (two colons: the outermost labelled list, as in git's OPTIONS) starts a
+    level-5 section instead, and terms that follow one another (``-q::`` ``--quiet::``)
+    share it, joined with ", ".
     """
     lines = source.replace("\r\n", "\n").split("\n")
     sections: list[Section] = []
@@ -415,6 +418,18 @@ def adoc_sections(source: str) -> list[Section]:
             flush()
             continue
         if _ADOC_SKIP_LINE.match(stripped):
+            continue
+        if items and re.search(r"(?<!:)::$", line) and not line[:1].isspace():
+            flush()
+            term = adoc_inline(stripped[:-2])
+            if heading is not None and heading[0] == 5 and not paragraphs:
+                heading = (5, f"{heading[1]}, {term}", heading[2])
+            else:
+                if heading is not None:
+                    sections.append(
+                        Section(heading[0], heading[1], tuple(paragraphs), heading[2])
+                    )
+                heading, paragraphs = (5, term, ""), []
             continue
         if re.search(r"::+$", stripped) or re.search(r";;$", stripped):
             flush()
