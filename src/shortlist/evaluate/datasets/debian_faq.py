@@ -493,8 +493,9 @@ class Assembled:
 def assemble(entries: Sequence[Entry], dev_fraction: float = DEV_FRACTION) -> Assembled:
     """Deduplicate, split and lay out `entries` (see the module docstring for the rules).
 
-    The output does not depend on the order of `entries` within a kind and source only
-    through which duplicate is kept (the first); ids are stable across builds.
+    Ids come from the entries' keys, so they are stable across builds; the order of
+    `entries` matters only for which of two duplicates is kept (the first, FAQ entries
+    before pseudo entries). The dev split depends only on the query ids.
     """
     corpus: list[Document] = []
     canonical: dict[str, str] = {}  # normalised passage text -> doc id
