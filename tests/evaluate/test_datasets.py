@@ -140,5 +140,5 @@ def test_chunk_packs_sentences() -> None:
 
 
 def test_unknown_dataset(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInputError, match="available: lee, stdlib-docs"):
+    with pytest.raises(InvalidInputError, match="available: debian-faq, lee, stdlib-docs"):
         build_dataset("msmarco", tmp_path / "x")

@@ -26,14 +26,17 @@ def list_cmd() -> None:
     "--out",
     required=True,
     type=click.Path(file_okay=False),
-    help="Folder to write (BEIR layout: corpus.jsonl, queries.jsonl, qrels/test.tsv).",
+    help="Folder to write (BEIR layout: corpus.jsonl, queries.jsonl, qrels/<split>.tsv).",
 )
 @click.option("--force", is_flag=True, help="Replace the folder if it exists and is not empty.")
 def build_cmd(name: str, out: str, force: bool) -> None:
     """Build collection NAME into the folder --out."""
     stats = build_dataset(name, out, overwrite=force)
     grades = ", ".join(f"grade {g}: {n}" for g, n in stats.grades.items())
+    splits = ""
+    if set(stats.split_queries) != {"test"}:
+        splits = " [" + ", ".join(f"{s}: {n}" for s, n in stats.split_queries.items()) + "]"
     click.echo(
-        f"wrote {stats.path}: {stats.n_documents} documents, {stats.n_queries} queries, "
+        f"wrote {stats.path}: {stats.n_documents} documents, {stats.n_queries} queries{splits}, "
         f"{stats.n_judgements} judgements ({grades}); see {stats.path / 'README.md'}"
     )

@@ -277,24 +277,38 @@ def write_beir(
     directory: str | Path,
     corpus: Iterable[Document],
     queries: Mapping[str, str],
-    qrels: Qrels,
+    qrels: Qrels | None,
     split: str = "test",
     *,
+    splits: Mapping[str, Qrels] | None = None,
+    query_metadata: Mapping[str, Mapping[str, Any]] | None = None,
     manifest: Mapping[str, Any] | None = None,
     card: str | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write a BEIR folder atomically (built in a sibling temporary folder, then renamed).
 
-    Records are written in the order given (callers sort them for reproducible output);
-    qrels sorted by query id then document id. `manifest` becomes ``dataset.json``, `card`
-    becomes ``README.md``. An existing non-empty folder is replaced only with `overwrite`.
+    `qrels` is written as ``qrels/<split>.tsv`` (skipped when None); `splits` maps more
+    split names to their qrels (``{"train": ..., "dev": ...}``). Records are written in the
+    order given (callers sort them for reproducible output); qrels sorted by query id then
+    document id. `query_metadata` (query id -> dict) becomes each query's ``metadata``;
+    `manifest` becomes ``dataset.json``, `card` becomes ``README.md``. An existing non-empty
+    folder is replaced only with `overwrite`.
     """
     target = Path(directory)
     if target.exists() and (not target.is_dir() or any(target.iterdir())) and not overwrite:
         raise InvalidInputError(f"{target} exists and is not empty; pass overwrite=True (--force)")
-    if not split or "/" in split or os.sep in split:
-        raise InvalidInputError(f"invalid split name {split!r}")
+    to_write: dict[str, Qrels] = {} if qrels is None else {split: qrels}
+    for name, judged in (splits or {}).items():
+        if name in to_write:
+            raise InvalidInputError(f"split {name!r} given twice")
+        to_write[name] = judged
+    if not to_write:
+        raise InvalidInputError("nothing to write: give qrels or splits")
+    for name in to_write:
+        if not name or "/" in name or os.sep in name or name.startswith("."):
+            raise InvalidInputError(f"invalid split name {name!r}")
+    query_metadata = query_metadata or {}
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
@@ -306,13 +320,17 @@ def write_beir(
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         with open(staging / "queries.jsonl", "w", encoding="utf-8") as handle:
             for qid, text in queries.items():
-                handle.write(json.dumps({"_id": qid, "text": text}, ensure_ascii=False) + "\n")
+                query: dict[str, Any] = {"_id": qid, "text": text}
+                if query_metadata.get(qid):
+                    query["metadata"] = dict(query_metadata[qid])
+                handle.write(json.dumps(query, ensure_ascii=False) + "\n")
         (staging / "qrels").mkdir()
-        with open(staging / "qrels" / f"{split}.tsv", "w", encoding="utf-8") as handle:
-            handle.write("\t".join(("query-id", "corpus-id", "score")) + "\n")
-            for qid in sorted(qrels):
-                for doc_id in sorted(qrels[qid]):
-                    handle.write(f"{qid}\t{doc_id}\t{qrels[qid][doc_id]}\n")
+        for name, judged in to_write.items():
+            with open(staging / "qrels" / f"{name}.tsv", "w", encoding="utf-8") as handle:
+                handle.write("\t".join(("query-id", "corpus-id", "score")) + "\n")
+                for qid in sorted(judged):
+                    for doc_id in sorted(judged[qid]):
+                        handle.write(f"{qid}\t{doc_id}\t{judged[qid][doc_id]}\n")
         if manifest is not None:
             (staging / MANIFEST).write_text(
                 json.dumps(dict(manifest), indent=2, sort_keys=True) + "\n", encoding="utf-8"

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from shortlist.errors import InvalidInputError
 from shortlist.evaluate.beir import write_beir
-from shortlist.evaluate.datasets import lee, stdlib_docs
+from shortlist.evaluate.datasets import debian_faq, lee, stdlib_docs
 from shortlist.evaluate.datasets.base import Collection
 from shortlist.types import Qrels
 
@@ -38,11 +38,13 @@ class BuildStats:
     n_queries: int
     n_judgements: int
     grades: dict[int, int]
+    split_queries: dict[str, int] = field(default_factory=dict)
 
 
 DATASETS: dict[str, Recipe] = {
     "lee": Recipe("lee", lee.SUMMARY, lee.make_collection),
     "stdlib-docs": Recipe("stdlib-docs", stdlib_docs.SUMMARY, stdlib_docs.make_collection),
+    "debian-faq": Recipe("debian-faq", debian_faq.SUMMARY, debian_faq.make_collection),
 }
 
 
@@ -53,27 +55,37 @@ def grade_counts(qrels: Qrels) -> dict[int, int]:
 
 
 def build_dataset(name: str, out: str | Path, *, overwrite: bool = False) -> BuildStats:
-    """Build the collection `name` into the folder `out` (BEIR layout, test split)."""
+    """Build the collection `name` into the folder `out` (BEIR layout; the recipe's splits).
+
+    `n_judgements` and `grades` count every split together; `split_queries` gives the
+    number of judged queries per split.
+    """
     recipe = DATASETS.get(name)
     if recipe is None:
         raise InvalidInputError(
             f"unknown dataset {name!r}; available: {', '.join(sorted(DATASETS))}"
         )
     collection = recipe.make()
+    splits = collection.all_splits()
     path = write_beir(
         out,
         collection.corpus,
         collection.queries,
-        collection.qrels,
+        None,
+        splits=splits,
+        query_metadata=collection.query_metadata,
         manifest={"name": name, **collection.manifest},
         card=collection.card,
         overwrite=overwrite,
     )
+    merged = [judged for qrels in splits.values() for judged in qrels.values()]
+    grades = Counter(grade for judged in merged for grade in judged.values())
     return BuildStats(
         name=name,
         path=path,
         n_documents=len(collection.corpus),
         n_queries=len(collection.queries),
-        n_judgements=sum(len(j) for j in collection.qrels.values()),
-        grades=grade_counts(collection.qrels),
+        n_judgements=sum(len(j) for j in merged),
+        grades=dict(sorted(grades.items())),
+        split_queries={split: len(qrels) for split, qrels in splits.items()},
     )
