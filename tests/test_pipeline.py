@@ -70,3 +70,16 @@ def test_parse_pipeline(spec: str, first: str, rerank: str | None) -> None:
 def test_parse_pipeline_errors(spec: str) -> None:
     with pytest.raises(SpecError):
         parse_pipeline(spec)
+
+
+def test_bi_encoder_shares_the_index_encoder_when_specs_match(index: Index) -> None:
+    from shortlist.rerank.bi_encoder import BiEncoderReranker
+
+    same = Pipeline(index, BiEncoderReranker("hashing:32"), k=8, top_n=3, mode="dense")
+    assert isinstance(same.reranker, BiEncoderReranker)
+    assert same.reranker.encoder is index.encoder  # one model in memory, not two
+    other = Pipeline(index, BiEncoderReranker("hashing:16"), k=8, top_n=3, mode="dense")
+    assert isinstance(other.reranker, BiEncoderReranker)
+    assert other.reranker.encoder is not index.encoder and other.reranker.encoder.dim == 16
+    ranking = same.run("shared words document number 3")
+    assert len(ranking) == 3 and all(h.first_stage_rank is not None for h in ranking)

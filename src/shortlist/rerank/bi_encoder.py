@@ -89,9 +89,18 @@ class BiEncoderReranker:
         return self._encoder
 
     def with_vector_source(self, source: VectorSource | None) -> BiEncoderReranker:
-        """A reranker sharing this one's encoder that reuses `source`'s stored vectors."""
+        """A reranker sharing this one's encoder that reuses `source`'s stored vectors.
+
+        When this reranker has not loaded its model yet and `source` (an index) was built
+        with the same encoder spec, the index's encoder instance is shared instead of
+        loading a second copy of the model (its identity is still checked on use).
+        """
+        encoder = self._encoder
+        if encoder is None and source is not None:
+            if getattr(source, "encoder_spec", None) == self._model:
+                encoder = source.encoder  # type: ignore[attr-defined]
         return BiEncoderReranker(
-            self._model, encoder=self.encoder, vector_source=source, name=self._name
+            self._model, encoder=encoder or self.encoder, vector_source=source, name=self._name
         )
 
     def _stored(self, documents: Sequence[Candidate]) -> tuple[np.ndarray | None, np.ndarray]:

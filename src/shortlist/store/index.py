@@ -226,6 +226,11 @@ class Index:
         return self._docs.num_passages
 
     @property
+    def encoder_spec(self) -> str | None:
+        """The encoder spec the index was built with (None without dense vectors)."""
+        return str(self._manifest["dense"]["encoder"]) if self.has_dense else None
+
+    @property
     def encoder(self) -> Encoder:
         """The index's encoder, loaded on first use and checked against the manifest."""
         if not self.has_dense:
