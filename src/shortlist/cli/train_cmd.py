@@ -21,11 +21,12 @@ def command_line(ctx: click.Context) -> str:
         value = ctx.params.get(param.name)
         if isinstance(param, click.Argument):
             words.append(str(value))
-        elif isinstance(param, click.Option) and value != param.default:
+        elif isinstance(param, click.Option):
             flag = max(param.opts, key=len)
             if param.is_flag:
-                words.append(flag)
-            elif value is not None:
+                if value:
+                    words.append(flag)
+            elif value is not None and value != param.default:
                 words += [flag, str(value)]
     return shlex.join(words)
 

@@ -180,8 +180,11 @@ def shipped_artifact(model_path: Path, onnx_options: OnnxOptions) -> Path | None
         data = json.loads(manifest.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    artifacts = data.get("artifacts") if isinstance(data, dict) else None
+    if not isinstance(artifacts, dict):
+        return None
     wanted = asdict(onnx_options)
-    for name, entry in (data.get("artifacts") or {}).items():
+    for name, entry in artifacts.items():
         if not isinstance(entry, dict) or entry.get("options") != wanted:
             continue
         path = model_path / SHIPPED_DIR / str(name)
