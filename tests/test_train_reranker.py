@@ -25,6 +25,7 @@ from shortlist.errors import InvalidInputError  # noqa: E402
 from shortlist.rerank.registry import load_reranker  # noqa: E402
 from shortlist.train import TrainConfig, TrainResult, train_reranker  # noqa: E402
 from shortlist.train.checkpoint import list_checkpoints  # noqa: E402
+from shortlist.train.data import passage_id  # noqa: E402
 from shortlist.train.negatives import Group  # noqa: E402
 
 
@@ -97,6 +98,15 @@ def _groups(out: Path) -> list[Group]:
     return [Group.from_dict(json.loads(line)) for line in path.read_text().splitlines()]
 
 
+def _texts(data: dict[str, Path]) -> dict[str, str]:
+    """Passage id -> text of the training pairs and the corpus."""
+    out = {passage_id(r["positive"]): r["positive"] for r in _pairs()}
+    for line in data["corpus"].read_text().splitlines():
+        record = json.loads(line)
+        out[record["id"]] = record["text"]
+    return out
+
+
 def test_loss_falls(trained: TrainResult) -> None:
     assert len(trained.losses) == 40
     assert np.mean(trained.losses[-5:]) < np.mean(trained.losses[:5]) - 0.3
@@ -111,7 +121,9 @@ def test_groups_have_mined_negatives_and_never_a_positive(trained: TrainResult) 
         assert positives[g.query_id] not in g.negative_ids
 
 
-def test_saved_model_loads_and_ranks_positives_first(trained: TrainResult) -> None:
+def test_saved_model_loads_and_ranks_positives_first(
+    trained: TrainResult, data: dict[str, Path]
+) -> None:
     out = trained.out
     config = json.loads((out / "config.json").read_text())
     assert config["num_labels"] == 1 if "num_labels" in config else len(config["id2label"]) == 1
@@ -119,8 +131,9 @@ def test_saved_model_loads_and_ranks_positives_first(trained: TrainResult) -> No
     reranker = load_reranker(f"cross-encoder:{out}")
     first = 0
     groups = _groups(out)
+    texts = _texts(data)
     for g in groups:
-        ranking = reranker.rerank(g.query, list(g.texts))
+        ranking = reranker.rerank(g.query, g.texts(texts))
         first += ranking.hits[0].index == 0
     assert first >= 0.7 * len(groups)
 
@@ -297,6 +310,7 @@ def test_int8_onnx_is_shipped_and_used_without_export(
     int8 = load_reranker(f"cross-encoder:{out}?backend=onnx-int8", cache_dir=empty_cache)
     fp32 = load_reranker(f"cross-encoder:{out}")
     assert not empty_cache.exists() or not any(empty_cache.rglob("*.onnx"))
-    pairs = [(g.query, t) for g in _groups(out)[:5] for t in g.texts]
+    texts = _texts(data)
+    pairs = [(g.query, t) for g in _groups(out)[:5] for t in g.texts(texts)]
     a, b = int8.score_pairs(pairs), fp32.score_pairs(pairs)  # type: ignore[attr-defined]
     assert np.corrcoef(a, b)[0, 1] > 0.9

@@ -46,6 +46,7 @@ from shortlist.train.negatives import (
     first_stage,
     mine_groups,
     open_pool_index,
+    passage_texts,
     pool_fingerprint,
 )
 from shortlist.train.quiet import quiet_transformers
@@ -83,13 +84,15 @@ def train_reranker(
 
 
 class Prepared:
-    """Everything computed before the first step: data, groups, teacher scores, dev set."""
+    """Everything computed before the first step: data, groups (and the texts of their
+    passages, by id), teacher scores, dev set."""
 
     def __init__(
         self,
         train: PairSet,
         dev_pairs: PairSet | None,
         groups: list[Group],
+        passages: Mapping[str, str],
         teacher: np.ndarray | None,
         dev: DevSet | None,
         dev_first_stage: Mapping[str, float] | None,
@@ -97,6 +100,7 @@ class Prepared:
         self.train = train
         self.dev_pairs = dev_pairs
         self.groups = groups
+        self.passages = passages
         self.teacher = teacher
         self.dev = dev
         self.dev_first_stage = dev_first_stage
@@ -137,13 +141,14 @@ def prepare(config: TrainConfig, say: Log, load_teacher: Any = None) -> Prepared
         return mine_groups(train, pool, candidates, [n for _, n in stages], seed=config.seed)
 
     groups = cached_groups(work / f"groups-{fingerprint}.jsonl", mine)
+    passages = passage_texts(groups, pool)
     teacher = None
     if config.loss != "listwise":
         from shortlist.train.teacher import teacher_scores
 
         assert config.teacher is not None
         say(f"scoring {len(groups)} groups with the teacher {config.teacher}")
-        teacher = teacher_scores(config.teacher, groups, work, load=load_teacher)
+        teacher = teacher_scores(config.teacher, groups, passages, work, load=load_teacher)
     dev = None
     dev_first = None
     if dev_pairs is not None:
@@ -158,7 +163,7 @@ def prepare(config: TrainConfig, say: Log, load_teacher: Any = None) -> Prepared
             seed=config.seed,
         )
         dev_first = first_stage_metrics(dev)
-    return Prepared(train, dev_pairs, groups, teacher, dev, dev_first)
+    return Prepared(train, dev_pairs, groups, passages, teacher, dev, dev_first)
 
 
 def _dev_pairs(config: TrainConfig) -> PairSet | None:
@@ -240,11 +245,16 @@ def load_model(source: str | Path) -> tuple[Any, Any]:
 
 
 def group_scores(
-    model: Any, tokenizer: Any, batch: Sequence[Group], max_length: int, device: str
+    model: Any,
+    tokenizer: Any,
+    batch: Sequence[Group],
+    passages: Mapping[str, str],
+    max_length: int,
+    device: str,
 ) -> Any:
-    """The model's logits for every (query, text) of `batch`, shape (groups, 1 + n)."""
-    queries = [g.query for g in batch for _ in g.texts]
-    texts = [t for g in batch for t in g.texts]
+    """The model's logits for every (query, passage) of `batch`, shape (groups, 1 + n)."""
+    queries = [g.query for g in batch for _ in g.passage_ids]
+    texts = [t for g in batch for t in g.texts(passages)]
     logits = _logits(model, tokenizer, queries, texts, max_length, device)
     return logits.view(len(batch), -1)
 
@@ -439,7 +449,9 @@ def _optimise(config: TrainConfig, prep: Prepared, say: Log) -> TrainResult:
             for micro in range(config.grad_accum):
                 idx = order.batch(step * config.grad_accum + micro)
                 batch = [groups[i] for i in idx]
-                scores = group_scores(model, tokenizer, batch, config.max_length, device)
+                scores = group_scores(
+                    model, tokenizer, batch, prep.passages, config.max_length, device
+                )
                 target = teacher[idx].to(device) if teacher is not None else None
                 loss = compute_loss(config, scores, target) / config.grad_accum
                 loss.backward()

@@ -26,19 +26,25 @@ from shortlist.types import Document
 
 @dataclass(frozen=True)
 class Group:
-    """One training group: a query, one positive and its negatives (ids and texts)."""
+    """One training group: a query, one positive and its negatives, as passage ids.
+
+    Texts are looked up in a shared id -> text mapping (`passage_texts`) when a batch
+    is built, so a million groups do not hold nine million copies of passages.
+    """
 
     query_id: str
     query: str
     positive_id: str
-    positive: str
     negative_ids: tuple[str, ...]
-    negatives: tuple[str, ...]
 
     @property
-    def texts(self) -> tuple[str, ...]:
+    def passage_ids(self) -> tuple[str, ...]:
         """Positive first, then the negatives: the column order the losses expect."""
-        return (self.positive, *self.negatives)
+        return (self.positive_id, *self.negative_ids)
+
+    def texts(self, passages: Mapping[str, str]) -> list[str]:
+        """The passages' texts in `passage_ids` order."""
+        return [passages[i] for i in self.passage_ids]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,10 +55,18 @@ class Group:
             query_id=str(d["query_id"]),
             query=str(d["query"]),
             positive_id=str(d["positive_id"]),
-            positive=str(d["positive"]),
-            negative_ids=tuple(d["negative_ids"]),
-            negatives=tuple(d["negatives"]),
+            negative_ids=tuple(str(x) for x in d["negative_ids"]),
         )
+
+
+def passage_texts(groups: Iterable[Group], pool: Mapping[str, Document]) -> dict[str, str]:
+    """id -> the text a cross-encoder sees (title and text) for every passage of `groups`."""
+    out: dict[str, str] = {}
+    for g in groups:
+        for pid in g.passage_ids:
+            if pid not in out:
+                out[pid] = candidate_text(pool[pid])
+    return out
 
 
 def pool_fingerprint(pool: Mapping[str, Document], encoder: str | None) -> str:
@@ -133,14 +147,7 @@ def mine_groups(
                     chosen.append(extra)
                     taken.add(extra)
             groups.append(
-                Group(
-                    query_id=qid,
-                    query=query,
-                    positive_id=pid,
-                    positive=candidate_text(pool[pid]),
-                    negative_ids=tuple(chosen),
-                    negatives=tuple(candidate_text(pool[d]) for d in chosen),
-                )
+                Group(query_id=qid, query=query, positive_id=pid, negative_ids=tuple(chosen))
             )
     return groups
 
