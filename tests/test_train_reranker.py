@@ -314,3 +314,25 @@ def test_int8_onnx_is_shipped_and_used_without_export(
     pairs = [(g.query, t) for g in _groups(out)[:5] for t in g.texts(texts)]
     a, b = int8.score_pairs(pairs), fp32.score_pairs(pairs)  # type: ignore[attr-defined]
     assert np.corrcoef(a, b)[0, 1] > 0.9
+
+
+def test_beir_folder_with_train_and_dev_splits(data: dict[str, Path], tmp_path: Path) -> None:
+    from shortlist.evaluate.beir import write_beir
+    from shortlist.types import Document
+
+    records = _pairs()
+    docs = [Document(id=f"d{i}", text=r["positive"]) for i, r in enumerate(records)]
+    docs += [Document(id=f"c{i}", text=t) for i, t in enumerate(corpus(100))]
+    queries = {r["id"]: r["query"] for r in records}
+    train = {f"q{i}": {f"d{i}": 1} for i in range(15)}
+    root = write_beir(tmp_path / "beir", docs, queries, train, split="train")
+    dev = "".join(f"q{i}\td{i}\t1\n" for i in range(15, 20))
+    (root / "qrels" / "dev.tsv").write_text("query-id\tcorpus-id\tscore\n" + dev, encoding="utf-8")
+    config = _config(data, tmp_path / "m", train=root, corpus=None, dev=None, max_steps=4)
+    result = train_reranker(config)
+    assert result.num_groups == 15 and sorted(result.evals) == [0, 4]
+    manifest = json.loads((tmp_path / "m" / "training.json").read_text())
+    assert manifest["train"]["counts"]["passages"] == 120
+    assert manifest["dev"]["counts"] == {"queries": 5, "pairs": 5, "passages": 120}
+    roles = [s["role"] for s in manifest["dev"]["sources"]]
+    assert roles == ["corpus", "queries", "qrels/dev"]

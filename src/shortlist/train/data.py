@@ -96,14 +96,20 @@ def passage_id(text: str) -> str:
     return "p-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def load_pairs(source: str | Path, *, split: str = "train") -> PairSet:
+def load_pairs(
+    source: str | Path, *, split: str = "train", corpus_of: PairSet | None = None
+) -> PairSet:
     """Pairs from a JSONL file, or from the `split` qrels of a BEIR folder.
 
+    `corpus_of`: a `PairSet` already read from the same BEIR folder (another split);
+    its passages are reused instead of reading ``corpus.jsonl`` a second time.
     Raises `CorpusFormatError` naming file and line for malformed input, and
     `InvalidInputError` when the source has no usable pair.
     """
     path = Path(source)
     if path.is_dir():
+        if corpus_of is not None:
+            return _beir_split(path, split, corpus_of)
         return _load_beir(path, split)
     if not path.is_file():
         raise InvalidInputError(
@@ -137,7 +143,45 @@ def _load_beir(root: Path, split: str) -> PairSet:
             SourceFile(str(f), sha256_file(f), role) for f, role in zip(files, roles, strict=True)
         ),
         name=dataset.name,
-        warnings=dataset.report.warnings,
+        warnings=_split_warnings(dataset.report.warnings),
+    )
+
+
+def _split_warnings(warnings: tuple[str, ...]) -> tuple[str, ...]:
+    # Queries of the other splits have no judgements in this one: expected, not news.
+    return tuple(w for w in warnings if "without judgements" not in w)
+
+
+def _beir_split(root: Path, split: str, corpus_of: PairSet) -> PairSet:
+    from shortlist.evaluate.beir import _require, clean_qrels, read_queries_jsonl
+    from shortlist.evaluate.runs import read_beir_qrels
+
+    queries_path, qrels_path = root / "queries.jsonl", root / "qrels" / f"{split}.tsv"
+    for needed in (queries_path, qrels_path):
+        _require(needed, root, split)
+    queries = read_queries_jsonl(queries_path)
+    qrels, report = clean_qrels(
+        read_beir_qrels(qrels_path), doc_ids=corpus_of.passages.keys(), query_ids=list(queries)
+    )
+    positives = {
+        qid: tuple(sorted(d for d, g in judged.items() if g > 0)) for qid, judged in qrels.items()
+    }
+    positives = {q: p for q, p in positives.items() if p}
+    if not positives:
+        raise InvalidInputError(
+            f"{qrels_path} has no query with a relevant (grade > 0) document in the corpus; "
+            "check the qrels and the corpus ids"
+        )
+    corpus_sources = tuple(s for s in corpus_of.sources if s.role == "corpus")
+    files = [(queries_path, "queries"), (qrels_path, f"qrels/{split}")]
+    return PairSet(
+        queries={q: queries[q] for q in queries if q in positives},
+        positives=positives,
+        passages=corpus_of.passages,
+        sources=corpus_sources
+        + tuple(SourceFile(str(f), sha256_file(f), role) for f, role in files),
+        name=corpus_of.name,
+        warnings=_split_warnings(report.warnings),
     )
 
 

@@ -113,7 +113,7 @@ def prepare(config: TrainConfig, say: Log, load_teacher: Any = None) -> Prepared
         from shortlist.corpus.readers import read_corpus
 
         train = with_corpus(train, read_corpus(config.corpus), config.corpus)
-    dev_pairs = _dev_pairs(config)
+    dev_pairs = _dev_pairs(config, train)
     pool = merge_pools(train, *([dev_pairs] if dev_pairs is not None else []))
     for warning in train.warnings:
         say(f"train data: {warning}")
@@ -166,11 +166,17 @@ def prepare(config: TrainConfig, say: Log, load_teacher: Any = None) -> Prepared
     return Prepared(train, dev_pairs, groups, passages, teacher, dev, dev_first)
 
 
-def _dev_pairs(config: TrainConfig) -> PairSet | None:
+def _dev_pairs(config: TrainConfig, train: PairSet) -> PairSet | None:
+    """The dev set: `--dev`, else the training BEIR folder's dev split when it has one.
+    A dev split of the training folder shares the already-read corpus."""
+    same_folder = config.train.is_dir()
     if config.dev is not None:
-        return load_pairs(config.dev, split=config.dev_split)
-    if config.train.is_dir() and (config.train / "qrels" / f"{config.dev_split}.tsv").is_file():
-        return load_pairs(config.train, split=config.dev_split)
+        same_folder = same_folder and config.dev.resolve() == config.train.resolve()
+        return load_pairs(
+            config.dev, split=config.dev_split, corpus_of=train if same_folder else None
+        )
+    if same_folder and (config.train / "qrels" / f"{config.dev_split}.tsv").is_file():
+        return load_pairs(config.train, split=config.dev_split, corpus_of=train)
     return None
 
 
