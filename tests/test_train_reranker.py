@@ -336,3 +336,8 @@ def test_beir_folder_with_train_and_dev_splits(data: dict[str, Path], tmp_path: 
     assert manifest["dev"]["counts"] == {"queries": 5, "pairs": 5, "passages": 120}
     roles = [s["role"] for s in manifest["dev"]["sources"]]
     assert roles == ["corpus", "queries", "qrels/dev"]
+
+
+def test_teacher_scale_must_be_positive(data: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="teacher_scale"):
+        _config(data, tmp_path / "x", loss="both", teacher="bi-encoder", teacher_scale=0)

@@ -69,6 +69,12 @@ def command_line(ctx: click.Context) -> str:
 @click.option(
     "--distill-weight", default=1.0, show_default=True, help="MarginMSE weight in --loss both."
 )
+@click.option(
+    "--teacher-scale",
+    default=1.0,
+    show_default=True,
+    help="Multiply teacher scores (e.g. 20 for bi-encoder cosines).",
+)
 @click.option("--max-length", default=256, show_default=True, help="Tokens per pair.")
 @click.option("--batch-groups", default=8, show_default=True, help="Groups per micro-batch.")
 @click.option("--grad-accum", default=1, show_default=True, help="Micro-batches per step.")
@@ -107,6 +113,7 @@ def train_reranker_cmd(
     loss: str,
     teacher: str | None,
     distill_weight: float,
+    teacher_scale: float,
     max_length: int,
     batch_groups: int,
     grad_accum: int,
@@ -150,6 +157,7 @@ def train_reranker_cmd(
         loss=loss,
         teacher=teacher,
         distill_weight=distill_weight,
+        teacher_scale=teacher_scale,
         max_length=max_length,
         batch_groups=batch_groups,
         grad_accum=grad_accum,

@@ -30,7 +30,9 @@ class TrainConfig:
     Model and loss
         `init`: HF folder or hub id (None: the offline all-MiniLM-L6-v2 folder);
         `loss`: one of `LOSSES`; `teacher`: a reranker spec (needed for margin-mse/both);
-        `distill_weight`: weight of MarginMSE in `both`.
+        `distill_weight`: weight of MarginMSE in `both`; `teacher_scale` multiplies the
+        teacher's raw scores before margins are taken (a bi-encoder's cosines differ by
+        tenths where a cross-encoder's logits differ by units; ~20 puts them on a par).
     Optimisation
         AdamW with `lr`, `weight_decay`, linear warmup over `warmup_ratio` of the steps
         then linear decay; `batch_groups` groups per micro-batch, `grad_accum`
@@ -56,6 +58,7 @@ class TrainConfig:
     loss: str = "listwise"
     teacher: str | None = None
     distill_weight: float = 1.0
+    teacher_scale: float = 1.0
     max_length: int = 256
     batch_groups: int = 8
     grad_accum: int = 1
@@ -116,6 +119,8 @@ class TrainConfig:
             raise InvalidInputError(f"lr must be > 0, got {self.lr}")
         if not 0 <= self.warmup_ratio < 1:
             raise InvalidInputError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if not self.teacher_scale > 0:
+            raise InvalidInputError(f"teacher_scale must be > 0, got {self.teacher_scale}")
         if self.distill_weight < 0:
             raise InvalidInputError(f"distill_weight must be >= 0, got {self.distill_weight}")
 

@@ -62,7 +62,7 @@ LABEL = "relevance"
 # Parameters a resumed run must share with the run that wrote the checkpoint.
 _RESUME_KEYS = (
     "train", "split", "corpus", "init", "negatives_bm25", "negatives_dense", "depth",
-    "encoder", "loss", "teacher", "distill_weight", "max_length", "batch_groups",
+    "encoder", "loss", "teacher", "distill_weight", "teacher_scale", "max_length", "batch_groups",
     "grad_accum", "lr", "weight_decay", "warmup_ratio", "epochs", "max_steps", "seed",
 )  # fmt: skip
 
@@ -413,7 +413,9 @@ def _optimise(config: TrainConfig, prep: Prepared, say: Log) -> TrainResult:
         saved_best = state.get("best")
         best = (float(saved_best[0]), int(saved_best[1])) if saved_best is not None else None
     teacher = (
-        torch.as_tensor(prep.teacher, dtype=torch.float32) if prep.teacher is not None else None
+        torch.as_tensor(prep.teacher * config.teacher_scale, dtype=torch.float32)
+        if prep.teacher is not None
+        else None
     )
     order = _Order(len(groups), config.batch_groups, config.seed)
     score_fn = pair_scorer(model, tokenizer, config.max_length, device)
