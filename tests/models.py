@@ -168,3 +168,25 @@ def build_tiny_cross_encoder(
     model = tf.AutoModelForSequenceClassification.from_config(config)
     model.save_pretrained(str(folder))
     return folder
+
+
+def build_tiny_encoder(folder: Path, *, seed: int = 0, max_positions: int = 128) -> Path:
+    """Save a random-weight `BertModel` (no classification head) and its tokenizer,
+    the shape of a sentence-transformers folder a reranker is fine-tuned from."""
+    import torch
+    import transformers as tf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = _wordpiece(folder, with_token_types=True)
+    config = tf.BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=max_positions,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    tf.BertModel(config).save_pretrained(str(folder))
+    return folder

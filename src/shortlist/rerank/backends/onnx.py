@@ -9,6 +9,12 @@ export never leaves a half-written model behind.
 For BERT-family models (bert, roberta, xlm-roberta, electra) the exported graph is
 first passed through ONNX Runtime's transformer optimizer, which fuses attention,
 layer norm and GELU into single kernels; int8 quantizes that fused graph.
+
+A model folder may also ship its artifacts: ``onnx/shortlist.json`` maps file names in
+``onnx/`` to the options they were made with and the hash of the weights they were
+made from (`ship_artifact` writes them; `shortlist train-reranker` does). A shipped
+artifact whose weights hash and options match is used as is, with no export and no
+cache, so a trained folder runs on `onnx-int8` offline wherever it is copied.
 """
 
 from __future__ import annotations
@@ -110,8 +116,12 @@ def load_with(options: BackendOptions, onnx_options: OnnxOptions) -> OnnxBackend
 
 
 def onnx_model(options: BackendOptions, onnx_options: OnnxOptions) -> Path:
-    """Path of the cached ONNX file for this model and these options, made on first use."""
+    """Path of the ONNX file for this model and these options: shipped with the model
+    folder (see the module docstring), else cached, made on first use."""
     require("onnxruntime", "onnx", "the onnx cross-encoder backends")
+    shipped = shipped_artifact(options.model_path, onnx_options)
+    if shipped is not None:
+        return shipped
     require("onnx", "onnx", "exporting cross-encoders to ONNX")
     cache = (options.cache_dir or default_cache_dir()) / "onnx"
     fp32_options = OnnxOptions(opset=onnx_options.opset, fuse=onnx_options.fuse)
@@ -136,6 +146,11 @@ def artifact_key(model_path: Path, onnx_options: OnnxOptions) -> str:
         "format": 1,
     }
     h.update(json.dumps(meta, sort_keys=True).encode())
+    _hash_weights(h, model_path)
+    return h.hexdigest()[:32]
+
+
+def _hash_weights(h: Any, model_path: Path) -> None:
     files = [model_path / "config.json"]
     files += sorted(p for p in model_path.iterdir() if p.name.endswith(_WEIGHT_SUFFIXES))
     for p in files:
@@ -143,7 +158,71 @@ def artifact_key(model_path: Path, onnx_options: OnnxOptions) -> str:
         with open(p, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
-    return h.hexdigest()[:32]
+
+
+def weights_key(model_path: Path) -> str:
+    """sha256 of config.json and the weight files' bytes (what a shipped artifact came from)."""
+    h = hashlib.sha256()
+    _hash_weights(h, model_path)
+    return h.hexdigest()
+
+
+SHIPPED_DIR = "onnx"
+SHIPPED_MANIFEST = "shortlist.json"
+
+
+def shipped_artifact(model_path: Path, onnx_options: OnnxOptions) -> Path | None:
+    """The ONNX file shipped in `model_path/onnx/` for these options and these weights."""
+    manifest = model_path / SHIPPED_DIR / SHIPPED_MANIFEST
+    if not manifest.is_file():
+        return None
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    artifacts = data.get("artifacts") if isinstance(data, dict) else None
+    if not isinstance(artifacts, dict):
+        return None
+    wanted = asdict(onnx_options)
+    for name, entry in artifacts.items():
+        if not isinstance(entry, dict) or entry.get("options") != wanted:
+            continue
+        path = model_path / SHIPPED_DIR / str(name)
+        if path.is_file() and entry.get("weights") == weights_key(model_path):
+            return path
+    return None
+
+
+def ship_artifact(
+    model_path: Path, onnx_options: OnnxOptions, name: str, *, cache_dir: Path | None = None
+) -> Path:
+    """Export (or take from the cache) the ONNX file for these options and copy it to
+    `model_path/onnx/name`, recorded in `onnx/shortlist.json`; returns its path."""
+    if "/" in name or os.sep in name or not name.endswith(".onnx"):
+        raise ValueError(f"artifact name must be a plain *.onnx file name, got {name!r}")
+    built = onnx_model(BackendOptions(model_path=model_path, cache_dir=cache_dir), onnx_options)
+    folder = model_path / SHIPPED_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / name
+    if built != target:
+        tmp = folder / f".{name}.tmp"
+        shutil.copyfile(built, tmp)
+        os.replace(tmp, target)
+    manifest = folder / SHIPPED_MANIFEST
+    data: dict[str, Any] = {"format": 1, "artifacts": {}}
+    if manifest.is_file():
+        try:
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+        except ValueError:
+            pass
+    data.setdefault("artifacts", {})[name] = {
+        "options": asdict(onnx_options),
+        "weights": weights_key(model_path),
+    }
+    tmp_manifest = folder / f".{SHIPPED_MANIFEST}.tmp"
+    tmp_manifest.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp_manifest, manifest)
+    return target
 
 
 def _materialize(final_dir: Path, build: Callable[[Path], None]) -> Path:
