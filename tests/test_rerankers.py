@@ -252,3 +252,15 @@ def test_cache_refuses_rerankers_that_do_not_score_pairs() -> None:
     assert isinstance(NoRerank(), Reranker)
     with pytest.raises(InvalidInputError, match="cannot be cached"):
         CachedReranker(NoRerank(), MemoryScoreCache())
+
+
+def test_bi_encoder_score_pairs_encodes_each_distinct_text_once() -> None:
+    encoder = BagOfWordsEncoder()
+    reranker = BiEncoderReranker("fake", encoder=encoder)
+    pairs = [("red", "red apple"), ("pear", "green pear"), ("red", "green pear"),
+             ("pear", "red apple")]  # fmt: skip
+    scores = reranker.score_pairs(pairs)
+    assert sorted(encoder.encoded) == sorted(["red", "pear", "red apple", "green pear"])
+    fresh = BiEncoderReranker("fake", encoder=BagOfWordsEncoder())
+    for (q, t), s in zip(pairs, scores, strict=True):
+        assert s == pytest.approx(fresh.score_pairs([(q, t)])[0], abs=1e-6)

@@ -154,12 +154,15 @@ class BiEncoderReranker:
         )
 
     def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
-        """Cosine of each (query, text) pair; distinct queries are encoded once."""
+        """Cosine of each (query, text) pair; distinct queries and texts are encoded once."""
         if not pairs:
             return np.zeros(0, dtype=np.float64)
         queries = list(dict.fromkeys(q for q, _ in pairs))
         qvec = _normalise(self.encoder.encode(queries))
         row = {q: i for i, q in enumerate(queries)}
-        tvec = _normalise(self.encoder.encode([t for _, t in pairs]))
+        texts = list(dict.fromkeys(t for _, t in pairs))
+        tvec = _normalise(self.encoder.encode(texts))
+        text_row = {t: i for i, t in enumerate(texts)}
+        tvec = tvec[[text_row[t] for _, t in pairs]]
         qmat = qvec[[row[q] for q, _ in pairs]]
         return np.clip(np.einsum("ij,ij->i", qmat, tvec).astype(np.float64), -1.0, 1.0)

@@ -20,7 +20,7 @@ import numpy as np
 from shortlist.errors import InvalidInputError
 from shortlist.train.negatives import Group
 
-_CHUNK_GROUPS = 256
+_CHUNK_GROUPS = 2048  # large chunks: a pair scorer dedupes passages within a call
 
 
 def groups_fingerprint(spec: str, groups: Sequence[Group], passages: Mapping[str, str]) -> str:
