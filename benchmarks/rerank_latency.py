@@ -11,6 +11,7 @@ sorted vs input order), and each int8 backend's Spearman rank agreement with fp3
 Backends whose optional dependencies are missing are listed as skipped.
 
     PYTHONPATH=src python benchmarks/rerank_latency.py --threads 2 --repeats 7
+    PYTHONPATH=src python benchmarks/rerank_latency.py --model TRAINED_FOLDER  # real scores
 """
 
 from __future__ import annotations
@@ -175,6 +176,11 @@ def main() -> None:
     )
     ap.add_argument("--onnx-variants", action="store_true", help="also time ONNX int8 options")
     ap.add_argument("--json", type=Path, help="write the results here")
+    ap.add_argument(
+        "--model",
+        type=Path,
+        help="a trained cross-encoder folder to time instead of the ridge-headed MiniLM",
+    )
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -196,7 +202,7 @@ def main() -> None:
     query_tokens = len(tokenizer(QUERY)["input_ids"]) + 1  # + the pair's second [SEP]
     texts = passages(tokenizer, args.candidates, args.mean_tokens - query_tokens, seed=0)
     train = passages(tokenizer, 40, 120, seed=1)
-    model_dir = build_model(work / "model", train)
+    model_dir = args.model or build_model(work / "model", train)
     cache = work / "cache"
     st = CrossEncoder(str(model_dir), activation_fn=torch.nn.Identity(), max_length=512)
     pairs = [(QUERY, t) for t in texts]
