@@ -83,3 +83,15 @@ def test_bi_encoder_shares_the_index_encoder_when_specs_match(index: Index) -> N
     assert other.reranker.encoder is not index.encoder and other.reranker.encoder.dim == 16
     ranking = same.run("shared words document number 3")
     assert len(ranking) == 3 and all(h.first_stage_rank is not None for h in ranking)
+
+
+def test_cascade_stages_are_bound_to_the_index(index: Index) -> None:
+    from shortlist.rerank.bi_encoder import BiEncoderReranker
+    from shortlist.rerank.cascade import CascadeReranker
+
+    cascade = CascadeReranker(BiEncoderReranker("hashing:32"), 4, ReverseReranker())
+    pipeline = Pipeline(index, cascade, k=8, top_n=3, mode="bm25")
+    assert isinstance(pipeline.reranker, CascadeReranker)
+    first = pipeline.reranker.first
+    assert isinstance(first, BiEncoderReranker) and first.encoder is index.encoder
+    assert len(pipeline.run("shared words document number 3")) == 3

@@ -31,6 +31,15 @@ class CascadeReranker:
     def name(self) -> str:
         return f"cascade:{self.first.name}>{self.keep}>{self.second.name}"
 
+    def with_vector_source(self, source: object) -> CascadeReranker:
+        """A cascade whose stages reuse `source`'s stored vectors where they can
+        (`shortlist.pipeline.bind_to_retriever` applied to each stage)."""
+        from shortlist.pipeline import bind_to_retriever
+
+        return CascadeReranker(
+            bind_to_retriever(self.first, source), self.keep, bind_to_retriever(self.second, source)
+        )
+
     def rerank(
         self, query: str, documents: Sequence[Candidate], top_n: int | None = None
     ) -> Ranking:
