@@ -58,9 +58,10 @@ _HUB_IGNORE = [
 
 
 # Measured with benchmarks/rerank_latency.py (MiniLM-L6 shape, 50 pairs of ~220 tokens,
-# 2 threads): on CPU, batches of ~4k padded tokens ran 1.3x faster than 8k ones, since a
-# batch's activations then stay in cache. Accelerators want big batches to fill the device.
-CPU_BATCH_TOKENS = 4096
+# 2 threads, docs/RESULTS.md): on CPU, batches of 2k padded tokens ran 1.2-1.3x faster
+# than 8k ones for every backend, since a batch's activations then stay in cache.
+# Accelerators want big batches to fill the device.
+CPU_BATCH_TOKENS = 2048
 GPU_BATCH_TOKENS = 32768
 
 
