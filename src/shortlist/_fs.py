@@ -1,10 +1,15 @@
-"""File-system helpers shared by every on-disk structure (BM25, vectors, generations)."""
+"""File-system helpers shared by every on-disk structure (BM25, vectors, generations,
+exported models): hardlinks, durable renames, atomic folders and streamed file hashes."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def link_or_copy(src: Path, dst: Path) -> None:
@@ -31,3 +36,41 @@ def fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def hash_file_into(digest: Any, path: Path) -> None:
+    """Feed the bytes of the file at `path` into `digest` (a `hashlib` object), streamed
+    in 1 MiB blocks so a multi-GB weight file never sits in memory."""
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+
+
+def sha256_of_file(path: Path) -> str:
+    """Hex sha256 of one file's bytes (streamed)."""
+    digest = hashlib.sha256()
+    hash_file_into(digest, path)
+    return digest.hexdigest()
+
+
+def publish_dir(final_dir: Path, build: Callable[[Path], None], *, marker: str) -> bool:
+    """Create the folder `final_dir` atomically: `build(tmp)` fills a temporary sibling
+    folder, which is then renamed to `final_dir`. A crash never leaves half a folder.
+
+    Returns False when `final_dir/marker` already existed (nothing built), True otherwise.
+    A concurrent writer that wins the rename race is accepted when its `marker` exists.
+    """
+    if (final_dir / marker).is_file():
+        return False
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=final_dir.parent))
+    try:
+        build(tmp)
+        try:
+            os.replace(tmp, final_dir)
+        except OSError:
+            if not (final_dir / marker).is_file():  # not a concurrent writer winning
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return True

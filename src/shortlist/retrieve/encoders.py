@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from shortlist._fs import sha256_of_file
 from shortlist._optional import require
 from shortlist.errors import InvalidInputError, ModelLoadError
 from shortlist.retrieve.encoder import DEFAULT_MODEL, Encoder, default_model_path
@@ -122,7 +123,7 @@ class SentenceTransformerEncoder:
         """
         if self._weights_sha256 is None:
             path = _find_weights_file(self._path)
-            self._weights_sha256 = _sha256_file(path)[:16] if path is not None else ""
+            self._weights_sha256 = sha256_of_file(path)[:16] if path is not None else ""
         return self._weights_sha256
 
     def encode(
@@ -168,14 +169,6 @@ def _find_weights_file(name_or_path: str) -> Path | None:
     except Exception:  # hashing is best effort: an unhashable model still has name and dim
         return None
     return None
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shortlist._fs import hash_file_into
 from shortlist.errors import CorpusFormatError, InvalidInputError
 from shortlist.evaluate.trec import iter_lines
 from shortlist.types import Document, Qrels
@@ -85,9 +86,7 @@ def sha256_file(path: str | Path) -> str:
     for file in files:
         if root.is_dir():
             h.update(file.relative_to(root).as_posix().encode() + b"\0")
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                h.update(block)
+        hash_file_into(h, file)
     return h.hexdigest()
 
 

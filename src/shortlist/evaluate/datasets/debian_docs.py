@@ -11,12 +11,12 @@ package's documentation folder (`EXCLUDED_PATH_PREFIXES`), and its owner as repo
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import shutil
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
+from shortlist._fs import sha256_of_file
 from shortlist.errors import InvalidInputError
 
 # Debian's own FAQ and manuals, and the Python documentation: held out for independent
@@ -116,4 +116,4 @@ def installed_version(package: str) -> str | None:
 
 def sha256(path: Path) -> str:
     """Hex sha256 of a file's bytes."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return sha256_of_file(path)

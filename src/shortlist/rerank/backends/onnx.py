@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -32,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from shortlist._fs import hash_file_into, publish_dir
 from shortlist._optional import require
 from shortlist.errors import ModelLoadError
 from shortlist.rerank.backends import BackendOptions, default_cache_dir
@@ -155,9 +155,7 @@ def _hash_weights(h: Any, model_path: Path) -> None:
     files += sorted(p for p in model_path.iterdir() if p.name.endswith(_WEIGHT_SUFFIXES))
     for p in files:
         h.update(p.name.encode())
-        with open(p, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
+        hash_file_into(h, p)
 
 
 def weights_key(model_path: Path) -> str:
@@ -184,11 +182,17 @@ def shipped_artifact(model_path: Path, onnx_options: OnnxOptions) -> Path | None
     if not isinstance(artifacts, dict):
         return None
     wanted = asdict(onnx_options)
-    for name, entry in artifacts.items():
-        if not isinstance(entry, dict) or entry.get("options") != wanted:
-            continue
-        path = model_path / SHIPPED_DIR / str(name)
-        if path.is_file() and entry.get("weights") == weights_key(model_path):
+    candidates = [
+        (model_path / SHIPPED_DIR / str(name), entry.get("weights"))
+        for name, entry in artifacts.items()
+        if isinstance(entry, dict) and entry.get("options") == wanted
+    ]
+    candidates = [(path, weights) for path, weights in candidates if path.is_file()]
+    if not candidates:
+        return None
+    current = weights_key(model_path)  # hashes every weight file: once per lookup
+    for path, weights in candidates:
+        if weights == current:
             return path
     return None
 
@@ -227,21 +231,8 @@ def ship_artifact(
 
 def _materialize(final_dir: Path, build: Callable[[Path], None]) -> Path:
     """`final_dir/model.onnx`, built into a temporary sibling folder and renamed into place."""
-    target = final_dir / "model.onnx"
-    if target.is_file():
-        return target
-    final_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final_dir.parent))
-    try:
-        build(tmp / "model.onnx")
-        try:
-            os.replace(tmp, final_dir)
-        except OSError:
-            if not target.is_file():  # not a concurrent writer winning the race
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    publish_dir(final_dir, lambda tmp: build(tmp / "model.onnx"), marker="model.onnx")
+    return final_dir / "model.onnx"
 
 
 def _export(model_path: Path, onnx_options: OnnxOptions, out: Path) -> None:

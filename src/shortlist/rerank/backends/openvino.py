@@ -24,9 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import warnings
 from collections.abc import Sequence
 from importlib import resources
@@ -35,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from shortlist._fs import hash_file_into, publish_dir
 from shortlist._optional import require
 from shortlist.errors import InvalidInputError, ModelLoadError
 from shortlist.rerank.backends import BackendOptions
@@ -62,9 +60,7 @@ def _model_hash(model_dir: Path) -> str:
         raise ModelLoadError(f"{model_dir} holds no model files (config.json, weights)")
     for path in files:
         h.update(path.name.encode())
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
+        hash_file_into(h, path)
     return h.hexdigest()
 
 
@@ -134,18 +130,12 @@ class OpenVINOBackend:
         if xml.is_file():
             return ov.Core().read_model(xml)
         model = self._convert(ov)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=cache_dir))
-        try:
-            # compress_to_fp16=False: the default would halve fp32 weights on save.
-            ov.save_model(model, tmp / "model.xml", compress_to_fp16=False)
-            try:
-                os.replace(tmp, final)
-            except OSError:
-                if not xml.is_file():  # not a concurrent writer winning the race
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        # compress_to_fp16=False: the default would halve fp32 weights on save.
+        publish_dir(
+            final,
+            lambda tmp: ov.save_model(model, tmp / "model.xml", compress_to_fp16=False),
+            marker="model.xml",
+        )
         return model
 
     def _torch_model(self) -> tuple[Any, bool]:
