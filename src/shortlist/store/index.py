@@ -15,9 +15,7 @@ identity, so an index is never searched with a different model or format.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -33,7 +31,7 @@ from shortlist.errors import (
 from shortlist.retrieve.analyzer import Analyzer
 from shortlist.retrieve.bm25 import BM25Index
 from shortlist.retrieve.encoder import Encoder
-from shortlist.retrieve.fusion import fuse
+from shortlist.retrieve.stages import MODES, HybridConfig, first_stage
 from shortlist.retrieve.vectors import VectorIndex
 from shortlist.store.docstore import DocStore, FilterSpec
 from shortlist.store.generations import (
@@ -42,42 +40,13 @@ from shortlist.store.generations import (
     current_generation,
     writer_lock,
 )
-from shortlist.types import Document, Hit, Passage, Ranking
+from shortlist.types import Document, Passage, Ranking
+
+__all__ = ["MODES", "HybridConfig", "Index", "Mode"]
 
 FORMAT = "shortlist-index"
 FORMAT_VERSION = 1
 Mode = Literal["bm25", "dense", "hybrid"]
-MODES: tuple[str, ...] = ("bm25", "dense", "hybrid")
-
-
-@dataclass(frozen=True)
-class HybridConfig:
-    """How `mode="hybrid"` fuses BM25 and dense: a method of `shortlist.retrieve.fusion`.
-
-    Each side contributes its top `depth` (at least the requested k) before fusion.
-    """
-
-    method: str = "rrf"
-    depth: int = 100
-    rrf_k: int = 60
-    weights: tuple[float, float] = (0.5, 0.5)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "depth": self.depth,
-            "rrf_k": self.rrf_k,
-            "weights": list(self.weights),
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> HybridConfig:
-        return cls(
-            d.get("method", "rrf"),
-            int(d.get("depth", 100)),
-            int(d.get("rrf_k", 60)),
-            (float(w[0]), float(w[1])) if (w := d.get("weights")) else (0.5, 0.5),
-        )
 
 
 def _now() -> str:
@@ -371,100 +340,44 @@ class Index:
     ) -> Ranking:
         """The top `k` passages (or documents, `by="document"`: best passage per document).
 
-        `mode` is `bm25`, `dense` or `hybrid` (default hybrid; `bm25` when the index has
-        no vectors). `filter` restricts results to passages whose metadata match, inside
-        the first stage, so k hits come back whenever k matching passages exist.
+        A thin wrapper over the first-stage retrievers of `shortlist.retrieve.stages`:
+        `mode` is `bm25`, `dense` or `hybrid` (fused with this index's `HybridConfig`).
+        `filter` restricts results to passages whose metadata match, inside the first
+        stage, so k hits come back whenever k matching passages exist. Raises
+        `InvalidInputError` for an empty query, k < 1, an unknown mode, or a dense mode
+        on an index without vectors.
         """
-        t0 = time.perf_counter()
-        if not query or not query.strip():
-            raise InvalidInputError("the query is empty; pass some text to search for")
-        if k < 1:
-            raise InvalidInputError(f"k must be >= 1, got {k}")
-        if mode not in MODES:
-            raise InvalidInputError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
-        if mode != "bm25" and not self.has_dense:
+        ranking = first_stage(self, mode, hybrid=self.hybrid, by=by).run(query, k=k, filter=filter)
+        return ranking.with_timings(total=ranking.timings_ms["retrieve"])
+
+    # ---- the PassageStore protocol (shortlist.retrieve.store) ---------------------
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def analyze(self, text: str) -> list[str]:
+        return self.analyzer.analyze(text)
+
+    def bm25_search(
+        self, terms: Sequence[str], k: int, *, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return self._bm25.search(list(terms), k, allowed=allowed)
+
+    def vector_search(
+        self, vector: np.ndarray, k: int, *, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if self._vectors is None:
             raise InvalidInputError(
-                f"mode {mode!r} needs dense vectors, but the index at {self.path} was built "
-                "with --no-dense; use --mode bm25"
+                f"the index at {self.path} has no dense vectors (built with --no-dense); "
+                "use mode='bm25' or rebuild it with dense vectors"
             )
-        allowed = self._docs.filter_mask(filter) if filter else None
-        timings: dict[str, float] = {}
-        fetch = k if by == "passage" else k * 4
-        while True:
-            rows, scores = self._retrieve(query, fetch, mode, allowed, timings)
-            hits = self._hits(rows, scores)
-            if by == "passage":
-                break
-            hits = _best_per_document(hits)
-            if len(hits) >= k or len(rows) < fetch:
-                break
-            fetch *= 4
-        hits = hits[:k]
-        total = (time.perf_counter() - t0) * 1000
-        timings["retrieve"] = total
-        timings["total"] = total
-        return Ranking(query=query, hits=tuple(hits), timings_ms=timings)
+        return self._vectors.search(vector, k, allowed=allowed)
 
-    def _retrieve(
-        self, query: str, k: int, mode: str, allowed: np.ndarray | None, timings: dict[str, float]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        if mode == "bm25":
-            return self._bm25_search(query, k, allowed, timings)
-        if mode == "dense":
-            return self._dense_search(query, k, allowed, timings)
-        depth = max(k, self.hybrid.depth)
-        b_rows, b_scores = self._bm25_search(query, depth, allowed, timings)
-        d_rows, d_scores = self._dense_search(query, depth, allowed, timings)
-        t = time.perf_counter()
-        runs = [
-            {str(r): float(s) for r, s in zip(b_rows.tolist(), b_scores.tolist(), strict=True)},
-            {str(r): float(s) for r, s in zip(d_rows.tolist(), d_scores.tolist(), strict=True)},
-        ]
-        if self.hybrid.method == "rrf":
-            fused = fuse("rrf", runs, k=self.hybrid.rrf_k)
-        else:
-            fused = fuse(self.hybrid.method, runs, weights=list(self.hybrid.weights))
-        ranked = sorted(fused.items(), key=lambda kv: (-kv[1], int(kv[0])))[:k]
-        timings["fusion"] = (time.perf_counter() - t) * 1000
-        rows = np.asarray([int(r) for r, _ in ranked], dtype=np.int64)
-        scores = np.asarray([s for _, s in ranked], dtype=np.float32)
-        return rows, scores
+    def filter_mask(self, filter: FilterSpec) -> np.ndarray:
+        return self._docs.filter_mask(filter)
 
-    def _bm25_search(
-        self, query: str, k: int, allowed: np.ndarray | None, timings: dict[str, float]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        t = time.perf_counter()
-        rows, scores = self._bm25.search(self.analyzer.analyze(query), k, allowed=allowed)
-        timings["bm25"] = (time.perf_counter() - t) * 1000
-        return rows, scores
-
-    def _dense_search(
-        self, query: str, k: int, allowed: np.ndarray | None, timings: dict[str, float]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        assert self._vectors is not None
-        t = time.perf_counter()
-        qvec = self.encoder.encode([query])[0]
-        timings["encode"] = (time.perf_counter() - t) * 1000
-        t = time.perf_counter()
-        rows, scores = self._vectors.search(qvec, k, allowed=allowed)
-        timings["dense"] = (time.perf_counter() - t) * 1000
-        return rows, scores
-
-    def _hits(self, rows: np.ndarray, scores: np.ndarray) -> list[Hit]:
-        passages = self._docs.get(rows)
-        return [
-            Hit(
-                id=p.id,
-                doc_id=p.doc_id,
-                text=p.text,
-                metadata=p.metadata,
-                score=float(s),
-                rank=r,
-                first_stage_rank=r,
-                first_stage_score=float(s),
-            )
-            for r, (p, s) in enumerate(zip(passages, scores.tolist(), strict=True), start=1)
-        ]
+    def passages_at(self, rows: Sequence[int] | np.ndarray) -> list[Passage]:
+        return self._docs.get(rows)
 
     # ---- for rerankers -------------------------------------------------------------
     def passages(self, ids: Sequence[str]) -> list[Passage | None]:
@@ -495,18 +408,6 @@ class Index:
 
 def _indexed_text(p: Passage) -> str:
     return f"{p.title}\n{p.text}" if p.title else p.text
-
-
-def _best_per_document(hits: list[Hit]) -> list[Hit]:
-    seen: set[str] = set()
-    out: list[Hit] = []
-    for h in hits:
-        if h.doc_id in seen:
-            continue
-        seen.add(h.doc_id)
-        rank = len(out) + 1
-        out.append(h.with_(rank=rank, first_stage_rank=rank))
-    return out
 
 
 def _load_encoder(spec: str) -> Encoder:

@@ -1,0 +1,89 @@
+"""What a first-stage retriever needs from storage: the `PassageStore` protocol.
+
+Retrievers (`shortlist.retrieve.stages`) never see files, generations or segment
+layouts; they read through this narrow interface, in the store's own numeric row ids.
+`shortlist.store.Index` implements it over the local on-disk index; an external engine
+(Milvus, Elasticsearch, ...) implements the same methods and runs the same stages and
+the same contract test (`tests/retriever_contract.py`).
+
+Rows are the store's integer passage ids: stable within one opened generation, and the
+only ids fusion sees (so ties break in numeric order, never string order). Passage ids
+(strings) appear only when rows become `Hit`s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from shortlist.retrieve.encoder import Encoder
+from shortlist.types import Passage
+
+Filter = Mapping[str, Any]
+"""A metadata filter: `{field: value}` (equality) or `{field: [v1, v2]}` (membership);
+all conditions must hold."""
+
+
+@runtime_checkable
+class VectorSource(Protocol):
+    """Stored passage vectors, looked up by passage id (what a bi-encoder reranker reuses).
+
+    - `encoder_spec`/`encoder_identity`: the model that wrote the vectors (None without
+      vectors); a reranker reuses them only when the identity equals its own encoder's;
+    - `encoder`: that model, loaded on first use (only valid when `encoder_spec` is set);
+    - `vectors_for(ids)`: `(vectors, found)`, shape `(len(ids), dim)` and a boolean mask
+      of the ids it holds (other rows are zeros).
+    """
+
+    @property
+    def encoder_spec(self) -> str | None: ...
+
+    @property
+    def encoder_identity(self) -> Mapping[str, Any] | None: ...
+
+    @property
+    def encoder(self) -> Encoder: ...
+
+    def vectors_for(self, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@runtime_checkable
+class PassageStore(VectorSource, Protocol):
+    """Passages with BM25 postings and (optionally) dense vectors, addressed by row.
+
+    Search methods return `(rows, scores)`: int64 rows and float32 scores, best first,
+    ties in ascending row order, at most `k` of them, only rows allowed by `allowed` (a
+    boolean mask over rows, None for every live row) and never deleted rows.
+    """
+
+    @property
+    def location(self) -> str:
+        """Where the store lives (a path or a URL), for error messages."""
+        ...
+
+    @property
+    def has_dense(self) -> bool: ...
+
+    def analyze(self, text: str) -> list[str]:
+        """The query's terms, analyzed exactly as the passages were when indexed."""
+        ...
+
+    def bm25_search(
+        self, terms: Sequence[str], k: int, *, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def vector_search(
+        self, vector: np.ndarray, k: int, *, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest rows to an L2-normalised query vector (scores are cosines)."""
+        ...
+
+    def filter_mask(self, filter: Filter) -> np.ndarray:
+        """Boolean mask over rows: live rows whose metadata match `filter`."""
+        ...
+
+    def passages_at(self, rows: Sequence[int] | np.ndarray) -> list[Passage]:
+        """Passages for `rows`, in the given order."""
+        ...

@@ -1,0 +1,94 @@
+"""First-stage retrievers over the local store: the shared contract, fusion on rows, wrappers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retriever_contract import CONTRACT_DOCUMENTS, check_retriever_contract
+from shortlist.errors import InvalidInputError
+from shortlist.retrieve.stages import (
+    BM25Retriever,
+    DenseRetriever,
+    HybridConfig,
+    HybridRetriever,
+    RowHits,
+    first_stage,
+    fuse_rows,
+)
+from shortlist.retrieve.store import PassageStore
+from shortlist.store.index import Index
+from shortlist.types import Document
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Index:
+    return Index.create(tmp_path_factory.mktemp("store") / "i", CONTRACT_DOCUMENTS,
+                        encoder="hashing:64")
+
+
+def test_the_local_index_is_a_passage_store(store: Index) -> None:
+    assert isinstance(store, PassageStore)
+
+
+@pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])
+def test_retriever_contract(store: Index, mode: str) -> None:
+    check_retriever_contract(first_stage(store, mode, hybrid=store.hybrid))
+
+
+@pytest.mark.parametrize("method", ["rrf", "weighted_sum"])
+def test_hybrid_contract_for_each_fusion(store: Index, method: str) -> None:
+    config = HybridConfig(method=method, depth=10)
+    check_retriever_contract(HybridRetriever(BM25Retriever(store), DenseRetriever(store), config))
+
+
+def test_fusion_ties_break_by_numeric_row() -> None:
+    # Row 9 and row 10 fuse to the same RRF score; string order would put "10" first.
+    left = RowHits(np.asarray([9, 10], dtype=np.int64), np.asarray([2.0, 1.0], np.float32))
+    right = RowHits(np.asarray([10, 9], dtype=np.int64), np.asarray([2.0, 1.0], np.float32))
+    rows, scores = fuse_rows(HybridConfig(method="rrf"), [left, right], k=2)
+    assert rows.tolist() == [9, 10]
+    assert scores[0] == scores[1]
+
+
+def test_index_search_is_the_stage(store: Index) -> None:
+    for mode in ("bm25", "dense", "hybrid"):
+        wrapped = store.search("programming language", k=4, mode=mode)
+        staged = first_stage(store, mode, hybrid=store.hybrid).run("programming language", k=4)
+        assert wrapped.ids == staged.ids
+        assert [h.score for h in wrapped] == [h.score for h in staged]
+        assert set(wrapped.timings_ms) >= {"retrieve", "total"}
+    hybrid = store.search("programming language", k=4, mode="hybrid").timings_ms
+    assert {"retrieve.bm25", "retrieve.encode", "retrieve.dense", "retrieve.fusion"} <= set(hybrid)
+
+
+def test_stages_are_frozen_and_named(store: Index) -> None:
+    stage = BM25Retriever(store)
+    assert stage.name == "bm25"
+    with pytest.raises(AttributeError):
+        stage.store = store  # type: ignore[misc]
+    assert first_stage(store, "hybrid").name == "hybrid"
+
+
+def test_dense_needs_vectors_and_modes_are_checked(tmp_path: Path) -> None:
+    sparse = Index.create(tmp_path / "s", [Document("a", "alpha beta")], dense=False)
+    with pytest.raises(InvalidInputError, match="no dense vectors"):
+        DenseRetriever(sparse)
+    with pytest.raises(InvalidInputError, match="unknown mode"):
+        first_stage(sparse, "sparse")
+    check_ranking = BM25Retriever(sparse).run("alpha", k=3)
+    assert check_ranking.ids and check_ranking[0].doc_id == "a"
+
+
+def test_best_per_document_collapses_passages(tmp_path: Path) -> None:
+    from shortlist.corpus.chunking import Chunker
+
+    long = Document("long", " ".join(f"alpha word{i}." for i in range(400)))
+    index = Index.create(tmp_path / "d", [long, Document("b", "alpha")], encoder="hashing:32",
+                         chunker=Chunker(size=64, overlap=0))
+    assert index.num_passages > 2
+    ranking = first_stage(index, "bm25", by="document").run("alpha", k=2)
+    assert sorted(h.doc_id for h in ranking) == ["b", "long"]
+    assert [h.rank for h in ranking] == [1, 2]
