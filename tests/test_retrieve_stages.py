@@ -9,10 +9,10 @@ import pytest
 
 from retriever_contract import CONTRACT_DOCUMENTS, check_retriever_contract
 from shortlist.errors import InvalidInputError
+from shortlist.retrieve.hybrid import HybridConfig
 from shortlist.retrieve.stages import (
     BM25Retriever,
     DenseRetriever,
-    HybridConfig,
     HybridRetriever,
     RowHits,
     first_stage,
@@ -35,7 +35,7 @@ def test_the_local_index_is_a_passage_store(store: Index) -> None:
 
 @pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])
 def test_retriever_contract(store: Index, mode: str) -> None:
-    check_retriever_contract(first_stage(store, mode, hybrid=store.hybrid))
+    check_retriever_contract(first_stage(store, mode))
 
 
 @pytest.mark.parametrize("method", ["rrf", "weighted_sum"])
@@ -56,7 +56,7 @@ def test_fusion_ties_break_by_numeric_row() -> None:
 def test_index_search_is_the_stage(store: Index) -> None:
     for mode in ("bm25", "dense", "hybrid"):
         wrapped = store.search("programming language", k=4, mode=mode)
-        staged = first_stage(store, mode, hybrid=store.hybrid).run("programming language", k=4)
+        staged = first_stage(store, mode).run("programming language", k=4)
         assert wrapped.ids == staged.ids
         assert [h.score for h in wrapped] == [h.score for h in staged]
         assert set(wrapped.timings_ms) >= {"retrieve", "total"}

@@ -18,12 +18,13 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, cast, runtime_checkable
+from typing import Literal, Protocol, cast, runtime_checkable
 
 import numpy as np
 
 from shortlist.errors import InvalidInputError
 from shortlist.retrieve.fusion import fuse
+from shortlist.retrieve.hybrid import HybridConfig
 from shortlist.retrieve.store import Filter, PassageStore
 from shortlist.types import Hit, Ranking
 
@@ -133,43 +134,6 @@ class DenseRetriever(_RowStage):
 
 
 @dataclass(frozen=True)
-class HybridConfig:
-    """How `HybridRetriever` fuses two first stages: a method of `shortlist.retrieve.fusion`.
-
-    Each side contributes its top `depth` (at least the requested k) before fusion;
-    `rrf_k` is RRF's constant, `weights` the (sparse, dense) weights of the other methods.
-    """
-
-    method: str = "rrf"
-    depth: int = 100
-    rrf_k: int = 60
-    weights: tuple[float, float] = (0.5, 0.5)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "depth": self.depth,
-            "rrf_k": self.rrf_k,
-            "weights": list(self.weights),
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> HybridConfig:
-        return cls(
-            d.get("method", "rrf"),
-            int(d.get("depth", 100)),
-            int(d.get("rrf_k", 60)),
-            (float(w[0]), float(w[1])) if (w := d.get("weights")) else (0.5, 0.5),
-        )
-
-    def fusion_params(self) -> dict[str, Any]:
-        """Keyword parameters for `fuse(self.method, ...)`."""
-        if self.method == "rrf":
-            return {"k": self.rrf_k}
-        return {"weights": list(self.weights)}
-
-
-@dataclass(frozen=True)
 class HybridRetriever(_RowStage):
     """Fuses two row retrievers (usually BM25 and dense over one store) with `config`.
 
@@ -262,6 +226,8 @@ def first_stage(
 ) -> Retriever:
     """The retriever a first-stage name (`bm25`, `dense`, `hybrid`) stands for over `store`.
 
+`hybrid` overrides the store's own fusion settings (`store.hybrid`).
+
     Raises `InvalidInputError` for an unknown name, or a dense one over a store without
     vectors.
     """
@@ -272,7 +238,7 @@ def first_stage(
         stage = DenseRetriever(store)
     elif mode == "hybrid":
         dense = DenseRetriever(store)
-        stage = HybridRetriever(BM25Retriever(store), dense, hybrid or HybridConfig())
+        stage = HybridRetriever(BM25Retriever(store), dense, hybrid or store.hybrid)
     else:
         raise InvalidInputError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
     if by == "document":

@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from shortlist.retrieve.encoder import Encoder
+from shortlist.retrieve.hybrid import HybridConfig
 from shortlist.types import Passage
 
 Filter = Mapping[str, Any]
@@ -65,6 +66,11 @@ class PassageStore(VectorSource, Protocol):
 
     @property
     def has_dense(self) -> bool: ...
+
+    @property
+    def hybrid(self) -> HybridConfig:
+        """How this store's `hybrid` first stage fuses by default."""
+        ...
 
     def analyze(self, text: str) -> list[str]:
         """The query's terms, analyzed exactly as the passages were when indexed."""

@@ -31,7 +31,8 @@ from shortlist.errors import (
 from shortlist.retrieve.analyzer import Analyzer
 from shortlist.retrieve.bm25 import BM25Index
 from shortlist.retrieve.encoder import Encoder
-from shortlist.retrieve.stages import MODES, HybridConfig, first_stage
+from shortlist.retrieve.hybrid import HybridConfig
+from shortlist.retrieve.stages import MODES, first_stage
 from shortlist.retrieve.vectors import VectorIndex
 from shortlist.store.docstore import DocStore, FilterSpec
 from shortlist.store.generations import (
@@ -347,7 +348,7 @@ class Index:
         `InvalidInputError` for an empty query, k < 1, an unknown mode, or a dense mode
         on an index without vectors.
         """
-        ranking = first_stage(self, mode, hybrid=self.hybrid, by=by).run(query, k=k, filter=filter)
+        ranking = first_stage(self, mode, by=by).run(query, k=k, filter=filter)
         return ranking.with_timings(total=ranking.timings_ms["retrieve"])
 
     # ---- the PassageStore protocol (shortlist.retrieve.store) ---------------------
