@@ -15,7 +15,7 @@ pytest.importorskip("transformers")
 from models import ARCHITECTURES, WORDS, build_tiny_cross_encoder, corpus  # noqa: E402
 from shortlist.errors import InvalidInputError, ModelLoadError, SpecError  # noqa: E402
 from shortlist.rerank.backends import BACKENDS  # noqa: E402
-from shortlist.rerank.base import PairScorer, Reranker  # noqa: E402
+from shortlist.rerank.base import PairScorer, Reranker, RerankOptions  # noqa: E402
 from shortlist.rerank.cross_encoder import (  # noqa: E402
     CrossEncoderReranker,
     aggregate_windows,
@@ -424,25 +424,34 @@ def test_onnx_export_is_cached_and_keyed_by_weights(
 def test_plan_without_options_reproduces_rerank(bert: Path) -> None:
     reranker = CrossEncoderReranker(str(bert), max_length=32, window_stride=4)
     texts = [_filler(5, 0), _filler(80, 1), "apple tree", ""]
-    pairs, aggregate = reranker.plan("cat dog", texts)
-    assert pairs == [("cat dog", t) for t in texts]
-    direct = [h.raw_score for h in sorted(reranker.rerank("cat dog", texts), key=lambda h: h.index)]
-    assert aggregate(reranker.score_pairs(pairs)).tolist() == direct
+    plan = reranker.plan("cat dog", texts)
+    assert plan.n_documents == 4 and sorted(set(plan.owner)) == [0, 1, 2, 3]
+    assert plan.tokens == tuple(len(w.input_ids) for w in plan.units)
+    assert plan.owner.count(1) > 1  # the long text is windowed in the plan
+    direct = reranker.rerank("cat dog", texts)
+    finished = reranker.finish(plan, reranker.score_units(plan.units), texts, None)
+    assert [(h.index, h.raw_score, h.window) for h in finished] == [
+        (h.index, h.raw_score, h.window) for h in direct
+    ]
+    by_index = {h.index: h.raw_score for h in direct}
+    assert reranker.score_pairs([("cat dog", t) for t in texts]).tolist() == [
+        by_index[i] for i in range(4)
+    ]
 
 
 def test_plan_max_tokens_per_doc_keeps_the_first_tokens(bert: Path) -> None:
     reranker = CrossEncoderReranker(str(bert), max_length=32, window_stride=4)
     tok = reranker._tokenizer
     long_text, short_text = _filler(50, 3), "apple tree"
-    pairs, _ = reranker.plan("cat", [long_text, short_text], max_tokens_per_doc=7)
-    cut = pairs[0][1]
+    cut_texts = reranker.cut_texts("cat", [long_text, short_text], max_tokens_per_doc=7)
+    cut = cut_texts[0]
     assert long_text.startswith(cut)
     assert tok(cut, add_special_tokens=False)["input_ids"] == (
         tok(long_text, add_special_tokens=False)["input_ids"][:7]
     )
-    assert pairs[1] == ("cat", short_text)  # shorter than the limit: unchanged
+    assert cut_texts[1] == short_text  # shorter than the limit: unchanged
     with pytest.raises(InvalidInputError, match="max_tokens_per_doc must be >= 1"):
-        reranker.plan("cat", [long_text], max_tokens_per_doc=0)
+        reranker.plan("cat", [long_text], RerankOptions(max_tokens_per_doc=0))
 
 
 def test_plan_max_chunks_per_doc_keeps_the_first_windows(bert: Path) -> None:
@@ -450,7 +459,7 @@ def test_plan_max_chunks_per_doc_keeps_the_first_windows(bert: Path) -> None:
     text = _filler(200, 4)
     assert len(reranker.encode(["cat dog"], [text]).input_ids) > 3
     for chunks in (1, 2, 3):
-        pairs, _ = reranker.plan("cat dog", [text], max_chunks_per_doc=chunks)
-        kept = reranker.encode(["cat dog"], [pairs[0][1]]).input_ids
+        plan = reranker.plan("cat dog", [text], RerankOptions(max_chunks_per_doc=chunks))
+        kept = [w.input_ids for w in plan.units]
         full = reranker.encode(["cat dog"], [text]).input_ids
         assert kept == full[:chunks]  # exactly the first `chunks` windows, token for token

@@ -96,7 +96,16 @@ class FakeIndex:
         self._ids = list(texts)
         self._vectors = encoder.encode(list(texts.values()))
         self._identity = identity if identity is not None else encoder.identity
+        self._encoder = encoder
         self.asked: list[str] = []
+
+    @property
+    def encoder_spec(self) -> str | None:
+        return "fake-index-encoder"
+
+    @property
+    def encoder(self) -> BagOfWordsEncoder:
+        return self._encoder
 
     @property
     def encoder_identity(self) -> Mapping[str, Any] | None:
@@ -117,7 +126,7 @@ def test_bi_encoder_reuses_stored_vectors_of_the_same_encoder() -> None:
     indexed = BagOfWordsEncoder()
     index = FakeIndex(indexed, {"p0": "red apple", "p1": "green pear"})
     encoder = BagOfWordsEncoder()
-    reranker = BiEncoderReranker("fake", encoder=encoder).with_vector_source(index)
+    reranker = BiEncoderReranker("fake", encoder=encoder).bind_vectors(index)
     assert isinstance(index, VectorSource)
     candidates = [Passage(id="p0", doc_id="d0", text="red apple"),
                   Passage(id="p1", doc_id="d1", text="green pear"),

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shortlist.errors import SpecError
-from shortlist.rerank.base import Reranker
+from shortlist.rerank.base import Reranker, bind_to_store
+from shortlist.retrieve.store import VectorSource
 from shortlist.types import Ranking
 
 FIRST_STAGES: tuple[str, ...] = ("bm25", "dense", "hybrid")
@@ -64,10 +65,8 @@ def bind_to_retriever(reranker: Reranker, retriever: object) -> Reranker:
     A bi-encoder reranker whose model matches the index's encoder reads the stored
     passage vectors instead of re-encoding every candidate (it checks the identity).
     """
-    bind = getattr(reranker, "with_vector_source", None)
-    if bind is not None and hasattr(retriever, "vectors_for"):
-        bound: Reranker = bind(retriever)
-        return bound
+    if isinstance(retriever, VectorSource):
+        return bind_to_store(reranker, retriever)
     return reranker
 
 

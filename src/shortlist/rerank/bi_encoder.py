@@ -1,45 +1,56 @@
 """Bi-encoder reranking: cosine between the query's and each passage's embedding.
 
 The offline default second stage (all-MiniLM-L6-v2). Embedding passages is most of its
-cost, and an index built with the same encoder already holds those vectors, so the
-reranker asks a `VectorSource` for them first and only encodes what is missing.
+cost, and an index built with the same encoder already holds those vectors, so a
+reranker bound to a `VectorSource` (`bind_vectors`) reads them and encodes only what is
+missing. It follows the scoring protocol of `shortlist.rerank.base`: the plan looks up
+stored vectors and lists the texts still to embed (the query first), `score_units`
+embeds texts (batchable across requests), `finish` takes cosines and calibrates.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from shortlist.errors import InvalidInputError
-from shortlist.rerank.base import Candidate, build_ranking, calibrate, candidate_text
+from shortlist.rerank.base import (
+    NO_OPTIONS,
+    Candidate,
+    RerankOptions,
+    ScoringPlan,
+    build_ranking,
+    calibrate,
+    candidate_text,
+    rerank_planned,
+)
 from shortlist.retrieve.encoder import Encoder
+from shortlist.retrieve.store import VectorSource
 from shortlist.types import Ranking
 
+__all__ = ["BiEncoderReranker", "VectorSource"]
 
-@runtime_checkable
-class VectorSource(Protocol):
-    """Something that stores passage vectors (an index), keyed by passage id.
 
-    `encoder_identity` is the identity of the encoder that wrote the vectors;
-    `vectors_for(ids)` returns `(vectors, found)`: an array of shape
-    `(len(ids), dim)` and a boolean mask saying which rows are real (rows for ids
-    it does not hold are ignored).
-    """
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """Plan context: vectors read from the source, and which candidates they cover."""
 
-    @property
-    def encoder_identity(self) -> Mapping[str, Any] | None: ...
-
-    def vectors_for(self, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]: ...
+    vectors: np.ndarray | None
+    found: np.ndarray
 
 
 def _load_encoder(spec: str) -> Encoder:
     from shortlist.retrieve.encoders import load_encoder
 
     return load_encoder(spec)
+
+
+def _estimate_tokens(text: str) -> int:
+    # About 4 characters per token; only batch packing uses it.
+    return len(text) // 4 + 2
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
@@ -88,7 +99,7 @@ class BiEncoderReranker:
             self._encoder = _load_encoder(self._model)
         return self._encoder
 
-    def with_vector_source(self, source: VectorSource | None) -> BiEncoderReranker:
+    def bind_vectors(self, source: VectorSource) -> BiEncoderReranker:
         """A reranker sharing this one's encoder that reuses `source`'s stored vectors.
 
         When this reranker has not loaded its model yet and `source` (an index) was built
@@ -96,12 +107,16 @@ class BiEncoderReranker:
         loading a second copy of the model (its identity is still checked on use).
         """
         encoder = self._encoder
-        if encoder is None and source is not None:
-            if getattr(source, "encoder_spec", None) == self._model:
-                encoder = source.encoder  # type: ignore[attr-defined]
+        if encoder is None and source.encoder_spec is not None:
+            if source.encoder_spec == self._model:
+                encoder = source.encoder
         return BiEncoderReranker(
             self._model, encoder=encoder or self.encoder, vector_source=source, name=self._name
         )
+
+    def with_vector_source(self, source: VectorSource) -> BiEncoderReranker:
+        """Alias of `bind_vectors`, kept for callers of earlier versions."""
+        return self.bind_vectors(source)
 
     def _stored(self, documents: Sequence[Candidate]) -> tuple[np.ndarray | None, np.ndarray]:
         """Stored vectors (or None) and the mask of candidates they cover."""
@@ -127,31 +142,65 @@ class BiEncoderReranker:
         found[idx[mask]] = True
         return out, found
 
-    def _passage_vectors(self, documents: Sequence[Candidate]) -> np.ndarray:
-        stored, found = self._stored(documents)
-        missing = [i for i in range(len(documents)) if not found[i]]
-        out = (
-            stored
-            if stored is not None
-            else np.zeros((len(documents), self.encoder.dim), dtype=np.float32)
-        )
-        if missing:
-            out[missing] = self.encoder.encode([candidate_text(documents[i]) for i in missing])
-        return _normalise(out)
-
     def rerank(
         self, query: str, documents: Sequence[Candidate], top_n: int | None = None
     ) -> Ranking:
-        start = time.perf_counter()
+        return rerank_planned(self, query, documents, top_n)
+
+    # ---- the scoring protocol (shortlist.rerank.base.PlannedReranker) -------------
+    @property
+    def supported_options(self) -> frozenset[str]:
+        return frozenset()
+
+    def plan(
+        self, query: str, documents: Sequence[Candidate], options: RerankOptions = NO_OPTIONS
+    ) -> ScoringPlan:
+        """Step 1: stored vectors for what the source holds; texts to embed for the rest.
+
+        Units are texts: the query (owner -1), then each candidate without a stored vector.
+        """
         if not documents:
-            return build_ranking(query, documents, [], [], top_n, timings_ms={"rerank": 0.0})
-        q = _normalise(self.encoder.encode([query]))[0]
-        passages = self._passage_vectors(documents)
-        raw = np.clip(passages @ q, -1.0, 1.0)
-        elapsed = (time.perf_counter() - start) * 1000.0
-        return build_ranking(
-            query, documents, raw, calibrate(raw, "cosine"), top_n, timings_ms={"rerank": elapsed}
+            return ScoringPlan(query, 0, context=_Stored(None, np.zeros(0, dtype=bool)))
+        stored, found = self._stored(documents)
+        missing = [i for i in range(len(documents)) if not found[i]]
+        texts = (query, *(candidate_text(documents[i]) for i in missing))
+        return ScoringPlan(
+            query=query,
+            n_documents=len(documents),
+            units=texts,
+            tokens=tuple(_estimate_tokens(t) for t in texts),
+            owner=(-1, *missing),
+            context=_Stored(stored, found),
         )
+
+    def score_units(self, units: Sequence[str]) -> np.ndarray:
+        """Step 2: the embedding of each text, shape (len(units), dim)."""
+        if not units:
+            return np.zeros((0, self.encoder.dim), dtype=np.float32)
+        return np.asarray(self.encoder.encode(list(units)), dtype=np.float32)
+
+    def finish(
+        self,
+        plan: ScoringPlan,
+        scores: np.ndarray,
+        documents: Sequence[Candidate],
+        top_n: int | None,
+    ) -> Ranking:
+        """Step 3: cosine of each candidate's vector with the query's, calibrated."""
+        if plan.n_documents == 0:
+            return build_ranking(plan.query, documents, [], [], top_n)
+        context: _Stored = plan.context
+        passages = (
+            context.vectors.copy()
+            if context.vectors is not None
+            else np.zeros((plan.n_documents, self.encoder.dim), dtype=np.float32)
+        )
+        missing = list(plan.owner[1:])
+        if missing:
+            passages[missing] = scores[1:]
+        q = _normalise(scores[:1])[0]
+        raw = np.clip(_normalise(passages) @ q, -1.0, 1.0)
+        return build_ranking(plan.query, documents, raw, calibrate(raw, "cosine"), top_n)
 
     def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """Cosine of each (query, text) pair; distinct queries and texts are encoded once."""

@@ -6,7 +6,18 @@ import time
 from collections.abc import Sequence
 
 from shortlist.errors import InvalidInputError
-from shortlist.rerank.base import Candidate, Reranker
+from shortlist.rerank.base import (
+    NO_OPTIONS,
+    Candidate,
+    Executor,
+    Reranker,
+    RerankOptions,
+    bind_to_store,
+    local_executor,
+    run_reranker,
+    supported_options,
+)
+from shortlist.retrieve.store import VectorSource
 from shortlist.types import Ranking
 
 
@@ -18,6 +29,9 @@ class CascadeReranker:
     plain-string candidates keep the id of that position. The kept candidates reach
     `second` in input order, so its ties are broken by input position as the contract
     asks. Timings: `rerank.first`, `rerank.second` and the total `rerank`.
+
+    A `ComposedReranker`: run with an executor (the server's batcher), both stages
+    score through it; request options go to both stages.
     """
 
     def __init__(self, first: Reranker, keep: int, second: Reranker) -> None:
@@ -31,23 +45,50 @@ class CascadeReranker:
     def name(self) -> str:
         return f"cascade:{self.first.name}>{self.keep}>{self.second.name}"
 
-    def with_vector_source(self, source: object) -> CascadeReranker:
-        """A cascade whose stages reuse `source`'s stored vectors where they can
-        (`shortlist.pipeline.bind_to_retriever` applied to each stage)."""
-        from shortlist.pipeline import bind_to_retriever
+    @property
+    def stages(self) -> tuple[Reranker, ...]:
+        return (self.first, self.second)
 
+    @property
+    def supported_options(self) -> frozenset[str]:
+        return supported_options(self.first) | supported_options(self.second)
+
+    def bind_vectors(self, source: VectorSource) -> CascadeReranker:
+        """A cascade whose stages reuse `source`'s stored vectors where they can."""
         return CascadeReranker(
-            bind_to_retriever(self.first, source), self.keep, bind_to_retriever(self.second, source)
+            bind_to_store(self.first, source), self.keep, bind_to_store(self.second, source)
         )
 
     def rerank(
         self, query: str, documents: Sequence[Candidate], top_n: int | None = None
     ) -> Ranking:
+        return self.rerank_with(
+            query, documents, top_n, executor=local_executor, options=NO_OPTIONS
+        )
+
+    def rerank_with(
+        self,
+        query: str,
+        documents: Sequence[Candidate],
+        top_n: int | None,
+        *,
+        executor: Executor,
+        options: RerankOptions,
+    ) -> Ranking:
         start = time.perf_counter()
-        coarse = self.first.rerank(query, documents, top_n=self.keep)
+        coarse = run_reranker(
+            self.first, query, documents, self.keep, options=options, executor=executor
+        )
         mid = time.perf_counter()
         kept = sorted(h.index for h in coarse.hits if h.index is not None)
-        fine = self.second.rerank(query, [documents[i] for i in kept], top_n=top_n)
+        fine = run_reranker(
+            self.second,
+            query,
+            [documents[i] for i in kept],
+            top_n,
+            options=options,
+            executor=executor,
+        )
         end = time.perf_counter()
         hits = []
         for h in fine.hits:

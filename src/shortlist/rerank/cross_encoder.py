@@ -27,8 +27,7 @@ Batching
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,16 @@ import numpy as np
 
 from shortlist.errors import InvalidInputError, ModelLoadError
 from shortlist.rerank.backends import Backend, BackendOptions, load_backend
-from shortlist.rerank.base import Candidate, build_ranking, calibrate, candidate_text
+from shortlist.rerank.base import (
+    NO_OPTIONS,
+    Candidate,
+    RerankOptions,
+    ScoringPlan,
+    build_ranking,
+    calibrate,
+    candidate_text,
+    rerank_planned,
+)
 from shortlist.types import Ranking
 
 AGGREGATES = ("max", "mean", "first")
@@ -72,6 +80,14 @@ class EncodedPairs:
     input_ids: list[list[int]]
     token_type_ids: list[list[int]] | None
     owner: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One scoring unit of a cross-encoder: a tokenized `[query] + [passage window]`."""
+
+    input_ids: list[int]
+    token_type_ids: list[int] | None
 
 
 def pack_batches(
@@ -272,14 +288,68 @@ class CrossEncoderReranker:
         self, query: str, documents: Sequence[Candidate], top_n: int | None = None
     ) -> Ranking:
         """Score every candidate against `query`; best first, ties by input position."""
-        if top_n is not None and top_n < 0:
-            raise InvalidInputError("top_n must be >= 0")
-        start = time.perf_counter()
-        texts = [candidate_text(c) for c in documents]
-        raw, windows = self._score([query] * len(texts), texts)
-        timings = {"rerank": (time.perf_counter() - start) * 1000.0}
+        return rerank_planned(self, query, documents, top_n)
+
+    # ---- the scoring protocol (shortlist.rerank.base.PlannedReranker) -------------
+    @property
+    def supported_options(self) -> frozenset[str]:
+        return frozenset({"max_tokens_per_doc", "max_chunks_per_doc"})
+
+    def plan(
+        self, query: str, documents: Sequence[Candidate], options: RerankOptions = NO_OPTIONS
+    ) -> ScoringPlan:
+        """Step 1: cut texts per `options`, cut the query, tokenize into windows.
+
+        Each unit is one `Window` of at most `max_length` tokens; `owner` maps it to its
+        candidate. `max_tokens_per_doc` keeps a text's first N tokens; `max_chunks_per_doc`
+        the part covered by its first N windows. Both must be >= 1.
+        """
+        texts = self.cut_texts(
+            query,
+            [candidate_text(c) for c in documents],
+            max_tokens_per_doc=options.max_tokens_per_doc,
+            max_chunks_per_doc=options.max_chunks_per_doc,
+        )
+        encoded = self.encode([query] * len(texts), texts)
+        types = encoded.token_type_ids
+        units = tuple(
+            Window(ids, types[w] if types is not None else None)
+            for w, ids in enumerate(encoded.input_ids)
+        )
+        return ScoringPlan(
+            query=query,
+            n_documents=len(texts),
+            units=units,
+            tokens=tuple(len(ids) for ids in encoded.input_ids),
+            owner=tuple(encoded.owner.tolist()),
+        )
+
+    def score_units(self, units: Sequence[Window]) -> np.ndarray:
+        """Step 2: the raw score of each window (logit, or label-1 margin for 2 labels)."""
+        if not units:
+            return np.zeros(0, dtype=np.float64)
+        first = units[0].token_type_ids
+        encoded = EncodedPairs(
+            [u.input_ids for u in units],
+            [u.token_type_ids or [] for u in units] if first is not None else None,
+            np.zeros(len(units), dtype=np.int64),
+        )
+        return self._window_scores(self._run(encoded))
+
+    def finish(
+        self,
+        plan: ScoringPlan,
+        scores: np.ndarray,
+        documents: Sequence[Candidate],
+        top_n: int | None,
+    ) -> Ranking:
+        """Step 3: each candidate's windows aggregated (`aggregate`), calibrated, ranked."""
+        owner = np.asarray(plan.owner, dtype=np.int64)
+        raw, windows = aggregate_windows(
+            np.asarray(scores, dtype=np.float64), owner, plan.n_documents, self._aggregate
+        )
         return build_ranking(
-            query, documents, raw, self.calibrate(raw), top_n, windows=windows, timings_ms=timings
+            plan.query, documents, raw, self.calibrate(raw), top_n, windows=windows
         )
 
     def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
@@ -318,22 +388,15 @@ class CrossEncoderReranker:
         token_types = enc["token_type_ids"] if self._want_token_types else None
         return EncodedPairs(enc["input_ids"], token_types, owner)
 
-    def plan(
+    def cut_texts(
         self,
         query: str,
         texts: Sequence[str],
         *,
         max_tokens_per_doc: int | None = None,
         max_chunks_per_doc: int | None = None,
-    ) -> tuple[list[tuple[str, str]], Callable[[np.ndarray], np.ndarray]]:
-        """The (query, text) pairs a server should batch for `rerank(query, texts)`.
-
-        Scoring these pairs with `score_pairs` gives exactly `rerank`'s raw scores (long
-        texts are still windowed inside `score_pairs`), so the returned aggregate is the
-        identity. The request options of Cohere's API cut each text first:
-        `max_tokens_per_doc` (v2) keeps its first N tokens; `max_chunks_per_doc` (v1) keeps
-        the part covered by its first N windows. Both must be >= 1.
-        """
+    ) -> list[str]:
+        """`texts` cut as Cohere's request options ask (see `plan`); unchanged when unset."""
         for option, value in (
             ("max_tokens_per_doc", max_tokens_per_doc),
             ("max_chunks_per_doc", max_chunks_per_doc),
@@ -347,8 +410,7 @@ class CrossEncoderReranker:
             room = self._max_length - query_tokens - self._specials
             covered = room + (max_chunks_per_doc - 1) * (room - self._overlap)
             limit = covered if limit is None else min(limit, covered)
-        cut = list(texts) if limit is None else self._cut_to_tokens(texts, limit)
-        return [(query, t) for t in cut], _identity
+        return list(texts) if limit is None else self._cut_to_tokens(texts, limit)
 
     def _cut_to_tokens(self, texts: Sequence[str], limit: int) -> list[str]:
         """Each text cut after its first `limit` tokens (no special tokens counted)."""
@@ -394,13 +456,12 @@ class CrossEncoderReranker:
         if n == 0:
             return np.zeros(0, dtype=np.float64), []
         encoded = self.encode(queries, passages)
-        logits = self._run(encoded).astype(np.float64)
-        per_window = logits[:, 0] if self._num_labels == 1 else logits[:, 1] - logits[:, 0]
+        per_window = self._window_scores(self._run(encoded))
         return aggregate_windows(per_window, encoded.owner, n, self._aggregate)
 
-
-def _identity(scores: np.ndarray) -> np.ndarray:
-    return scores
+    def _window_scores(self, logits: np.ndarray) -> np.ndarray:
+        logits = logits.astype(np.float64)
+        return logits[:, 0] if self._num_labels == 1 else logits[:, 1] - logits[:, 0]
 
 
 def aggregate_windows(

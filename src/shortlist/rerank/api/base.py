@@ -18,7 +18,6 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -26,7 +25,13 @@ import numpy as np
 
 from shortlist.errors import InvalidInputError, ProviderAuthError, ProviderError
 from shortlist.rerank.api.http import JsonTransport, RetryPolicy
-from shortlist.rerank.base import Candidate, build_ranking, calibrate, candidate_text
+from shortlist.rerank.base import (  # CostEstimate is re-exported here
+    Candidate,
+    CostEstimate,
+    build_ranking,
+    calibrate,
+    candidate_text,
+)
 from shortlist.types import Ranking
 
 CHARS_PER_TOKEN = 4
@@ -57,23 +62,6 @@ def resolve_api_key(
         f"{provider}: no API key; pass api_key=... or set the environment variable {names}",
         provider=provider,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class CostEstimate:
-    """What reranking one query would be billed, in the provider's own units.
-
-    - `requests`: HTTP requests sent (after splitting to the provider's limits);
-    - `search_units`: Cohere's billing unit (0 for providers that bill otherwise);
-    - `tokens`: estimated billed tokens for token-billed providers (Voyage, Jina),
-      0 for the others.
-
-    Multiply by a price table to get money; the estimates use `estimate_tokens`.
-    """
-
-    requests: int
-    search_units: int = 0
-    tokens: int = 0
 
 
 def plan_batches(
