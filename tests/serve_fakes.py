@@ -14,12 +14,23 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from shortlist.rerank.base import Candidate, build_ranking, calibrate, candidate_text
-from shortlist.types import Hit, Ranking
+from shortlist.rerank.base import (
+    NO_OPTIONS,
+    Candidate,
+    RerankOptions,
+    ScoringPlan,
+    build_ranking,
+    calibrate,
+    candidate_text,
+    rerank_planned,
+)
+from shortlist.store.index import Index
+from shortlist.types import Document, Ranking
 
 _WORD = re.compile(r"\w+")
 
@@ -30,13 +41,20 @@ def words(text: str) -> set[str]:
 
 @dataclass
 class OverlapScorer:
-    """A deterministic PairScorer + Reranker: raw score = shared words - 0.1 * other words."""
+    """A deterministic planned reranker: raw score = shared words - 0.1 * other words.
+
+    Follows the scoring protocol with one (query, text) unit per document, calibrated
+    with a sigmoid; `batches` records the size of every scoring call.
+    """
 
     name: str = "fake:overlap"
-    calibration: str = "sigmoid"
     delay_s: float = 0.0
     batches: list[int] = field(default_factory=list)
     fail_on: str | None = None
+
+    @property
+    def supported_options(self) -> frozenset[str]:
+        return frozenset()
 
     def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         self.batches.append(len(pairs))
@@ -50,41 +68,71 @@ class OverlapScorer:
             out.append(len(qw & tw) - 0.1 * len(tw - qw))
         return np.asarray(out, dtype=np.float64)
 
+    def plan(
+        self, query: str, documents: Sequence[Candidate], options: RerankOptions = NO_OPTIONS
+    ) -> ScoringPlan:
+        pairs = tuple((query, candidate_text(d)) for d in documents)
+        return ScoringPlan(
+            query, len(pairs), pairs, tuple(len(t) // 4 + 1 for _, t in pairs),
+            tuple(range(len(pairs))),
+        )
+
+    def score_units(self, units: Sequence[tuple[str, str]]) -> np.ndarray:
+        return self.score_pairs(units) if units else np.zeros(0)
+
+    def finish(
+        self, plan: ScoringPlan, scores: np.ndarray, documents: Sequence[Candidate],
+        top_n: int | None,
+    ) -> Ranking:
+        return build_ranking(plan.query, documents, scores, calibrate(scores, "sigmoid"), top_n)
+
     def rerank(
         self, query: str, documents: Sequence[Candidate], top_n: int | None = None
     ) -> Ranking:
-        raw = self.score_pairs([(query, candidate_text(d)) for d in documents])
-        return build_ranking(query, documents, raw, calibrate(raw, self.calibration), top_n)
+        return rerank_planned(self, query, documents, top_n)
 
 
 @dataclass
 class WindowedScorer(OverlapScorer):
-    """An OverlapScorer with a window plan: documents are split into windows of N words."""
+    """An OverlapScorer that windows documents into N words and keeps the best window.
+
+    `max_tokens_per_doc` sets the window size (one word = one token here).
+    """
 
     name: str = "fake:windowed"
     window_words: int = 4
 
-    def plan(self, query: str, texts: Sequence[str], max_tokens_per_doc: int | None = None):
-        size = max_tokens_per_doc or self.window_words
+    @property
+    def supported_options(self) -> frozenset[str]:
+        return frozenset({"max_tokens_per_doc"})
+
+    def plan(
+        self, query: str, documents: Sequence[Candidate], options: RerankOptions = NO_OPTIONS
+    ) -> ScoringPlan:
+        size = options.max_tokens_per_doc or self.window_words
         pairs: list[tuple[str, str]] = []
         owners: list[int] = []
-        for i, text in enumerate(texts):
-            toks = text.split() or [""]
+        for i, d in enumerate(documents):
+            toks = candidate_text(d).split() or [""]
             for start in range(0, len(toks), size):
                 pairs.append((query, " ".join(toks[start : start + size])))
                 owners.append(i)
+        return ScoringPlan(query, len(documents), tuple(pairs), (1,) * len(pairs), tuple(owners))
 
-        def aggregate(scores: np.ndarray) -> tuple[np.ndarray, list[int | None]]:
-            best = np.full(len(texts), -np.inf)
-            window: list[int | None] = [None] * len(texts)
-            seen = [0] * len(texts)
-            for s, i in zip(scores, owners, strict=True):
-                if s > best[i]:
-                    best[i], window[i] = s, seen[i]
-                seen[i] += 1
-            return best, window
-
-        return pairs, aggregate
+    def finish(
+        self, plan: ScoringPlan, scores: np.ndarray, documents: Sequence[Candidate],
+        top_n: int | None,
+    ) -> Ranking:
+        best = np.full(plan.n_documents, -np.inf)
+        window: list[int | None] = [None] * plan.n_documents
+        seen = [0] * plan.n_documents
+        for score, i in zip(scores, plan.owner, strict=True):
+            if score > best[i]:
+                best[i], window[i] = score, seen[i]
+            seen[i] += 1
+        return build_ranking(
+            plan.query, documents, best, calibrate(best, "sigmoid"), top_n, windows=window
+        )
 
 
 @dataclass
@@ -101,32 +149,6 @@ class ApiLikeReranker:
         return build_ranking(query, documents, scores, scores, top_n)
 
 
-@dataclass
-class FakeIndex:
-    """First stage over a fixed corpus: BM25-ish word overlap; `filter` matches metadata."""
-
-    docs: dict[str, tuple[str, dict[str, Any]]]
-    calls: list[dict[str, Any]] = field(default_factory=list)
-
-    def search(
-        self, query: str, k: int = 10, mode: str = "bm25", filter: dict[str, Any] | None = None
-    ) -> Ranking:
-        self.calls.append({"query": query, "k": k, "mode": mode, "filter": filter})
-        qw = words(query)
-        scored = []
-        for doc_id, (text, meta) in self.docs.items():
-            if filter and any(meta.get(key) != v for key, v in filter.items()):
-                continue
-            # Favours short documents, unlike the reranker, so reranking reorders.
-            scored.append((len(qw & words(text)) / (1 + len(words(text))) ** 2, doc_id, text, meta))
-        scored.sort(key=lambda s: (-s[0], s[1]))
-        hits = tuple(
-            Hit(id=d, doc_id=d, text=t, metadata=m, score=s, rank=r)
-            for r, (s, d, t, m) in enumerate(scored[:k], start=1)
-        )
-        return Ranking(query=query, hits=hits, timings_ms={"bm25": 0.5})
-
-
 CORPUS = {
     "d1": ("the cat sat on the mat", {"lang": "en"}),
     "d2": ("a dog chased the cat around the big garden all day long", {"lang": "en"}),
@@ -136,13 +158,19 @@ CORPUS = {
 }
 
 
+def make_index(path: Path) -> Index:
+    """A real index over `CORPUS` (hashing encoder: no model files)."""
+    docs = [Document(doc_id, text, metadata=meta) for doc_id, (text, meta) in CORPUS.items()]
+    return Index.create(path, docs, encoder="hashing:64")
+
+
 def make_app() -> Any:
     """App factory for a uvicorn subprocess; configured by SERVE_FAKE_* variables."""
     from shortlist.serve.app import ServeConfig, create_app
 
     scorer = OverlapScorer(delay_s=float(os.environ.get("SERVE_FAKE_DELAY_S", "0")))
     config = ServeConfig(queue_size=int(os.environ.get("SERVE_FAKE_QUEUE", "64")))
-    return create_app(config, {"overlap": scorer}, FakeIndex(dict(CORPUS)))
+    return create_app(config, {"overlap": scorer})
 
 
 def free_port() -> int:

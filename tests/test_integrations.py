@@ -24,6 +24,7 @@ from shortlist.errors import InvalidInputError, MissingDependencyError, SpecErro
 from shortlist.pipeline import Pipeline
 from shortlist.rerank.base import Candidate, build_ranking, calibrate, candidate_text
 from shortlist.rerank.registry import load_reranker
+from shortlist.retrieve.stages import first_stage
 from shortlist.store.index import Index
 from shortlist.types import Document, Ranking
 
@@ -230,7 +231,7 @@ def test_langchain_retriever_with_reranker_matches_pipeline(lc: ModuleType, inde
         index=index, reranker=OverlapScorer(), k=5, top_n=2, mode="hybrid"
     )
     got = retriever.invoke(QUERY)
-    want = Pipeline(index, OverlapScorer(), k=5, top_n=2, mode="hybrid").run(QUERY)
+    want = Pipeline(first_stage(index, "hybrid"), OverlapScorer(), k=5, top_n=2).run(QUERY)
     assert [d.id for d in got] == want.ids
     assert [d.metadata["first_stage_rank"] for d in got] == [h.first_stage_rank for h in want]
     assert [d.metadata["raw_score"] for d in got] == [h.raw_score for h in want]

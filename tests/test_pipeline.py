@@ -7,6 +7,7 @@ import pytest
 from shortlist.errors import SpecError
 from shortlist.pipeline import Pipeline, parse_pipeline
 from shortlist.rerank.base import build_ranking, candidate_text
+from shortlist.retrieve.stages import first_stage
 from shortlist.store.index import Index
 from shortlist.types import Document, Ranking
 
@@ -33,7 +34,7 @@ def index(tmp_path: Path) -> Index:
 
 
 def test_pipeline_keeps_both_ranks(index: Index) -> None:
-    p = Pipeline(index, ReverseReranker(), k=8, top_n=3, mode="bm25")
+    p = Pipeline(first_stage(index, "bm25"), ReverseReranker(), k=8, top_n=3)
     r = p.run("shared words document")
     assert len(r) == 3
     assert [h.rank for h in r] == [1, 2, 3]
@@ -43,7 +44,7 @@ def test_pipeline_keeps_both_ranks(index: Index) -> None:
 
 
 def test_pipeline_without_reranker(index: Index) -> None:
-    r = Pipeline(index, None, k=8, top_n=4, mode="hybrid").run("document number")
+    r = Pipeline(first_stage(index, "hybrid"), None, k=8, top_n=4).run("document number")
     assert len(r) == 4 and "rerank" not in r.timings_ms
     assert [h.first_stage_rank for h in r] == [1, 2, 3, 4]
 
@@ -75,10 +76,10 @@ def test_parse_pipeline_errors(spec: str) -> None:
 def test_bi_encoder_shares_the_index_encoder_when_specs_match(index: Index) -> None:
     from shortlist.rerank.bi_encoder import BiEncoderReranker
 
-    same = Pipeline(index, BiEncoderReranker("hashing:32"), k=8, top_n=3, mode="dense")
+    same = Pipeline(first_stage(index, "dense"), BiEncoderReranker("hashing:32"), k=8, top_n=3)
     assert isinstance(same.reranker, BiEncoderReranker)
     assert same.reranker.encoder is index.encoder  # one model in memory, not two
-    other = Pipeline(index, BiEncoderReranker("hashing:16"), k=8, top_n=3, mode="dense")
+    other = Pipeline(first_stage(index, "dense"), BiEncoderReranker("hashing:16"), k=8, top_n=3)
     assert isinstance(other.reranker, BiEncoderReranker)
     assert other.reranker.encoder is not index.encoder and other.reranker.encoder.dim == 16
     ranking = same.run("shared words document number 3")
@@ -90,7 +91,7 @@ def test_cascade_stages_are_bound_to_the_index(index: Index) -> None:
     from shortlist.rerank.cascade import CascadeReranker
 
     cascade = CascadeReranker(BiEncoderReranker("hashing:32"), 4, ReverseReranker())
-    pipeline = Pipeline(index, cascade, k=8, top_n=3, mode="bm25")
+    pipeline = Pipeline(first_stage(index, "bm25"), cascade, k=8, top_n=3)
     assert isinstance(pipeline.reranker, CascadeReranker)
     first = pipeline.reranker.first
     assert isinstance(first, BiEncoderReranker) and first.encoder is index.encoder

@@ -103,8 +103,7 @@ class FakeIndex:
     def encoder_spec(self) -> str | None:
         return "fake-index-encoder"
 
-    @property
-    def encoder(self) -> BagOfWordsEncoder:
+    def load_encoder(self) -> BagOfWordsEncoder:
         return self._encoder
 
     @property

@@ -15,14 +15,16 @@ pytest.importorskip("cohere")
 import cohere
 
 from serve_fakes import (
-    CORPUS,
     ApiLikeReranker,
-    FakeIndex,
     OverlapScorer,
     WindowedScorer,
+    make_index,
     running,
 )
+from shortlist.pipeline import Pipeline
+from shortlist.retrieve.stages import first_stage
 from shortlist.serve.app import ServeConfig, create_app
+from shortlist.store.index import Index
 
 QUERY = "big cat in the garden"
 DOCS = [
@@ -48,12 +50,12 @@ def scorer() -> OverlapScorer:
 
 
 @pytest.fixture(scope="module")
-def index() -> FakeIndex:
-    return FakeIndex(dict(CORPUS))
+def index(tmp_path_factory: pytest.TempPathFactory) -> Index:
+    return make_index(tmp_path_factory.mktemp("serve") / "index")
 
 
 @pytest.fixture(scope="module")
-def base_url(scorer: OverlapScorer, index: FakeIndex) -> Iterator[str]:
+def base_url(scorer: OverlapScorer, index: Index) -> Iterator[str]:
     rerankers = {"overlap": scorer, "windowed": WindowedScorer(), "api": ApiLikeReranker()}
     with running(create_app(CONFIG, rerankers, index)) as url:
         yield url
@@ -177,25 +179,24 @@ def test_tei_rerank(base_url: str, scorer: OverlapScorer) -> None:
     assert body[0] == {"index": 4, "score": pytest.approx(4 - 0.2), "text": DOCS[4]}
 
 
-def test_search_reranks_first_stage(base_url: str, index: FakeIndex) -> None:
+def test_search_runs_the_library_pipeline(
+    base_url: str, index: Index, scorer: OverlapScorer
+) -> None:
     r = httpx.post(
         f"{base_url}/v1/search",
-        json={"query": "big cat garden", "k": 4, "top_n": 2, "filter": {"lang": "en"}},
+        json={"query": "big cat garden", "k": 4, "top_n": 2, "filter": {"lang": "en"},
+              "mode": "bm25"},
     )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["query"] == "big cat garden"
-    assert index.calls[-1] == {
-        "query": "big cat garden",
-        "k": 4,
-        "mode": "bm25",
-        "filter": {"lang": "en"},
-    }
+    pipeline = Pipeline(first_stage(index, "bm25"), scorer, k=4, top_n=2)
+    want = pipeline.run("big cat garden", filter={"lang": "en"})
     results = body["results"]
-    # First stage: d1, d5, d2, d3; the overlap reranker: d5 (2.3), d2 (2.2), d1, d3.
-    assert [h["id"] for h in results] == ["d5", "d2"]
+    assert [h["id"] for h in results] == want.ids
+    assert [h["score"] for h in results] == [h.score for h in want]
+    assert [h["first_stage_rank"] for h in results] == [h.first_stage_rank for h in want]
     assert [h["rank"] for h in results] == [1, 2]
-    assert [h["first_stage_rank"] for h in results] == [2, 3]
     assert set(results[0]) >= {
         "id",
         "doc_id",
@@ -207,19 +208,20 @@ def test_search_reranks_first_stage(base_url: str, index: FakeIndex) -> None:
         "metadata",
     }
     assert results[0]["metadata"] == {"lang": "en"}
-    assert {"retrieve", "rerank", "total", "bm25"} <= set(body["timings_ms"])
+    assert {"retrieve", "retrieve.bm25", "rerank", "total"} <= set(body["timings_ms"])
 
 
-def test_search_without_rerank_and_with_mode(base_url: str, index: FakeIndex) -> None:
+def test_search_without_rerank_and_with_mode(base_url: str, index: Index) -> None:
     r = httpx.post(
         f"{base_url}/v1/search",
         json={"query": "big cat garden", "k": 4, "top_n": 2, "rerank": False, "mode": "dense"},
     )
     assert r.status_code == 200
-    assert [h["first_stage_rank"] for h in r.json()["results"]] == [None, None]
-    assert [h["id"] for h in r.json()["results"]] == ["d1", "d5"]
-    assert index.calls[-1]["mode"] == "dense"
+    want = index.search("big cat garden", k=2, mode="dense")
+    assert [h["id"] for h in r.json()["results"]] == want.ids
+    assert [h["first_stage_rank"] for h in r.json()["results"]] == [1, 2]
     assert "rerank" not in r.json()["timings_ms"]
+    assert "retrieve.dense" in r.json()["timings_ms"]
     r = httpx.post(f"{base_url}/v1/search", json={"query": "cat", "rerank": "nope"})
     assert r.status_code == 404
 
@@ -346,7 +348,7 @@ def test_served_cross_encoder_applies_max_tokens_per_doc(
     folder = build_tiny_cross_encoder(tmp_path_factory.mktemp("ce") / "bert", "bert", 1)
     reranker = CrossEncoderReranker(str(folder), max_length=32, window_stride=4)
     docs = [" ".join(["river", "bread"] * 40), "apple tree grows", " ".join(["cat"] * 90)]
-    cut = [d for _, d in reranker.plan("cat tree", docs, max_tokens_per_doc=5)[0]]
+    cut = reranker.cut_texts("cat tree", docs, max_tokens_per_doc=5)
     want = {h.index: h.raw_score for h in reranker.rerank("cat tree", cut)}
     full = {h.index: h.raw_score for h in reranker.rerank("cat tree", docs)}
     assert want != full  # the option matters for these documents

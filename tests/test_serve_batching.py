@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -26,7 +25,7 @@ def test_jobs_get_exactly_their_own_scores_and_share_batches() -> None:
     scorer = OverlapScorer(delay_s=0.05)
 
     async def main() -> list[np.ndarray]:
-        batcher = DynamicBatcher(scorer, max_wait_ms=20, max_batch_pairs=1000)
+        batcher = DynamicBatcher(scorer.score_pairs, max_wait_ms=20, max_batch_pairs=1000)
         await batcher.start()
         jobs = [pairs_for(f"query{j}", 1 + j % 4) for j in range(12)]
         results = await asyncio.gather(*(batcher.score(p) for p in jobs))
@@ -48,7 +47,7 @@ def test_token_and_pair_budgets_split_batches() -> None:
 
     async def main() -> None:
         batcher = DynamicBatcher(
-            scorer, max_batch_pairs=5, max_wait_ms=50, count_tokens=lambda q, t: 1
+            scorer.score_pairs, max_batch_pairs=5, max_wait_ms=50, count_tokens=lambda pair: 1
         )
         await batcher.start()
         await asyncio.gather(*(batcher.score(pairs_for("q", 2)) for _ in range(5)))
@@ -61,7 +60,7 @@ def test_token_and_pair_budgets_split_batches() -> None:
 
     async def by_tokens() -> None:
         batcher = DynamicBatcher(
-            scorer, max_batch_tokens=30, max_wait_ms=50, count_tokens=lambda q, t: 10
+            scorer.score_pairs, max_batch_tokens=30, max_wait_ms=50, count_tokens=lambda pair: 10
         )
         await batcher.start()
         await asyncio.gather(*(batcher.score(pairs_for("q", 1)) for _ in range(7)))
@@ -77,7 +76,7 @@ def test_a_failing_job_does_not_fail_its_batch_mates() -> None:
     scorer = OverlapScorer(fail_on="poison")
 
     async def main() -> list[object]:
-        batcher = DynamicBatcher(scorer, max_wait_ms=50)
+        batcher = DynamicBatcher(scorer.score_pairs, max_wait_ms=50)
         await batcher.start()
         out = await asyncio.gather(
             batcher.score([("q", "good one")]),
@@ -98,7 +97,7 @@ def test_full_queue_rejects_and_close_drains() -> None:
     scorer = OverlapScorer(delay_s=0.1)
 
     async def main() -> tuple[list[object], int]:
-        batcher = DynamicBatcher(scorer, queue_size=2, max_wait_ms=0, max_batch_pairs=1)
+        batcher = DynamicBatcher(scorer.score_pairs, queue_size=2, max_wait_ms=0, max_batch_pairs=1)
         await batcher.start()
         first = asyncio.ensure_future(batcher.score([("q", "a")]))
         await asyncio.sleep(0.02)  # the worker took it: the queue is empty again
@@ -167,28 +166,3 @@ def test_full_queue_is_503_with_retry_after() -> None:
     assert rejected.headers["Retry-After"] == "1"
     assert "queue is full" in rejected.json()["message"]
     assert 'shortlist_requests_total{endpoint="/rerank",status="503"}' in metrics
-
-
-def test_two_label_scores_calibrate_as_softmax() -> None:
-    class TwoLabel(OverlapScorer):
-        def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
-            margin = super().score_pairs(pairs)
-            return np.stack([np.zeros_like(margin), margin], axis=1)
-
-    margin_scorer = OverlapScorer(calibration="softmax")
-    logits_scorer = TwoLabel(calibration="softmax")
-    docs = ["a cat", "the big cat garden", "dog"]
-    app = create_app(ServeConfig(), {"margin": margin_scorer, "logits": logits_scorer})
-    with running(app) as url:
-        by_margin = httpx.post(f"{url}/rerank", json={"query": "big cat", "texts": docs}).json()
-        by_logits = httpx.post(
-            f"{url}/v2/rerank", json={"model": "logits", "query": "big cat", "documents": docs}
-        ).json()["results"]
-    # Hand-computed margins: 1 - 0.1 = 0.9, 2 - 0.2 = 1.8, -0.1; P(label 1) = sigmoid(margin).
-    expected = {1: 1 / (1 + np.exp(-1.8)), 0: 1 / (1 + np.exp(-0.9)), 2: 1 / (1 + np.exp(0.1))}
-    assert [(x["index"], x["score"]) for x in by_margin] == [
-        (i, pytest.approx(p)) for i, p in expected.items()
-    ]
-    assert [(x["index"], x["relevance_score"]) for x in by_logits] == [
-        (i, pytest.approx(p)) for i, p in expected.items()
-    ]

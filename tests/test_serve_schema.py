@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from serve_fakes import CORPUS, FakeIndex, OverlapScorer, running
+from serve_fakes import OverlapScorer, make_index, running
 from shortlist.serve.app import ServeConfig, create_app
 
 OPERATIONS = [
@@ -39,9 +39,10 @@ CHECKS = [
 
 
 @pytest.fixture(scope="module")
-def served_schema() -> Iterator[Any]:
+def served_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     config = ServeConfig(max_documents=50, max_top_n=50, max_request_bytes=64_000)
-    app = create_app(config, {"overlap": OverlapScorer()}, FakeIndex(dict(CORPUS)))
+    index = make_index(tmp_path_factory.mktemp("schema") / "index")
+    app = create_app(config, {"overlap": OverlapScorer()}, index)
     with running(app) as url:
         yield schemathesis.openapi.from_url(f"{url}/openapi.json")
 

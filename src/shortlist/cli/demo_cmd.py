@@ -48,6 +48,7 @@ def demo(
     from shortlist.evaluate.datasets.lee import make_collection
     from shortlist.pipeline import Pipeline
     from shortlist.rerank.registry import load_reranker
+    from shortlist.retrieve.stages import first_stage
     from shortlist.store.index import Index
 
     with tempfile.TemporaryDirectory(prefix="shortlist-demo-") as tmp:
@@ -61,7 +62,7 @@ def demo(
             f"in {time.perf_counter() - t0:.1f}s -> {path}"
         )
         reranker = load_reranker(rerank_spec)
-        pipeline = Pipeline(index, reranker, k=k, top_n=top_n, mode="hybrid")
+        pipeline = Pipeline(first_stage(index, "hybrid"), reranker, k=k, top_n=top_n)
         pipeline.run("warm up")  # first call loads the models; keep it out of the timings
         click.echo(
             f"pipeline: hybrid (BM25 + dense, RRF) top {k} -> {rerank_spec} -> top {top_n}\n"

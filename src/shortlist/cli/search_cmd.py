@@ -75,6 +75,7 @@ def search_cmd(
 ) -> None:
     """Search an index; with --rerank, rescore the top K and keep the top N."""
     from shortlist.pipeline import Pipeline
+    from shortlist.retrieve.stages import first_stage
     from shortlist.store.index import Index
 
     index = Index.open(index_dir)
@@ -83,7 +84,8 @@ def search_cmd(
     if rerank_spec and rerank_spec != "none":
         from shortlist.rerank.registry import load_reranker
 
-        pipeline = Pipeline(index, load_reranker(rerank_spec), k=k or 50, top_n=top_n, mode=mode)
+        retriever = first_stage(index, mode, by=by)  # type: ignore[arg-type]
+        pipeline = Pipeline(retriever, load_reranker(rerank_spec), k=k or 50, top_n=top_n)
         ranking = pipeline.run(query, filter=flt)
     else:
         ranking = index.search(query, k=k or 10, mode=mode, filter=flt, by=by)  # type: ignore[arg-type]

@@ -8,6 +8,10 @@ For every pipeline spec (`FIRST_STAGE[+RERANKER_SPEC]`) and every K it:
 2. reranks those K candidates and records the full reranked list as the run (so
    Recall@K is the first stage's recall and the ranking metrics show the reranker's
    effect; `top_n` only matters for prompts);
+
+   Both steps are the library's `Pipeline` (`shortlist.pipeline`): its `first_stage.run`
+   is the cached prefix, its `rerank` runs on the cached candidates, so the harness
+   measures exactly what `Pipeline.run` and the server's `/v1/search` execute;
 3. records per-query metrics and per-stage latency (retrieve, rerank, total); each
    stage is called once, untimed, before the timed queries, so one-off model loading
    is not charged to the first query.
@@ -27,14 +31,19 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from shortlist.errors import InvalidInputError
 from shortlist.evaluate.trec import read_trec_run, write_trec_run
-from shortlist.pipeline import PipelineSpec, parse_pipeline
-from shortlist.types import Hit, Qrels, Run
+from shortlist.pipeline import Pipeline, PipelineSpec, parse_pipeline
+from shortlist.rerank.base import ReportsCost, Reranker
+from shortlist.retrieve.stages import first_stage
+from shortlist.types import Hit, Qrels, Ranking, Run
+
+if TYPE_CHECKING:
+    from shortlist.store.index import Index
 
 DEFAULT_METRICS: tuple[str, ...] = ("ndcg@10", "mrr@10", "recall@100")
 
@@ -118,7 +127,7 @@ class Harness:
 
     def __init__(
         self,
-        index: Any,
+        index: Index,
         queries: Mapping[str, str],
         qrels: Qrels,
         *,
@@ -128,7 +137,7 @@ class Harness:
         metrics: Sequence[str] = DEFAULT_METRICS,
         top_n: int = 10,
         prices: Mapping[str, Mapping[str, float]] | None = None,
-        load_reranker: Callable[[str], Any] | None = None,
+        load_reranker: Callable[[str], Reranker] | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> None:
         self.index = index
@@ -146,35 +155,34 @@ class Harness:
             load_reranker = _load
         self._load_reranker = load_reranker
         self._progress = progress or (lambda _msg: None)
-        self._first_stage_cache: dict[
-            tuple[str, int], tuple[dict[str, list[Hit]], dict[str, float]]
-        ] = {}
-        self._rerankers: dict[str, Any] = {}
+        self._first_stage_cache: dict[tuple[str, int], tuple[dict[str, Ranking], float]] = {}
+        self._rerankers: dict[str, Reranker] = {}
 
-    # ---- first stage ---------------------------------------------------------
-    def _first_stage(self, mode: str, k: int) -> tuple[dict[str, list[Hit]], dict[str, float]]:
-        for (m, kk), (cached_hits, cached_lat) in self._first_stage_cache.items():
+    # ---- the pipeline's first stage, shared by every reranker -------------------
+    def _first_stage(self, mode: str, k: int) -> dict[str, Ranking]:
+        """Every query's first-stage ranking at depth >= k (cached; slice to use less)."""
+        for (m, kk), (cached, _) in self._first_stage_cache.items():
             if m == mode and kk >= k:
-                return {q: h[:k] for q, h in cached_hits.items()}, cached_lat
-        hits: dict[str, list[Hit]] = {}
-        lat: dict[str, float] = {}
+                return cached
+        retriever = first_stage(self.index, mode)
         if self.queries:
             # Untimed warm-up: loading the encoder must not be charged to the first query.
-            self.index.search(next(iter(self.queries.values())), k=k, mode=mode)
-        for qid, text in self.queries.items():
-            t = time.perf_counter()
-            ranking = self.index.search(text, k=k, mode=mode)
-            lat[qid] = (time.perf_counter() - t) * 1000
-            hits[qid] = list(ranking.hits)
-        self._first_stage_cache[(mode, k)] = (hits, lat)
-        return hits, lat
+            retriever.run(next(iter(self.queries.values())), k=k)
+        started = time.perf_counter()
+        rankings = {qid: retriever.run(text, k=k) for qid, text in self.queries.items()}
+        self._first_stage_cache[(mode, k)] = (rankings, time.perf_counter() - started)
+        return rankings
 
-    def _reranker(self, spec: str) -> Any:
+    def _reranker(self, spec: str) -> Reranker:
         if spec not in self._rerankers:
-            from shortlist.pipeline import bind_to_retriever
-
-            self._rerankers[spec] = bind_to_retriever(self._load_reranker(spec), self.index)
+            self._rerankers[spec] = self._load_reranker(spec)
         return self._rerankers[spec]
+
+    def pipeline(self, spec: str, k: int) -> Pipeline:
+        """The library pipeline a spec names over this harness's index (all hits kept)."""
+        return Pipeline.from_spec(
+            spec, self.index, k=k, top_n=None, load_reranker=self._reranker
+        )
 
     # ---- one configuration ---------------------------------------------------------
     def run_config(self, name: str, spec: str, k: int, max_k: int) -> ConfigResult:
@@ -201,8 +209,10 @@ class Harness:
             self._progress(f"{name} k={k}: reused saved run {trec.name}")
             latency, cost = meta["latency_ms"], meta["cost_per_1k"]
         else:
-            hits_by_q, retrieve_lat = self._first_stage(parsed.first_stage, max_k)
-            run, first_run, latency, cost = self._execute(parsed, hits_by_q, retrieve_lat, k)
+            first = self._first_stage(parsed.first_stage, max_k)
+            run, first_run, latency, cost = self._execute(
+                self.pipeline(spec, k), first, k, parsed.reranker
+            )
             stem.parent.mkdir(parents=True, exist_ok=True)
             write_trec_run(trec, run, _slug(name))
             payload = {
@@ -220,51 +230,45 @@ class Harness:
         return ConfigResult(name, spec, k, per_query, latency, cost, run, first_run)
 
     def _execute(
-        self,
-        parsed: PipelineSpec,
-        hits_by_q: Mapping[str, list[Hit]],
-        retrieve_lat: Mapping[str, float],
-        k: int,
+        self, pipeline: Pipeline, first: Mapping[str, Ranking], k: int, spec: str | None
     ) -> tuple[Run, Run, dict[str, dict[str, float]], float | None]:
-        reranker = self._reranker(parsed.reranker) if parsed.reranker else None
+        reranker = pipeline.reranker
         run: Run = {}
         first_run: Run = {}
         lat: dict[str, dict[str, float]] = {"retrieve": {}, "rerank": {}, "total": {}}
         units: dict[str, float] = {}
-        if reranker is not None and not hasattr(reranker, "cost_units"):
+        billed = isinstance(reranker, ReportsCost)
+        if reranker is not None and not billed:
             # Untimed warm-up: model loading and export are one-off costs, not per-query latency.
             # Hosted (billed) rerankers are not warmed up: that would be a paid call.
             for qid, text in self.queries.items():
-                if hits_by_q[qid]:
-                    reranker.rerank(text, hits_by_q[qid][:k], top_n=None)
+                if len(first[qid]):
+                    pipeline.rerank(text, first[qid].top(k))
                     break
         for qid, text in self.queries.items():
-            cands = hits_by_q[qid][:k]
+            candidates = first[qid].top(k)
             if self.ignore_identical_ids:
                 # The query is itself a corpus document (doc-to-doc tasks): drop its self-match
                 # before reranking, as BEIR does for ArguAna and Quora.
-                cands = [h for h in cands if h.doc_id != qid]
-            first_run[qid] = _doc_run(cands)
-            rerank_ms = 0.0
-            final = cands
-            if reranker is not None and cands:
-                t = time.perf_counter()
-                final = list(reranker.rerank(text, cands, top_n=None).hits)
-                rerank_ms = (time.perf_counter() - t) * 1000
-                cost_units = getattr(reranker, "cost_units", None)
-                if cost_units is not None:
-                    est = cost_units(text, [h.text for h in cands])
-                    for unit, v in (
-                        ("searches", est.search_units),
-                        ("tokens", est.tokens),
-                        ("requests", est.requests),
-                    ):
-                        units[unit] = units.get(unit, 0.0) + float(v)
-            run[qid] = _doc_run(final)
-            lat["retrieve"][qid] = retrieve_lat[qid]
+                kept = tuple(h for h in candidates.hits if h.doc_id != qid)
+                candidates = Ranking(text, kept, candidates.timings_ms)
+            first_run[qid] = _doc_run(candidates.hits)
+            final = pipeline.rerank(text, candidates)
+            rerank_ms = final.timings_ms.get("rerank", 0.0)
+            if isinstance(reranker, ReportsCost) and len(candidates):
+                est = reranker.cost_units(text, [h.text for h in candidates.hits])
+                for unit, v in (
+                    ("searches", est.search_units),
+                    ("tokens", est.tokens),
+                    ("requests", est.requests),
+                ):
+                    units[unit] = units.get(unit, 0.0) + float(v)
+            run[qid] = _doc_run(final.hits)
+            retrieve_ms = first[qid].timings_ms["retrieve"]
+            lat["retrieve"][qid] = retrieve_ms
             lat["rerank"][qid] = rerank_ms
-            lat["total"][qid] = retrieve_lat[qid] + rerank_ms
-        cost = self._cost(parsed.reranker, units, len(self.queries))
+            lat["total"][qid] = retrieve_ms + rerank_ms
+        cost = self._cost(spec, units, len(self.queries))
         return run, first_run, lat, cost
 
     def _cost(self, spec: str | None, units: Mapping[str, float], n_queries: int) -> float | None:

@@ -33,6 +33,8 @@ except ImportError as exc:  # pragma: no cover - exercised by simulating the mis
 
 from shortlist.integrations._common import LazyReranker, calibrated, check_settings, cut
 from shortlist.pipeline import Pipeline
+from shortlist.retrieve.stages import first_stage
+from shortlist.retrieve.store import PassageStore
 from shortlist.types import Hit
 
 __all__ = ["ShortlistRerank", "ShortlistRetriever"]
@@ -96,7 +98,7 @@ class ShortlistRetriever(BaseRetriever):
     """Retrieves from a shortlist `Index` (first stage `mode`, top `k`), optionally
     reranks with `reranker` or `spec`, and returns the best `top_n` as `Document`s.
 
-    `index` is an `Index` (or anything with its `search` method). `mode` is `bm25`,
+    `index` is an `Index` (or any other `PassageStore`). `mode` is `bm25`,
     `dense` or `hybrid`; None picks `hybrid`, or `bm25` for an index built without
     vectors. `filter` restricts the first stage to passages whose metadata match.
     Each `Document` has the passage text as `page_content`, `id` = passage id, and
@@ -121,9 +123,9 @@ class ShortlistRetriever(BaseRetriever):
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
-        if not callable(getattr(self.index, "search", None)):
+        if not isinstance(self.index, PassageStore):
             raise InvalidInputError(
-                f"index= must be a shortlist Index (or have its search method), "
+                f"index= must be a shortlist Index (or another PassageStore), "
                 f"got {type(self.index).__name__}; open one with Index.open(path)"
             )
         if self.k < 1:
@@ -143,10 +145,11 @@ class ShortlistRetriever(BaseRetriever):
     def _get_pipeline(self) -> Pipeline:
         # Built on first use so a spec's model loads only when the retriever is queried.
         if self._pipeline is None:
-            mode = self.mode or ("hybrid" if getattr(self.index, "has_dense", True) else "bm25")
+            store: PassageStore = self.index
+            mode = self.mode or ("hybrid" if store.has_dense else "bm25")
             reranker = self._lazy.get() if self._lazy is not None else None
             self._pipeline = Pipeline(
-                self.index, reranker, k=self.k, top_n=self.top_n, mode=mode
+                first_stage(store, mode), reranker, k=self.k, top_n=self.top_n
             )
         return self._pipeline
 

@@ -109,14 +109,10 @@ class BiEncoderReranker:
         encoder = self._encoder
         if encoder is None and source.encoder_spec is not None:
             if source.encoder_spec == self._model:
-                encoder = source.encoder
+                encoder = source.load_encoder()
         return BiEncoderReranker(
             self._model, encoder=encoder or self.encoder, vector_source=source, name=self._name
         )
-
-    def with_vector_source(self, source: VectorSource) -> BiEncoderReranker:
-        """Alias of `bind_vectors`, kept for callers of earlier versions."""
-        return self.bind_vectors(source)
 
     def _stored(self, documents: Sequence[Candidate]) -> tuple[np.ndarray | None, np.ndarray]:
         """Stored vectors (or None) and the mask of candidates they cover."""

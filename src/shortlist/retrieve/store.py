@@ -33,7 +33,7 @@ class VectorSource(Protocol):
 
     - `encoder_spec`/`encoder_identity`: the model that wrote the vectors (None without
       vectors); a reranker reuses them only when the identity equals its own encoder's;
-    - `encoder`: that model, loaded on first use (only valid when `encoder_spec` is set);
+    - `load_encoder()`: that model, loaded on first use (only when `encoder_spec` is set);
     - `vectors_for(ids)`: `(vectors, found)`, shape `(len(ids), dim)` and a boolean mask
       of the ids it holds (other rows are zeros).
     """
@@ -44,8 +44,10 @@ class VectorSource(Protocol):
     @property
     def encoder_identity(self) -> Mapping[str, Any] | None: ...
 
-    @property
-    def encoder(self) -> Encoder: ...
+    def load_encoder(self) -> Encoder:
+        """The store's encoder (a method, not a property: `isinstance` checks of this
+        protocol must not load a model)."""
+        ...
 
     def vectors_for(self, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]: ...
 

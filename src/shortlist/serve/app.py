@@ -21,11 +21,16 @@ to 503 with `Retry-After`. When `api_key` is set, the POST endpoints need
 
 Long documents are the reranker's business (it windows them and keeps the best window;
 see `service`). Cohere v2's `max_tokens_per_doc` and v1's `max_chunks_per_doc` are passed
-to the reranker's `plan` when it declares them, else reported as ignored in `meta.warnings`.
+to the reranker's plan when it supports them, else reported as ignored in `meta.warnings`.
+
+`/v1/search` runs the library's `Pipeline` (first stage over the served index, the
+reranker bound to the index's stored vectors, cutoff) with the slot's batcher as the
+reranker's scoring executor; its `timings_ms` use the pipeline's timing keys.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import math
@@ -34,7 +39,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -44,7 +49,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shortlist.errors import InvalidInputError, ShortlistError
-from shortlist.rerank.base import PairScorer, Reranker
+from shortlist.pipeline import Pipeline
+from shortlist.rerank.base import PlannedReranker, Reranker, RerankOptions, local_executor
+from shortlist.retrieve.stages import first_stage
 from shortlist.serve.batching import DynamicBatcher, QueueFullError
 from shortlist.serve.metrics import Metrics
 from shortlist.serve.schemas import (
@@ -65,6 +72,9 @@ from shortlist.serve.schemas import (
 )
 from shortlist.serve.service import ModelSlot
 from shortlist.types import Ranking
+
+if TYPE_CHECKING:
+    from shortlist.store.index import Index
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -125,8 +135,8 @@ def error_body(kind: str, message: str) -> dict[str, Any]:
     return {"message": message, "error": {"type": kind, "message": message}}
 
 
-def _depth_of(batcher: DynamicBatcher) -> Callable[[], int]:
-    return lambda: batcher.queue_depth
+def _depth_of(slot: ModelSlot) -> Callable[[], int]:
+    return lambda: sum(b.queue_depth for b in slot.batchers.values())
 
 
 def _error(
@@ -226,33 +236,34 @@ async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
 def create_app(
     config: ServeConfig,
     rerankers: Mapping[str, Reranker],
-    index: Any = None,
+    index: Index | None = None,
 ) -> FastAPI:
     """The service over already-built rerankers (`{name: reranker}`, the first is `default`)
-    and an optional index (anything with `search(query, k=, mode=, filter=) -> Ranking`)."""
+    and an optional index."""
     if not rerankers and index is None:
         raise InvalidInputError("nothing to serve: give at least one reranker or an index")
     metrics = Metrics()
     slots: dict[str, ModelSlot] = {}
     by_name: dict[str, ModelSlot] = {}
     for alias, reranker in rerankers.items():
-        batcher = None
-        if config.batching and isinstance(reranker, PairScorer):
-            batcher = DynamicBatcher(
-                reranker,
+
+        def make_batcher(stage: PlannedReranker, alias: str = alias) -> DynamicBatcher:
+            return DynamicBatcher(
+                stage.score_units,
                 max_batch_tokens=config.max_batch_tokens,
                 max_batch_pairs=config.max_batch_pairs,
                 max_wait_ms=config.max_wait_ms,
                 queue_size=config.queue_size,
-                count_tokens=getattr(reranker, "count_tokens", None),
                 on_batch=metrics.batch_observer(alias),
                 on_queue_wait=metrics.queue_observer(),
             )
-            metrics.watch_queue(alias, _depth_of(batcher))
-        slot = ModelSlot(reranker, batcher)
+
+        slot = ModelSlot.build(reranker, make_batcher if config.batching else None)
+        if slot.batchers:
+            metrics.watch_queue(alias, _depth_of(slot))
         slots[alias] = slot
         by_name.setdefault(alias, slot)
-        by_name.setdefault(str(getattr(reranker, "name", alias)), slot)
+        by_name.setdefault(reranker.name, slot)
     default = next(iter(slots.values()), None)
     state = {"ready": False}
 
@@ -319,7 +330,7 @@ def create_app(
         query: str,
         documents: list[Any],
         top_n: int | None,
-        options: dict[str, int | None] | None = None,
+        options: RerankOptions | None = None,
     ) -> tuple[Ranking, list[str]]:
         if not state["ready"]:
             raise NotReadyError("the server is starting or shutting down; retry later")
@@ -369,9 +380,8 @@ def create_app(
         slot = resolve(body.model)
         texts = _texts(body.documents)
         check_limits(len(texts), body.top_n)
-        ranking, warnings = await score(
-            slot, body.query, texts, body.top_n, {"max_chunks_per_doc": body.max_chunks_per_doc}
-        )
+        options = RerankOptions(max_chunks_per_doc=body.max_chunks_per_doc)
+        ranking, warnings = await score(slot, body.query, texts, body.top_n, options)
         return _cohere_response(ranking, texts, body.return_documents, "1", warnings)
 
     @app.post(
@@ -387,9 +397,8 @@ def create_app(
         slot = resolve(body.model)
         texts = _texts(body.documents)
         check_limits(len(texts), body.top_n)
-        ranking, warnings = await score(
-            slot, body.query, texts, body.top_n, {"max_tokens_per_doc": body.max_tokens_per_doc}
-        )
+        options = RerankOptions(max_tokens_per_doc=body.max_tokens_per_doc)
+        ranking, warnings = await score(slot, body.query, texts, body.top_n, options)
         return _cohere_response(ranking, texts, body.return_documents, "2", warnings)
 
     @app.post(
@@ -436,21 +445,21 @@ def create_app(
             slot = resolve(None if body.rerank is True else str(body.rerank))
         if not state["ready"]:
             raise NotReadyError("the server is starting or shutting down; retry later")
-        kwargs: dict[str, Any] = {"k": k, "filter": body.filter}
-        if body.mode is not None:
-            kwargs["mode"] = body.mode
-        started = time.perf_counter()
-        first: Ranking = await run_in_threadpool(index.search, body.query, **kwargs)
-        retrieve_s = time.perf_counter() - started
-        metrics.stage.labels(stage="retrieve").observe(retrieve_s)
-        timings = dict(first.timings_ms)
-        timings["retrieve"] = retrieve_s * 1000.0
-        ranking = first.top(body.top_n)
-        if slot is not None and len(first):
-            t0 = time.perf_counter()
-            ranking, _ = await score(slot, body.query, list(first.hits), body.top_n)
-            timings["rerank"] = (time.perf_counter() - t0) * 1000.0
-        timings["total"] = (time.perf_counter() - started) * 1000.0
+        pipeline = Pipeline(
+            first_stage(index, body.mode or "hybrid"),
+            slot.reranker if slot is not None else None,
+            k=k,
+            top_n=body.top_n,
+        )
+        loop = asyncio.get_running_loop()
+        executor = slot.executor(loop) if slot is not None else local_executor
+        ranking: Ranking = await run_in_threadpool(
+            lambda: pipeline.run(body.query, filter=body.filter, executor=executor)
+        )
+        timings = dict(ranking.timings_ms)
+        for stage in ("retrieve", "rerank"):
+            if stage in timings:
+                metrics.stage.labels(stage=stage).observe(timings[stage] / 1000.0)
         return SearchResponse.model_validate(
             {"query": body.query, "results": [h.to_dict() for h in ranking], "timings_ms": timings}
         )

@@ -1,17 +1,21 @@
-"""Dynamic batching of (query, text) pairs across concurrent requests.
+"""Dynamic batching of scoring units across concurrent requests.
 
-A request submits one *scoring job*: the list of pairs it needs scored. One worker task
+A unit is what a reranker's scoring step takes (`PlannedReranker.score_units`): a
+cross-encoder's tokenized window, a bi-encoder's text to embed, or a (query, text) pair
+for a plain `PairScorer`. A request submits one *scoring job*: the units it needs
+scored, with their token counts from the reranker's plan. One worker task
 per model takes the oldest job, then keeps adding queued jobs (oldest first) while the
 batch stays under a token budget and a pair count, waiting at most `max_wait_ms` for
-more to arrive when the model is idle. It runs `PairScorer.score_pairs` on the whole
+more to arrive when the model is idle. It runs the scoring function on the whole
 batch in a single dedicated thread (one batch at a time: the model is the bottleneck,
 and two batches on the same CPU cores only fight each other), then resolves each job's
 future with exactly its own slice of the scores. While a batch runs, new jobs queue up
 and form the next batch, so under load batches fill without any waiting.
 
-Tokens are estimated as `(len(query) + len(text)) // 4 + 3` unless a `count_tokens`
-callable is given; the estimate only decides packing, the scorer does its own
-length-sorted sub-batching inside `score_pairs`.
+Token counts come with the job (the plan's exact counts); without them each unit is
+counted by `count_tokens` (default: a (query, text) pair estimated as
+`(len(query) + len(text)) // 4 + 3`). Counts only decide packing; the scorer does its
+own length-sorted sub-batching.
 
 The queue is bounded in jobs: a full queue raises `QueueFullError` (HTTP 503 with
 `Retry-After`) at once instead of letting latency grow without bound. `close()` stops
@@ -29,13 +33,15 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from shortlist.errors import ShortlistError
-from shortlist.rerank.base import PairScorer
 
 Pair = tuple[str, str]
+ScoreUnits = Callable[[list[Any]], np.ndarray]
+"""Scores a batch of units: one row per unit, in order."""
 
 
 class QueueFullError(ShortlistError):
@@ -48,14 +54,15 @@ class QueueFullError(ShortlistError):
         self.retry_after = retry_after
 
 
-def estimate_tokens(query: str, text: str) -> int:
-    """A cheap token estimate (about 4 characters per token, plus special tokens)."""
+def estimate_tokens(pair: Pair) -> int:
+    """A cheap token estimate of a (query, text) pair (4 characters a token, plus specials)."""
+    query, text = pair
     return (len(query) + len(text)) // 4 + 3
 
 
 @dataclass
 class _Job:
-    pairs: Sequence[Pair]
+    pairs: Sequence[Any]
     tokens: int
     future: asyncio.Future[np.ndarray]
     enqueued: float
@@ -77,27 +84,27 @@ class BatcherStats:
 class DynamicBatcher:
     """Packs scoring jobs from concurrent requests into model batches.
 
-    Use from one event loop: `await start()`, then `await score(pairs)` from any number
+    Use from one event loop: `await start()`, then `await score(units)` from any number
     of concurrent tasks, then `await close()`. Callbacks (`on_batch(pairs, jobs,
     seconds)`, `on_queue_wait(seconds)`) run on the event loop and must be cheap.
     """
 
     def __init__(
         self,
-        scorer: PairScorer,
+        score_units: ScoreUnits,
         *,
         max_batch_tokens: int = 16384,
         max_batch_pairs: int = 512,
         max_wait_ms: float = 5.0,
         queue_size: int = 256,
-        count_tokens: Callable[[str, str], int] | None = None,
+        count_tokens: Callable[[Any], int] | None = None,
         on_batch: Callable[[int, int, float], None] | None = None,
         on_queue_wait: Callable[[float], None] | None = None,
         history: int = 0,
     ) -> None:
         if max_batch_tokens < 1 or max_batch_pairs < 1 or queue_size < 1 or max_wait_ms < 0:
             raise ValueError("batch limits and queue size must be positive, max_wait_ms >= 0")
-        self._scorer = scorer
+        self._score_units = score_units
         self.max_batch_tokens = max_batch_tokens
         self.max_batch_pairs = max_batch_pairs
         self.max_wait_s = max_wait_ms / 1000.0
@@ -128,11 +135,14 @@ class DynamicBatcher:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shortlist-model")
         self._worker = asyncio.create_task(self._run(), name="shortlist-batcher")
 
-    async def score(self, pairs: Sequence[Pair]) -> np.ndarray:
-        """Raw scores for `pairs`, in order, scored in a batch shared with other requests.
+    async def score(
+        self, pairs: Sequence[Any], tokens: Sequence[int] | None = None
+    ) -> np.ndarray:
+        """Rows for the units `pairs`, in order, scored in a batch shared with other requests.
 
-        Raises `QueueFullError` when the queue is full or the batcher is closing, and
-        whatever `score_pairs` raised for this job.
+        `tokens` are the units' token counts (else `count_tokens` per unit). Raises
+        `QueueFullError` when the queue is full or the batcher is closing, and whatever
+        the scoring function raised for this job.
         """
         if self._worker is None or self._wakeup is None:
             raise RuntimeError("batcher not started")
@@ -146,9 +156,9 @@ class DynamicBatcher:
         pairs = list(pairs)
         if not pairs:
             return np.zeros(0, dtype=np.float64)
-        tokens = sum(self._count_tokens(q, t) for q, t in pairs)
+        total = sum(tokens) if tokens is not None else sum(map(self._count_tokens, pairs))
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
-        self._jobs.append(_Job(pairs, tokens, future, time.perf_counter()))
+        self._jobs.append(_Job(pairs, total, future, time.perf_counter()))
         self.stats.queue_depth = len(self._jobs)
         self._wakeup.set()
         return await future
@@ -238,11 +248,11 @@ class DynamicBatcher:
         if self._on_batch is not None:
             self._on_batch(n_pairs, len(batch), seconds)
 
-    def _score(self, pairs: list[Pair]) -> np.ndarray:
-        scores = np.asarray(self._scorer.score_pairs(pairs))
+    def _score(self, pairs: list[Any]) -> np.ndarray:
+        scores = np.asarray(self._score_units(pairs))
         if scores.ndim == 0 or scores.shape[0] != len(pairs):
             raise ShortlistError(
-                f"reranker returned {scores.shape} scores for {len(pairs)} pairs"
+                f"reranker returned {scores.shape} scores for {len(pairs)} units"
             )
         return scores
 

@@ -215,6 +215,10 @@ class Index:
             self._encoder = enc
         return self._encoder
 
+    def load_encoder(self) -> Encoder:
+        """`encoder`, for the `PassageStore` protocol."""
+        return self.encoder
+
     # ---- mutation ------------------------------------------------------------
     def add(
         self,

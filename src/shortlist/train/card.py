@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from shortlist.train.config import TrainConfig, TrainResult
 
 if TYPE_CHECKING:
-    from shortlist.train.loop import Prepared
+    from shortlist.train.prepared import Prepared
 
 CARD = "README.md"
 MANIFEST = "training.json"
