@@ -101,3 +101,38 @@ def check_reranker_contract(reranker: Reranker, *, keeps: int | None = None) -> 
         assert hit.id == f"p{hit.index}"
         assert hit.first_stage_rank == hit.index + 1
         assert hit.first_stage_score == 10.0 - hit.index
+
+
+# ---- served score equals library score --------------------------------------------
+
+LONG_TEXT = " ".join(["solar panels batteries store energy at night"] * 30)
+SERVED_TEXTS = [*TEXTS, LONG_TEXT, "Solar energy storage.", "Solar energy storage."]
+
+
+def check_served_matches_library(
+    reranker: Reranker, *, batching: bool, tolerance: float = 1e-6
+) -> None:
+    """Through the real HTTP app (fastapi's TestClient, lifespan on), the Cohere and TEI
+    routes return the library's ranking and scores within `tolerance`."""
+    from fastapi.testclient import TestClient
+
+    from shortlist.serve.app import ServeConfig, create_app
+
+    library = reranker.rerank(QUERY, SERVED_TEXTS)
+    want = {h.index: (h.score, h.raw_score) for h in library}
+    app = create_app(ServeConfig(batching=batching), {"r": reranker})
+    with TestClient(app) as client:
+        for route in ("/v1/rerank", "/v2/rerank"):
+            body = {"model": "r", "query": QUERY, "documents": SERVED_TEXTS}
+            response = client.post(route, json=body)
+            assert response.status_code == 200, response.text
+            results = response.json()["results"]
+            assert [r["index"] for r in results] == [h.index for h in library]
+            for r in results:
+                assert abs(r["relevance_score"] - want[r["index"]][0]) <= tolerance
+        tei = client.post("/rerank", json={"query": QUERY, "texts": SERVED_TEXTS,
+                                           "raw_scores": True})
+        assert tei.status_code == 200, tei.text
+        for r in tei.json():
+            raw = want[r["index"]][1]
+            assert raw is not None and abs(r["score"] - raw) <= tolerance
