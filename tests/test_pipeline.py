@@ -96,3 +96,28 @@ def test_cascade_stages_are_bound_to_the_index(index: Index) -> None:
     first = pipeline.reranker.first
     assert isinstance(first, BiEncoderReranker) and first.encoder is index.encoder
     assert len(pipeline.run("shared words document number 3")) == 3
+
+
+def test_pipeline_prints_its_spec_and_reads_in_one_line(index: Index) -> None:
+    pipeline = Pipeline.from_spec("bm25+cascade:bi-encoder:hashing:32>4>none", index, k=8, top_n=3)
+    assert str(pipeline) == "bm25+cascade:bi-encoder:hashing:32>4>none"
+    assert pipeline.describe() == "bm25(k=8) > bi-encoder:hashing:32 > top(4) > none > top(3)"
+    assert [type(s).__name__ for s in pipeline.stages] == [
+        "BM25Retriever", "BiEncoderReranker", "NoRerank", "Cutoff"
+    ]
+    rebuilt = Pipeline.from_spec(str(pipeline), index, k=8, top_n=3)
+    query = "shared words document number 3"
+    assert rebuilt.run(query).ids == pipeline.run(query).ids
+    assert str(Pipeline.from_spec("hybrid", index)) == "hybrid"
+
+
+def test_pipeline_run_is_first_stage_then_rerank(index: Index) -> None:
+    pipeline = Pipeline(first_stage(index, "hybrid"), ReverseReranker(), k=6, top_n=2)
+    query = "shared words document"
+    first = pipeline.first_stage.run(query, k=6)
+    assert pipeline.rerank(query, first).ids == pipeline.run(query).ids
+    timings = pipeline.run(query).timings_ms
+    assert set(timings) == {
+        "retrieve.bm25", "retrieve.encode", "retrieve.dense", "retrieve.fusion",
+        "retrieve", "rerank", "total",
+    }

@@ -2,7 +2,7 @@
 
 The public API is small and imported lazily, so `import shortlist` stays cheap:
 
-    from shortlist import Index, load_reranker, Pipeline
+    from shortlist import Index, Pipeline, first_stage, load_reranker
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ _LAZY = {
     "Index": "shortlist.store.index",
     "load_reranker": "shortlist.rerank.registry",
     "Pipeline": "shortlist.pipeline",
+    "first_stage": "shortlist.retrieve.stages",
     "pack_prompt": "shortlist.prompt",
 }
 

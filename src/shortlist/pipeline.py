@@ -91,6 +91,15 @@ class Cutoff:
         return ranking.top(self.n)
 
 
+def _describe(reranker: Reranker) -> str:
+    from shortlist.rerank.cascade import CascadeReranker
+
+    if isinstance(reranker, CascadeReranker):
+        first, second = _describe(reranker.first), _describe(reranker.second)
+        return f"{first} > top({reranker.keep}) > {second}"
+    return reranker.name
+
+
 @dataclass(frozen=True)
 class Pipeline:
     """`first_stage` retrieves `k`, `reranker` reorders them, the best `top_n` are kept.
@@ -159,9 +168,12 @@ class Pipeline:
         return (self.first_stage, *rerankers, self.cutoff)
 
     def describe(self) -> str:
-        """The pipeline in one line, e.g. `hybrid(k=50) > bi-encoder > top(10)`."""
+        """The pipeline in one line, e.g. `hybrid(k=50) > bi-encoder > top(10)`; a cascade
+        shows as its stages with the cut between them."""
         parts = [f"{self.first_stage.name}(k={self.k})"]
-        parts += [s.name for s in self.stages[1:]]
+        if self.reranker is not None:
+            parts.append(_describe(self.reranker))
+        parts.append(self.cutoff.name)
         return " > ".join(parts)
 
     def run(

@@ -1,0 +1,153 @@
+"""`/v1/search` against the library's `Pipeline.run`: same index, query, K and reranker.
+
+Builds one index (300 synthetic documents, the offline all-MiniLM-L6-v2 encoder), then for
+each reranker runs, in this one process and interleaved:
+
+- library: `Pipeline(first_stage(index, MODE), reranker, k=K, top_n=N).run(query)`;
+- served: `POST /v1/search` to a real uvicorn server on 127.0.0.1 (same objects), with
+  batching on and off, one request at a time (latency, not throughput: see serve_load.py).
+
+It reports the median and p90 of each, and served / library. The acceptance goal is
+served <= 1.2x library. The server's number includes HTTP, JSON and the worker-thread
+hops; the library's is the `Pipeline.run` call alone.
+
+    python benchmarks/serve_vs_library.py                     # bi-encoder and a MiniLM-L6
+    python benchmarks/serve_vs_library.py --rerank bi-encoder --queries 50 -k 100
+
+The default cross-encoder is a random-weight BERT of ms-marco-MiniLM-L-6-v2's shape
+(see serve_load.py): it costs what the trained one costs; scores are not checked here
+(tests/test_reranker_contract.py checks they are equal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+WORDS = (
+    "retrieval rerank passage query document model score index corpus token batch latency "
+    "cross encoder dense sparse hybrid fusion chunk window context prompt answer question "
+    "garden cat river mountain history science protein cell market price energy climate "
+    "policy law court music film novel city travel food health sleep heart brain memory"
+).split()
+
+
+def corpus(n: int, seed: int = 0) -> list[Any]:
+    from shortlist.types import Document
+
+    rng = random.Random(seed)
+    return [
+        Document(f"d{i}", " ".join(rng.choice(WORDS) for _ in range(rng.randint(40, 120))))
+        for i in range(n)
+    ]
+
+
+def queries(n: int, seed: int = 1) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 8))) for _ in range(n)]
+
+
+class Server:
+    """uvicorn on a free loopback port in a thread; `stop()` shuts it down."""
+
+    def __init__(self, app: Any) -> None:
+        import socket
+
+        import uvicorn
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        while not self._server.started:
+            time.sleep(0.02)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=30)
+
+
+def summary(ms: list[float]) -> tuple[float, float]:
+    ordered = sorted(ms)
+    return statistics.median(ordered), ordered[int(0.9 * (len(ordered) - 1))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rerank", action="append", help="reranker spec (repeatable)")
+    parser.add_argument("--docs", type=int, default=300)
+    parser.add_argument("--queries", type=int, default=30)
+    parser.add_argument("-k", type=int, default=100)
+    parser.add_argument("--top-n", type=int, default=10)
+    parser.add_argument("--mode", default="hybrid")
+    args = parser.parse_args()
+
+    import httpx
+
+    from shortlist.pipeline import Pipeline
+    from shortlist.rerank.registry import load_reranker
+    from shortlist.retrieve.stages import first_stage
+    from shortlist.serve.app import ServeConfig, create_app
+    from shortlist.store.index import Index
+
+    work = Path(tempfile.mkdtemp(prefix="shortlist-serve-vs-library-"))
+    specs = args.rerank
+    if not specs:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from serve_load import build_model
+
+        specs = ["bi-encoder", f"cross-encoder:{build_model(work / 'minilm', 'minilm-l6')}"]
+    index = Index.create(work / "index", corpus(args.docs))
+    qs = queries(args.queries)
+    print(f"index: {index.num_passages} passages, mode={args.mode}, k={args.k}, "
+          f"top_n={args.top_n}, {len(qs)} queries")
+    print(f"{'reranker':<14} {'batching':<8} {'library p50':>11} {'served p50':>10} "
+          f"{'p90 lib':>8} {'p90 srv':>8} {'ratio':>6}")
+    for spec in specs:
+        reranker = load_reranker(spec)
+        pipeline = Pipeline(first_stage(index, args.mode), reranker, k=args.k, top_n=args.top_n)
+        for batching in (True, False):
+            app = create_app(ServeConfig(batching=batching, max_documents=max(1000, args.k)),
+                             {"r": reranker}, index)
+            server = Server(app)
+            body = {"k": args.k, "top_n": args.top_n, "mode": args.mode}
+            lib: list[float] = []
+            srv: list[float] = []
+            with httpx.Client(base_url=server.url, timeout=120) as client:
+                for q in qs[:2]:  # warm-up: model loading and first-call costs
+                    pipeline.run(q)
+                    client.post("/v1/search", json={"query": q, **body}).raise_for_status()
+                for i, q in enumerate(qs):
+                    # Alternate which goes first, so drift on a shared machine hits both.
+                    for side in ("lib", "srv") if i % 2 == 0 else ("srv", "lib"):
+                        t = time.perf_counter()
+                        if side == "lib":
+                            pipeline.run(q)
+                        else:
+                            response = client.post("/v1/search", json={"query": q, **body})
+                            response.raise_for_status()
+                        (lib if side == "lib" else srv).append((time.perf_counter() - t) * 1000)
+            server.stop()
+            (l50, l90), (s50, s90) = summary(lib), summary(srv)
+            name = spec if len(spec) <= 14 else spec.split(":")[0]
+            print(f"{name:<14} {'on' if batching else 'off':<8} {l50:>9.1f}ms {s50:>8.1f}ms "
+                  f"{l90:>6.1f}ms {s90:>6.1f}ms {s50 / l50:>5.2f}x")
+
+
+if __name__ == "__main__":
+    main()
