@@ -24,9 +24,11 @@ from typing import Any, Literal
 
 import numpy as np
 
+from shortlist._ondisk import damage_as, load_json, read_manifest
 from shortlist.corpus.chunking import Chunker
 from shortlist.errors import (
     IndexCompatibilityError,
+    IndexDamagedError,
     IndexNotFoundError,
     InvalidInputError,
 )
@@ -36,11 +38,15 @@ from shortlist.retrieve.encoder import Encoder
 from shortlist.retrieve.fusion import fuse
 from shortlist.retrieve.vectors import VectorIndex
 from shortlist.store.docstore import DocStore, FilterSpec
+from shortlist.store.files import check_file_sizes, file_table
 from shortlist.store.generations import (
+    CURRENT,
     Lease,
     begin_generation,
     commit_generation,
     current_generation,
+    describe_current,
+    folder_state,
     generation_number,
     pin_current,
     pin_generation,
@@ -50,6 +56,7 @@ from shortlist.types import Document, Hit, Passage, Ranking
 
 FORMAT = "shortlist-index"
 FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
 Mode = Literal["bm25", "dense", "hybrid"]
 MODES: tuple[str, ...] = ("bm25", "dense", "hybrid")
 
@@ -143,18 +150,15 @@ class Index:
         """Build a new index at `path` from `documents`.
 
         An existing index at `path` is an error unless `overwrite=True`, in which case
-        the new index replaces it atomically (the old one answers until the switch).
+        the new index replaces it atomically (the old one answers until the switch). So
+        is a damaged index (`IndexDamagedError`: repair it, or overwrite it) and a folder
+        holding other files (`InvalidInputError`). Even with `overwrite=True`, nothing
+        shortlist did not write is ever removed.
         `encoder` is a spec for `shortlist.retrieve.encoders.load_encoder` or an
         `Encoder` object (then its identity must be reproducible from `encoder_spec`).
         """
         root = Path(path)
-        if current_generation(root) is not None and not overwrite:
-            raise InvalidInputError(
-                f"an index already exists at {root}; use `shortlist add` to extend it, "
-                "or overwrite=True (--overwrite) to rebuild it"
-            )
-        if root.exists() and not root.is_dir():
-            raise InvalidInputError(f"{root} exists and is not a directory")
+        _check_target(root, overwrite)
         enc: Encoder | None = None
         encoder_spec = encoder if isinstance(encoder, str) else getattr(encoder, "spec", "custom")
         if dense:
@@ -201,13 +205,9 @@ class Index:
         root = Path(path)
         name, lease = pin_current(root)
         try:
-            gen = root / name if name is not None else None
-            if gen is None or not gen.is_dir():
-                raise IndexNotFoundError(
-                    f"no shortlist index at {root}; "
-                    f"build one with `shortlist index SOURCE --index {root}`"
-                )
-            return cls._load(root, gen, encoder, lease)
+            if name is None or not (root / name).is_dir():
+                raise _no_index_error(root)
+            return cls._load(root, root / name, encoder, lease)
         except BaseException:
             if lease is not None:
                 lease.release()
@@ -215,32 +215,45 @@ class Index:
 
     @classmethod
     def _load(cls, root: Path, gen: Path, encoder: Encoder | None, lease: Lease | None) -> Index:
+        manifest_path = gen / MANIFEST
         try:
-            manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise IndexCompatibilityError(f"{gen / 'manifest.json'} is unreadable: {exc}") from exc
-        if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
-            raise IndexCompatibilityError(
-                f"{root} was written by index format {manifest.get('format')!r} version "
-                f"{manifest.get('format_version')!r}; this shortlist reads {FORMAT!r} version "
-                f"{FORMAT_VERSION}. Rebuild it with `shortlist index ... --overwrite`."
+            manifest = read_manifest(
+                manifest_path, fmt=FORMAT, version=FORMAT_VERSION, what="shortlist index"
             )
-        dense = manifest["dense"]
-        if encoder is not None and dense["enabled"]:
-            _check_identity(root, dense["identity"], encoder.identity)
-        docstore = DocStore.load(gen / "docs")
-        bm25 = BM25Index.load(gen / "bm25")
-        vectors = VectorIndex.load(gen / "vectors") if dense["enabled"] else None
-        return cls(
-            root,
-            manifest,
-            docstore,
-            bm25,
-            vectors,
-            encoder,
-            generation_name=gen.name,
-            lease=lease,
-        )
+        except IndexNotFoundError:
+            raise IndexDamagedError(manifest_path, "the file is missing") from None
+        check_file_sizes(gen, manifest)
+        with damage_as(manifest_path):
+            dense = manifest["dense"]
+            enabled = bool(dense["enabled"])
+            identity = dense["identity"]
+        if encoder is not None and enabled:
+            _check_identity(root, identity, encoder.identity)
+        parts: dict[str, Any] = {}
+        for part, load in (
+            ("docs", DocStore.load),
+            ("bm25", BM25Index.load),
+            ("vectors", VectorIndex.load),
+        ):
+            if part == "vectors" and not enabled:
+                parts[part] = None
+                continue
+            try:
+                with damage_as(gen / part):  # the last net: anything not named deeper
+                    parts[part] = load(gen / part)
+            except IndexNotFoundError:
+                raise IndexDamagedError(gen / part / MANIFEST, "the file is missing") from None
+        with damage_as(manifest_path):
+            return cls(
+                root,
+                manifest,
+                parts["docs"],
+                parts["bm25"],
+                parts["vectors"],
+                encoder,
+                generation_name=gen.name,
+                lease=lease,
+            )
 
     def close(self) -> None:
         """Release the pin on this index's generation, so writers may remove it once it
@@ -390,9 +403,12 @@ class Index:
         with writer_lock(self.path):
             live = current_generation(self.path)
             on_disk_gen = 0
+            previous_files: Mapping[str, Any] = {}
             if live is not None:
-                on_disk = json.loads((live / "manifest.json").read_text(encoding="utf-8"))
-                on_disk_gen = int(on_disk.get("generation", 0))
+                on_disk = load_json(live / MANIFEST)
+                with damage_as(live / MANIFEST):
+                    on_disk_gen = int(on_disk.get("generation", 0))
+                    previous_files = on_disk.get("files") or {}
             if not fresh and live is not None and on_disk_gen != self._generation:
                 raise InvalidInputError(
                     f"the index at {self.path} was changed by another writer since it "
@@ -407,7 +423,9 @@ class Index:
             self._bm25.save(gen / "bm25")
             if self._vectors is not None:
                 self._vectors.save(gen / "vectors")
-            (gen / "manifest.json").write_text(
+            # Sizes and checksums of every file, for `check` and for opening (sizes).
+            manifest["files"] = file_table(gen, live, previous_files)
+            (gen / MANIFEST).write_text(
                 json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8"
             )
             commit_generation(self.path, gen)
@@ -564,6 +582,48 @@ class Index:
 
 def _indexed_text(p: Passage) -> str:
     return f"{p.title}\n{p.text}" if p.title else p.text
+
+
+def _no_index_error(root: Path) -> IndexNotFoundError | IndexDamagedError:
+    """Why `root` cannot be opened: no index there, or a damaged one."""
+    state = folder_state(root)
+    if state == "file":
+        return IndexNotFoundError(
+            f"{root} is a file, not an index folder; pass the folder built by "
+            f"`shortlist index SOURCE --index DIR`"
+        )
+    if state == "damaged":
+        problem = describe_current(root) or "no usable generation"
+        return IndexDamagedError(root / CURRENT, problem, index_dir=root)
+    return IndexNotFoundError(
+        f"no shortlist index at {root}; build one with `shortlist index SOURCE --index {root}`"
+    )
+
+
+def _check_target(root: Path, overwrite: bool) -> None:
+    """Refuse to build an index where it would replace something unasked."""
+    state = folder_state(root)
+    if state == "file":
+        raise InvalidInputError(f"{root} exists and is not a directory")
+    if state == "index" and not overwrite:
+        raise InvalidInputError(
+            f"an index already exists at {root}; use `shortlist add` to extend it, "
+            "or overwrite=True (--overwrite) to rebuild it"
+        )
+    if state == "damaged" and not overwrite:
+        problem = describe_current(root) or "no usable generation"
+        raise IndexDamagedError(
+            root / CURRENT,
+            f"{problem}. Nothing was changed; repair the index, or replace it with "
+            "overwrite=True (--overwrite)",
+            index_dir=root,
+        )
+    if state == "foreign" and not overwrite:
+        raise InvalidInputError(
+            f"{root} is not empty and holds no shortlist index; build the index in a new "
+            "or empty folder, or pass overwrite=True (--overwrite) to build it beside "
+            "those files (shortlist never deletes files it did not write)"
+        )
 
 
 def _best_per_document(hits: list[Hit]) -> list[Hit]:
