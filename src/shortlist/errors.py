@@ -101,6 +101,16 @@ def _index_dir_of(path: Path) -> Path | None:
     return None
 
 
+class IndexWriteError(ShortlistError, OSError):
+    """A new index generation could not be written (disk full, permissions, I/O error).
+
+    The write is abandoned and the index stays as it was; the message says which
+    generation is still live. An `OSError`, so code catching I/O errors still does."""
+
+    exit_code = 1
+    http_status = 507
+
+
 class ModelLoadError(ShortlistError):
     """A model could not be found or loaded."""
 

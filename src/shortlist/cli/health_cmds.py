@@ -3,6 +3,7 @@ back to the newest intact generation."""
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 import click
@@ -19,8 +20,7 @@ _json = click.option("--json", "as_json", is_flag=True, help="Print the report a
 @click.command("check")
 @_dir
 @_json
-@click.pass_context
-def check_cmd(ctx: click.Context, index_dir: str, as_json: bool) -> None:
+def check_cmd(index_dir: str, as_json: bool) -> None:
     """Verify every file of the index in DIR: sizes, checksums, readability.
 
     Exits 0 when the live generation is intact, 3 when it is damaged.
@@ -33,7 +33,7 @@ def check_cmd(ctx: click.Context, index_dir: str, as_json: bool) -> None:
     else:
         _echo_report(report)
     if not report.healthy:
-        ctx.exit(3)
+        sys.exit(3)  # the report is the message; exit like IndexDamagedError
 
 
 def _echo_report(report: CheckReport) -> None:

@@ -365,7 +365,11 @@ def begin_generation(root: Path) -> Path:
     number = max((n for n in taken if n is not None), default=0) + 1
     new = root / f"gen-{number:06d}"
     new.mkdir(parents=True)
-    (new / INCOMPLETE).write_text(f"written by pid {os.getpid()}\n", encoding="utf-8")
+    try:
+        (new / INCOMPLETE).write_text(f"written by pid {os.getpid()}\n", encoding="utf-8")
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
     return new
 
 
@@ -394,9 +398,10 @@ def commit_generation(root: Path, gen: Path, keep: int = 2) -> None:
     write_current(root, gen.name)
     # After the switch: a crash before it leaves the marker, so the next writer can
     # prove the folder an orphan. A marker left in the live generation is harmless.
-    with contextlib.suppress(FileNotFoundError):
+    with contextlib.suppress(OSError):
         (gen / INCOMPLETE).unlink()
-    _prune(root, gen, previous, keep)
+    with contextlib.suppress(OSError):  # cleanup is best effort: the commit is done
+        _prune(root, gen, previous, keep)
 
 
 def _prune(root: Path, live: Path, previous: str | None, keep: int) -> None:

@@ -15,6 +15,7 @@ identity, so an index is never searched with a different model or format.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from shortlist.errors import (
     IndexCompatibilityError,
     IndexDamagedError,
     IndexNotFoundError,
+    IndexWriteError,
     InvalidInputError,
 )
 from shortlist.retrieve.analyzer import Analyzer
@@ -45,6 +47,7 @@ from shortlist.store.generations import (
     begin_generation,
     commit_generation,
     current_generation,
+    current_generation_name,
     describe_current,
     folder_state,
     generation_number,
@@ -405,10 +408,15 @@ class Index:
             on_disk_gen = 0
             previous_files: Mapping[str, Any] = {}
             if live is not None:
-                on_disk = load_json(live / MANIFEST)
-                with damage_as(live / MANIFEST):
-                    on_disk_gen = int(on_disk.get("generation", 0))
-                    previous_files = on_disk.get("files") or {}
+                try:
+                    on_disk = load_json(live / MANIFEST)
+                    with damage_as(live / MANIFEST):
+                        on_disk_gen = int(on_disk.get("generation", 0))
+                        previous_files = on_disk.get("files") or {}
+                except IndexDamagedError:
+                    if not fresh:  # only a rebuild may replace a damaged index
+                        raise
+                    on_disk_gen = generation_number(live.name) or 0
             if not fresh and live is not None and on_disk_gen != self._generation:
                 raise InvalidInputError(
                     f"the index at {self.path} was changed by another writer since it "
@@ -418,17 +426,20 @@ class Index:
             manifest["generation"] = max(self._generation, on_disk_gen) + 1
             manifest["updated_at"] = _now()
             manifest["counts"] = {"documents": self.num_documents, "passages": self.num_passages}
-            gen = begin_generation(self.path)
-            self._docs.save(gen / "docs")
-            self._bm25.save(gen / "bm25")
-            if self._vectors is not None:
-                self._vectors.save(gen / "vectors")
-            # Sizes and checksums of every file, for `check` and for opening (sizes).
-            manifest["files"] = file_table(gen, live, previous_files)
-            (gen / MANIFEST).write_text(
-                json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8"
-            )
-            commit_generation(self.path, gen)
+            gen: Path | None = None
+            try:
+                gen = begin_generation(self.path)
+                self._write_generation(gen, manifest, live, previous_files)
+                commit_generation(self.path, gen)
+            except OSError as exc:
+                self._abandon(gen)
+                raise IndexWriteError(
+                    f"could not write a new generation of the index at {self.path}: {exc}; "
+                    f"the index is unchanged ({live.name if live is not None else 'empty'})"
+                ) from exc
+            except BaseException:
+                self._abandon(gen)
+                raise
             # Move this object's pin to what it now reads (under the writer lock, so no
             # other writer can prune the new generation first).
             lease = pin_generation(self.path, gen.name)
@@ -437,6 +448,29 @@ class Index:
         self._generation_name = gen.name
         self._manifest = manifest
         self._generation = manifest["generation"]
+
+    def _write_generation(
+        self,
+        gen: Path,
+        manifest: dict[str, Any],
+        live: Path | None,
+        previous_files: Mapping[str, Any],
+    ) -> None:
+        self._docs.save(gen / "docs")
+        self._bm25.save(gen / "bm25")
+        if self._vectors is not None:
+            self._vectors.save(gen / "vectors")
+        # Sizes and checksums of every file, for `check` and for opening (sizes).
+        manifest["files"] = file_table(gen, live, previous_files)
+        (gen / MANIFEST).write_text(
+            json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8"
+        )
+
+    def _abandon(self, gen: Path | None) -> None:
+        """Remove a generation this writer created but did not commit (a full disk must
+        not stay full of it). One that CURRENT already names is committed: kept."""
+        if gen is not None and current_generation_name(self.path) != gen.name:
+            shutil.rmtree(gen, ignore_errors=True)
 
     def _reload(self) -> None:
         """Drop in-memory changes after a failed write: go back to the live generation."""
