@@ -77,6 +77,7 @@ class IndexDamagedError(IndexCompatibilityError):
         self.path = Path(path)
         self.problem = problem
         self.index_dir = Path(index_dir) if index_dir is not None else _index_dir_of(self.path)
+        self._fix = fix
         if fix is not None:
             super().__init__(f"index damaged: {self.path}: {problem}" + (f"; {fix}" if fix else ""))
             return
@@ -88,6 +89,16 @@ class IndexDamagedError(IndexCompatibilityError):
         else:
             fix = "rebuild the index"
         super().__init__(f"index damaged: {self.path}: {problem}; {fix}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Rebuilt from its fields, so it survives pickling (e.g. across processes).
+        return (_damaged, (self.path, self.problem, self.index_dir, self._fix))
+
+
+def _damaged(
+    path: Path, problem: str, index_dir: Path | None, fix: str | None
+) -> IndexDamagedError:
+    return IndexDamagedError(path, problem, index_dir=index_dir, fix=fix)
 
 
 _GENERATION_DIR = re.compile(r"^gen-\d{6}$")
@@ -108,7 +119,7 @@ class IndexWriteError(ShortlistError, OSError):
     generation is still live. An `OSError`, so code catching I/O errors still does."""
 
     exit_code = 1
-    http_status = 507
+    http_status = 500
 
 
 class ModelLoadError(ShortlistError):

@@ -156,10 +156,13 @@ def _registry_lock(root: Path) -> Iterator[Path]:
         os.close(fd)  # closing the descriptor releases the lock
 
 
-def _release_lease(fd: int, path: str) -> None:
-    # Unlink before unlocking: a writer never sees a stale file that is still ours.
-    with contextlib.suppress(OSError):
-        os.unlink(path)
+def _release_lease(fd: int, path: str, owner: int) -> None:
+    # Unlink before unlocking: a writer never sees a stale file that is still ours. A
+    # forked child that inherited the lease only closes its copy of the descriptor: the
+    # lock and the file stay with the parent.
+    if os.getpid() == owner:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
     with contextlib.suppress(OSError):
         os.close(fd)
 
@@ -171,7 +174,7 @@ class Lease:
     def __init__(self, generation: str, fd: int, path: Path) -> None:
         self.generation = generation
         self.path = path
-        self._finalizer = weakref.finalize(self, _release_lease, fd, str(path))
+        self._finalizer = weakref.finalize(self, _release_lease, fd, str(path), os.getpid())
 
     @property
     def held(self) -> bool:
