@@ -602,3 +602,54 @@ def test_an_escaped_eoferror_is_not_reported_as_aborted(
     monkeypatch.setattr(Index, "open", truncated)
     with pytest.raises(EOFError, match="No data left"):
         run_cli("search", "x", "--index", str(tmp_path))
+
+
+# ---- kill -9 after the switch (the steps before it: tests/test_index.py) ----------------
+
+KILL_AFTER = """
+import os, shutil, signal, sys
+from shortlist.store import generations
+from shortlist.store.index import Index
+from shortlist.types import Document
+point = sys.argv[2]
+def die(*a, **k):
+    os.kill(os.getpid(), signal.SIGKILL)
+if point == "marker":  # CURRENT switched, the .incomplete marker not yet removed
+    real = generations.write_current
+    def switch(root, name):
+        real(root, name); die()
+    generations.write_current = switch
+else:  # cleanup: an old generation renamed away, not yet deleted
+    generations.shutil.rmtree = die
+index = Index.open(sys.argv[1])
+index.add([Document("late", "added just before the kill")])
+print("finished")
+"""
+
+
+@pytest.mark.parametrize("point", ["marker", "cleanup"])
+def test_kill_after_the_switch(pristine: dict[str, Any], tmp_path: Path, point: str) -> None:
+    import subprocess
+    import sys
+
+    root, answers = _copy(pristine, "sparse", tmp_path, legacy=False)
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_AFTER, str(root), point],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": src},
+    )
+    assert proc.returncode == -9, proc.stderr
+    # the write was committed: its generation is live, and nothing is damaged
+    assert current_generation_name(root) == "gen-000004"
+    assert check_index(root).healthy
+    with Index.open(root) as index:
+        assert index.passages(["late#0"])[0] is not None
+        if point == "cleanup":
+            assert [p for p in root.iterdir() if p.name.startswith(".deleting-")]
+        index.delete(["late"])  # the next writer finishes the interrupted cleanup
+    assert not [p for p in root.iterdir() if p.name.startswith(".deleting-")]
+    assert _answers(root) == answers[LIVE]
+    assert run_cli("check", str(root)).exit_code == 0
