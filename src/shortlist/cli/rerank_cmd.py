@@ -83,7 +83,9 @@ class _RerankCommand(click.Command):
 )
 @click.option("--top-n", type=click.IntRange(min=0), default=None, help="Keep the best N.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def rerank_cmd(query: str, spec: str, docs_path: Path, top_n: int | None, as_json: bool) -> None:
+def rerank_cmd(
+    query: str, spec: str, docs_path: Path, top_n: int | None, as_json: bool
+) -> None:
     """Rerank the documents in --docs for QUERY with the reranker --model."""
     from shortlist.rerank.registry import load_reranker
 

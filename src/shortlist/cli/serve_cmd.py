@@ -10,73 +10,30 @@ import click
 
 
 @click.command("serve")
-@click.option(
-    "--index",
-    "index_dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Index folder to serve on /v1/search.",
-)
-@click.option(
-    "--rerank",
-    "specs",
-    multiple=True,
-    help="Reranker spec to serve (repeatable; the first is the default).",
-)
-@click.option(
-    "--name",
-    "names",
-    multiple=True,
-    help="Alias for the --rerank at the same position (what clients send as `model`).",
-)
-@click.option(
-    "--host", default="127.0.0.1", show_default=True, help="Bind address; loopback by default."
-)
+@click.option("--index", "index_dir", type=click.Path(file_okay=False), default=None,
+              help="Index folder to serve on /v1/search.")
+@click.option("--rerank", "specs", multiple=True,
+              help="Reranker spec to serve (repeatable; the first is the default).")
+@click.option("--name", "names", multiple=True,
+              help="Alias for the --rerank at the same position (what clients send as `model`).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Bind address; loopback by default.")
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option(
-    "--api-key",
-    default=None,
-    help="Require 'Authorization: Bearer KEY' (or set SHORTLIST_API_KEY).",
-)
-@click.option(
-    "--max-docs",
-    default=1000,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Most documents per request (and most search candidates k).",
-)
+@click.option("--api-key", default=None,
+              help="Require 'Authorization: Bearer KEY' (or set SHORTLIST_API_KEY).")
+@click.option("--max-docs", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Most documents per request (and most search candidates k).")
 @click.option("--max-top-n", default=1000, show_default=True, type=click.IntRange(min=1))
-@click.option(
-    "--max-bytes",
-    default=8 * 1024 * 1024,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Largest request body.",
-)
-@click.option(
-    "--max-batch-tokens",
-    default=16384,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Token budget of one model batch.",
-)
-@click.option(
-    "--max-wait-ms",
-    default=5.0,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="Longest wait for more requests before an idle model starts a batch.",
-)
-@click.option(
-    "--queue-size",
-    default=256,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Requests that may wait for the model; more get 503 with Retry-After.",
-)
-@click.option(
-    "--no-batching", is_flag=True, help="Score each request on its own (no cross-request batching)."
-)
+@click.option("--max-bytes", default=8 * 1024 * 1024, show_default=True,
+              type=click.IntRange(min=1), help="Largest request body.")
+@click.option("--max-batch-tokens", default=16384, show_default=True,
+              type=click.IntRange(min=1), help="Token budget of one model batch.")
+@click.option("--max-wait-ms", default=5.0, show_default=True, type=click.FloatRange(min=0),
+              help="Longest wait for more requests before an idle model starts a batch.")
+@click.option("--queue-size", default=256, show_default=True, type=click.IntRange(min=1),
+              help="Requests that may wait for the model; more get 503 with Retry-After.")
+@click.option("--no-batching", is_flag=True,
+              help="Score each request on its own (no cross-request batching).")
 def serve_cmd(
     index_dir: str | None,
     specs: tuple[str, ...],

@@ -170,7 +170,9 @@ def read_corpus(
     return _read_all(plan, sink, csv_columns or CsvColumns())
 
 
-def _read_all(plan: list[tuple[Path, str]], sink: _Sink, columns: CsvColumns) -> Iterator[Document]:
+def _read_all(
+    plan: list[tuple[Path, str]], sink: _Sink, columns: CsvColumns
+) -> Iterator[Document]:
     for path, fmt in plan:
         if fmt in ("jsonl", "beir"):
             yield from _read_jsonl(path, sink, beir=fmt == "beir")
@@ -282,7 +284,7 @@ def _parse_json_record(text: str, line: int, *, beir: bool) -> Document:
     if not isinstance(record, dict):
         raise _BadRecordError(
             f"expected a JSON object, got {type(record).__name__}; "
-            'each line must be one object like {"id": ..., "text": ...}',
+            "each line must be one object like {\"id\": ..., \"text\": ...}",
             line,
         )
     id_key = "_id" if beir else "id"
@@ -296,7 +298,9 @@ def _parse_json_record(text: str, line: int, *, beir: bool) -> Document:
     title = _optional_str(record, "title", line)
     body = record.get("text")
     if body is not None and not isinstance(body, str):
-        raise _BadRecordError(f"'text' must be a string, got {type(body).__name__}", line)
+        raise _BadRecordError(
+            f"'text' must be a string, got {type(body).__name__}", line
+        )
     if "text" not in record:
         raise _BadRecordError(
             f"missing 'text' field (keys found: {_keys(record)}); add 'text' to every record",
@@ -317,7 +321,7 @@ def _parse_json_record(text: str, line: int, *, beir: bool) -> Document:
     if not isinstance(metadata, dict):
         raise _BadRecordError(
             f"'metadata' must be a JSON object, got {type(metadata).__name__}; "
-            'wrap the values in an object like {"metadata": {"source": ...}}',
+            "wrap the values in an object like {\"metadata\": {\"source\": ...}}",
             line,
         )
     return Document(id=doc_id, text=body, title=title, metadata=metadata)

@@ -254,7 +254,10 @@ def render_html(
     for r in rows:
         cmp = sig.get((r["pipeline"], r["k"]))
         cells = [e(r["pipeline"]), str(r["k"])]
-        cells += [f"{r[m]:.4f} <small>{_ci_text(r[m + '_ci'])}</small>" for m in result.metrics]
+        cells += [
+            f"{r[m]:.4f} <small>{_ci_text(r[m + '_ci'])}</small>"
+            for m in result.metrics
+        ]
         cells += [
             f"{r['total_p50_ms']:.1f}",
             f"{r['total_p95_ms']:.1f}",

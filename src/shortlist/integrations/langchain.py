@@ -145,7 +145,9 @@ class ShortlistRetriever(BaseRetriever):
         if self._pipeline is None:
             mode = self.mode or ("hybrid" if getattr(self.index, "has_dense", True) else "bm25")
             reranker = self._lazy.get() if self._lazy is not None else None
-            self._pipeline = Pipeline(self.index, reranker, k=self.k, top_n=self.top_n, mode=mode)
+            self._pipeline = Pipeline(
+                self.index, reranker, k=self.k, top_n=self.top_n, mode=mode
+            )
         return self._pipeline
 
     def _get_relevant_documents(
@@ -162,7 +164,9 @@ def _to_document(hit: Hit) -> Document:
         "doc_id": hit.doc_id,
         "score": hit.score,
         "rank": hit.rank,
-        "first_stage_rank": hit.first_stage_rank if hit.first_stage_rank is not None else hit.rank,
+        "first_stage_rank": hit.first_stage_rank
+        if hit.first_stage_rank is not None
+        else hit.rank,
     }
     if hit.raw_score is not None:
         metadata["raw_score"] = hit.raw_score

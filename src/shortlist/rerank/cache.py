@@ -194,7 +194,9 @@ class CachedReranker:
         self, query: str, documents: Sequence[Candidate], top_n: int | None = None
     ) -> Ranking:
         start = time.perf_counter()
-        keys = [cache_key(self._identity, "rerank", query, candidate_text(c)) for c in documents]
+        keys = [
+            cache_key(self._identity, "rerank", query, candidate_text(c)) for c in documents
+        ]
         cached = self.cache.get_many(keys)
         missing = [i for i, v in enumerate(cached) if v is None or v.calibrated is None]
         scores: list[CachedScore | None] = list(cached)
@@ -209,18 +211,12 @@ class CachedReranker:
                 new[keys[missing[h.index]]] = value
             self.cache.put_many(new)
         raw = [s.raw if s is not None else math.nan for s in scores]
-        cal = [
-            s.calibrated if s is not None and s.calibrated is not None else math.nan for s in scores
-        ]
+        cal = [s.calibrated if s is not None and s.calibrated is not None else math.nan
+               for s in scores]
         windows = [s.window if s is not None else None for s in scores]
         elapsed = (time.perf_counter() - start) * 1000.0
         return build_ranking(
-            query,
-            documents,
-            raw,
-            cal,
-            top_n,
-            windows=windows,
+            query, documents, raw, cal, top_n, windows=windows,
             timings_ms={"rerank": elapsed},
         )
 

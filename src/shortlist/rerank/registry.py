@@ -114,7 +114,9 @@ def _cascade(spec: RerankerSpec, **options: Any) -> Reranker:
     first, keep, second = _split_cascade(spec.target)
     unused = set(options) - set(_options_for(first, options)) - set(_options_for(second, options))
     if unused:
-        raise SpecError(f"no stage of {spec} takes option(s) {', '.join(sorted(unused))}")
+        raise SpecError(
+            f"no stage of {spec} takes option(s) {', '.join(sorted(unused))}"
+        )
     return CascadeReranker(
         load_reranker(first, **_options_for(first, options)),
         keep,

@@ -129,7 +129,9 @@ def _depth_of(batcher: DynamicBatcher) -> Callable[[], int]:
     return lambda: batcher.queue_depth
 
 
-def _error(status: int, kind: str, message: str, headers: Mapping[str, str] | None = None) -> Any:
+def _error(
+    status: int, kind: str, message: str, headers: Mapping[str, str] | None = None
+) -> Any:
     return JSONResponse(error_body(kind, message), status_code=status, headers=headers)
 
 

@@ -241,7 +241,9 @@ class DynamicBatcher:
     def _score(self, pairs: list[Pair]) -> np.ndarray:
         scores = np.asarray(self._scorer.score_pairs(pairs))
         if scores.ndim == 0 or scores.shape[0] != len(pairs):
-            raise ShortlistError(f"reranker returned {scores.shape} scores for {len(pairs)} pairs")
+            raise ShortlistError(
+                f"reranker returned {scores.shape} scores for {len(pairs)} pairs"
+            )
         return scores
 
 

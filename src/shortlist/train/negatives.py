@@ -78,7 +78,9 @@ def pool_fingerprint(pool: Mapping[str, Document], encoder: str | None) -> str:
     return h.hexdigest()[:24]
 
 
-def open_pool_index(pool: Mapping[str, Document], work: Path, *, dense: bool, encoder: str) -> Any:
+def open_pool_index(
+    pool: Mapping[str, Document], work: Path, *, dense: bool, encoder: str
+) -> Any:
     """The `Index` over `pool` in `work/index-<fingerprint>`, built on first use."""
     from shortlist.store.generations import current_generation
     from shortlist.store.index import Index
@@ -89,7 +91,9 @@ def open_pool_index(pool: Mapping[str, Document], work: Path, *, dense: bool, en
     if current_generation(path) is not None:
         return Index.open(path)
     work.mkdir(parents=True, exist_ok=True)
-    return Index.create(path, list(pool.values()), dense=dense, encoder=encoder, overwrite=True)
+    return Index.create(
+        path, list(pool.values()), dense=dense, encoder=encoder, overwrite=True
+    )
 
 
 def first_stage(

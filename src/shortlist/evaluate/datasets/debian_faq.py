@@ -410,9 +410,9 @@ def faq_entries(source: FaqSource, path: Path, text: str) -> list[Entry]:
                 source=source.name,
                 kind="faq",
                 query=squash(qa.question),
-                title=source.title
-                if doc == source.name or source.per_page
-                else (f"{source.title} ({doc})"),
+                title=source.title if doc == source.name or source.per_page else (
+                    f"{source.title} ({doc})"
+                ),
                 passages=tuple(chunk(qa.answer)),
                 path=str(path),
             )
@@ -706,7 +706,8 @@ def _card(assembled: Assembled, manifest: Mapping[str, Any]) -> str:
     counts = manifest["queries_per_source"]
     faq_names = {source.name for source in FAQ_SOURCES}
     rows = "\n".join(
-        f"| {source} | {'faq' if source in faq_names else 'pseudo'} | {c['train']} | {c['dev']} |"
+        f"| {source} | {'faq' if source in faq_names else 'pseudo'} "
+        f"| {c['train']} | {c['dev']} |"
         for source, c in counts.items()
     )
     packages = ", ".join(f"{p['name']} {p['version']}" for p in manifest["packages"])
@@ -720,13 +721,13 @@ that Debian packages install. Query -> one relevant passage (grade 1); splits `t
 there is no test split). Each query's `metadata` has `source` and `kind`.
 
 - **Real pairs** (`kind: faq`): questions of real FAQs and the first passage of their
-  answers: {faq_train} in train, {len(assembled.splits["dev"])} in dev.
+  answers: {faq_train} in train, {len(assembled.splits['dev'])} in dev.
 - **Pseudo pairs** (`kind: pseudo`, train only): `"<page>: <section heading>"` -> the first
   passage of the section, from manuals that are not FAQs: perl's pod pages (each perlfunc
   and perlvar entry is a section), git's manual pages (AsciiDoc sources), the zsh manual,
   the SQLite documentation and the Valgrind manual (HTML).
 - Corpus: {len(assembled.corpus)} passages of at most {MAX_WORDS} words (1.25x for a merged
-  tail; mean {manifest["mean_passage_words"]} words), including the later passages of long
+  tail; mean {manifest['mean_passage_words']} words), including the later passages of long
   answers and sections, which nobody judged (distractors, possibly relevant).
 
 | source | kind | train | dev |
@@ -751,7 +752,7 @@ are dropped, and so are queries under {QUERY_WORDS[0]} or over {QUERY_WORDS[1]} 
 
 ## Held out
 
-Never read, for independent checks: {", ".join(EXCLUDED_PACKAGES)} (and their language
+Never read, for independent checks: {', '.join(EXCLUDED_PACKAGES)} (and their language
 variants). The builder refuses any file under `/usr/share/doc/<package>` of these packages
 or owned by one of them according to `dpkg-query -S`.
 

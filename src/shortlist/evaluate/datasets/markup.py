@@ -237,7 +237,9 @@ def html_sections(root: Element, *, max_level: int = 4) -> list[Section]:
 # --------------------------------------------------------------------------- POD
 
 # C<< text >>, C<<< text >>>, ...: the closing run is as long as the opening one.
-_POD_MULTI = tuple(re.compile(rf"([A-Z])<{{{n}}}\s+(.*?)\s+>{{{n}}}", re.S) for n in (4, 3, 2))
+_POD_MULTI = tuple(
+    re.compile(rf"([A-Z])<{{{n}}}\s+(.*?)\s+>{{{n}}}", re.S) for n in (4, 3, 2)
+)
 _POD_SINGLE = re.compile(r"([A-Z])<([^<>]*)>")
 _LT, _GT = "\ue000", "\ue001"  # stand-ins for E<lt>/E<gt> until every code is resolved
 _POD_ESCAPES = {"lt": _LT, "gt": _GT, "verbar": "|", "sol": "/"}
@@ -424,7 +426,9 @@ def adoc_sections(source: str, *, items: bool = False) -> list[Section]:
                 heading = (5, f"{heading[1]}, {term}", heading[2])
             else:
                 if heading is not None:
-                    sections.append(Section(heading[0], heading[1], tuple(paragraphs), heading[2]))
+                    sections.append(
+                        Section(heading[0], heading[1], tuple(paragraphs), heading[2])
+                    )
                 heading, paragraphs = (5, term, ""), []
             continue
         if re.search(r"::+$", stripped) or re.search(r";;$", stripped):

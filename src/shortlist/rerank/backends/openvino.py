@@ -187,10 +187,7 @@ class OpenVINOBackend:
         items = []
         for query, passage in pairs:
             enc = tokenizer(
-                query,
-                passage,
-                truncation="only_second",
-                max_length=self.max_length,
+                query, passage, truncation="only_second", max_length=self.max_length,
                 return_tensors="np",
             )
             item = {k: np.asarray(v, dtype=np.int64) for k, v in enc.items() if k in names}
