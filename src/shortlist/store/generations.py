@@ -30,6 +30,7 @@ pinning it. A reader that cannot write to the folder (read-only media) opens unp
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import secrets
@@ -339,8 +340,6 @@ def _written_by_shortlist(gen: Path) -> bool:
     of a shortlist format. Anything else in a `gen-*` folder is never removed."""
     if (gen / INCOMPLETE).exists():
         return True
-    import json
-
     try:
         manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
