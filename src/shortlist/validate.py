@@ -1,0 +1,87 @@
+"""Text validation: the one check every document and query goes through on the way in.
+
+Python strings can hold text that no file, tokenizer or JSON response can carry: a lone
+UTF-16 surrogate (U+D800..U+DFFF, e.g. from a JSON `"\\udfff"` escape or a file decoded
+with `surrogateescape`) cannot be encoded as UTF-8. Such text is rejected where it
+enters (corpus readers, `Document`, the CLI, the HTTP routes, rerankers), with an error
+naming the field and the position, never deep inside a tokenizer or a response encoder.
+
+- `check_text(value, field)`: a string encodable as UTF-8 (it may be blank).
+- `check_query(value, field)`: the same, and not blank.
+- `check_strings(value, field)`: every string inside a JSON-like value (metadata).
+
+Every error is an `InvalidTextError` (an `InvalidInputError`: exit code 2, HTTP 422).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from shortlist.errors import InvalidInputError
+
+__all__ = ["InvalidTextError", "check_query", "check_strings", "check_text", "text_problem"]
+
+
+class InvalidTextError(InvalidInputError):
+    """A text that cannot enter the system; `field` names where it was found."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+def text_problem(value: object, *, blank_ok: bool = True, what: str = "text") -> str | None:
+    """What is wrong with `value` as text (None when nothing is); `what` starts the message.
+
+    The message never contains the offending character itself (it could not be
+    printed or sent), only its escaped code point and position.
+    """
+    if not isinstance(value, str):
+        return f"{what} must be a string, got {type(value).__name__}"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # Only surrogate code points fail to encode as UTF-8.
+        bad = ord(value[exc.start])
+        return (
+            f"{what} contains a lone surrogate \\u{bad:04x} at position {exc.start}, which is "
+            "not valid Unicode text; fix the encoding of the source (e.g. decode it as UTF-8) "
+            "or remove the character"
+        )
+    if not blank_ok and not value.strip():
+        return f"{what} is empty or only whitespace; give some text"
+    return None
+
+
+def check_text(value: object, field: str, *, what: str = "text") -> str:
+    """`value` if it is a string encodable as UTF-8, else `InvalidTextError` naming `field`."""
+    problem = text_problem(value, what=what)
+    if problem is not None:
+        raise InvalidTextError(field, problem)
+    assert isinstance(value, str)
+    return value
+
+
+def check_query(value: object, field: str = "query", *, what: str = "text") -> str:
+    """`value` if it is a non-blank string encodable as UTF-8, else `InvalidTextError`."""
+    problem = text_problem(value, blank_ok=False, what=what)
+    if problem is not None:
+        raise InvalidTextError(field, problem)
+    assert isinstance(value, str)
+    return value
+
+
+def check_strings(value: Any, field: str) -> None:
+    """Check every string (keys included) inside a JSON-like value: dicts, lists, scalars."""
+    if isinstance(value, str):
+        check_text(value, field, what="a value")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str):
+                check_text(key, field, what="a key")
+            check_strings(item, f"{field}[{key!r}]")
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            check_strings(item, f"{field}[{i}]")
