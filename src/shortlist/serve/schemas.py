@@ -13,15 +13,28 @@
 
 Unknown request fields are ignored (clients send provider-specific options such as
 `rank_fields` or `priority`), so a client written for the hosted API keeps working.
+Booleans are strict (`true`/`false` only, never `0` or `"yes"`), as the spec says.
+The served app states its own limits and model names in its spec (see `app.create_app`).
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 MAX_QUERY_CHARS = 100_000
+QUERY_PATTERN = r"\S"
+"""A query must hold some non-whitespace text (checked by the routes, stated in the spec)."""
+
+
+def _query(description: str = "The query.") -> Any:
+    return Field(
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        description=description + " Must not be blank.",
+        json_schema_extra={"pattern": QUERY_PATTERN},
+    )
 
 
 class _Request(BaseModel):
@@ -42,20 +55,20 @@ class CohereV1RerankRequest(_Request):
     model: str | None = Field(
         default=None, description="A served model: its spec, a --name alias, or 'default'."
     )
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    query: str = _query()
     documents: list[DocumentIn] = Field(min_length=1)
     top_n: int | None = Field(default=None, ge=1)
-    return_documents: bool = False
+    return_documents: StrictBool = False
     max_chunks_per_doc: int | None = Field(default=None, ge=1)
 
 
 class CohereV2RerankRequest(_Request):
     model: str = Field(description="A served model: its spec, a --name alias, or 'default'.")
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    query: str = _query()
     documents: list[DocumentIn] = Field(min_length=1)
     top_n: int | None = Field(default=None, ge=1)
     max_tokens_per_doc: int | None = Field(default=None, ge=1)
-    return_documents: bool = Field(
+    return_documents: StrictBool = Field(
         default=False, description="Not part of Cohere v2; accepted for older SDKs."
     )
 
@@ -91,11 +104,11 @@ class CohereRerankResponse(BaseModel):
 
 
 class TeiRerankRequest(_Request):
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    query: str = _query()
     texts: list[str] = Field(min_length=1)
-    raw_scores: bool = False
-    return_text: bool = False
-    truncate: bool | None = Field(
+    raw_scores: StrictBool = False
+    return_text: StrictBool = False
+    truncate: StrictBool | None = Field(
         default=False,
         description="Accepted for compatibility; long texts are windowed by the reranker, "
         "never truncated.",
@@ -110,7 +123,7 @@ class TeiRank(BaseModel):
 
 
 class SearchRequest(_Request):
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    query: str = _query()
     k: int | None = Field(
         default=None,
         ge=1,
@@ -122,7 +135,7 @@ class SearchRequest(_Request):
         default=None, description="First-stage mode; the index's default when omitted."
     )
     filter: dict[str, Any] | None = Field(default=None, description="Metadata filter.")
-    rerank: bool | str = Field(
+    rerank: StrictBool | str = Field(
         default=True,
         description="true: the default reranker; false: first stage only; a string: a served "
         "model by name.",
