@@ -549,6 +549,8 @@ def create_app(
         kwargs: dict[str, Any] = {"k": k, "filter": body.filter}
         if body.mode is not None:
             kwargs["mode"] = body.mode
+        elif getattr(index, "has_dense", None) is False:
+            kwargs["mode"] = "bm25"  # the default of an index without vectors, as in the CLI
         started = time.perf_counter()
         first: Ranking = await run_in_threadpool(index.search, body.query, **kwargs)
         retrieve_s = time.perf_counter() - started
@@ -611,10 +613,13 @@ def create_app(
 
 def _modes_of(served: LiveIndex | _FixedIndex | None) -> list[str] | None:
     """First-stage modes the served index answers (None: unknown, not stated)."""
-    if not isinstance(served, LiveIndex):
+    if served is None:
         return None
     with served.lease() as (index, _):
-        return ["bm25", "dense", "hybrid"] if index.has_dense else ["bm25"]
+        has_dense = getattr(index, "has_dense", None)
+    if has_dense is None:
+        return None
+    return ["bm25", "dense", "hybrid"] if has_dense else ["bm25"]
 
 
 def _state_limits(
