@@ -37,9 +37,13 @@ from shortlist.retrieve.fusion import fuse
 from shortlist.retrieve.vectors import VectorIndex
 from shortlist.store.docstore import DocStore, FilterSpec
 from shortlist.store.generations import (
+    Lease,
     begin_generation,
     commit_generation,
     current_generation,
+    generation_number,
+    pin_current,
+    pin_generation,
     writer_lock,
 )
 from shortlist.types import Document, Hit, Passage, Ranking
@@ -85,7 +89,13 @@ def _now() -> str:
 
 
 class Index:
-    """A persistent passage index. Use `Index.create` or `Index.open`, not the constructor."""
+    """A persistent passage index. Use `Index.create` or `Index.open`, not the constructor.
+
+    An open index pins the generation it reads (see `generations`): writers in this or
+    any other process never remove it until `close()` (or garbage collection, or the
+    process ending). A long-running reader moves to a newer generation by opening the
+    index again and closing the old object. `with Index.open(dir) as index:` closes it.
+    """
 
     def __init__(
         self,
@@ -95,8 +105,13 @@ class Index:
         bm25: BM25Index,
         vectors: VectorIndex | None,
         encoder: Encoder | None,
+        *,
+        generation_name: str | None = None,
+        lease: Lease | None = None,
     ) -> None:
         self.path = path
+        self._generation_name = generation_name
+        self._lease = lease
         self._manifest = manifest
         self._docs = docstore
         self._bm25 = bm25
@@ -184,12 +199,22 @@ class Index:
         differs from the model the index was built with.
         """
         root = Path(path)
-        gen = current_generation(root)
-        if gen is None:
-            raise IndexNotFoundError(
-                f"no shortlist index at {root}; "
-                f"build one with `shortlist index SOURCE --index {root}`"
-            )
+        name, lease = pin_current(root)
+        try:
+            gen = root / name if name is not None else None
+            if gen is None or not gen.is_dir():
+                raise IndexNotFoundError(
+                    f"no shortlist index at {root}; "
+                    f"build one with `shortlist index SOURCE --index {root}`"
+                )
+            return cls._load(root, gen, encoder, lease)
+        except BaseException:
+            if lease is not None:
+                lease.release()
+            raise
+
+    @classmethod
+    def _load(cls, root: Path, gen: Path, encoder: Encoder | None, lease: Lease | None) -> Index:
         try:
             manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -206,12 +231,49 @@ class Index:
         docstore = DocStore.load(gen / "docs")
         bm25 = BM25Index.load(gen / "bm25")
         vectors = VectorIndex.load(gen / "vectors") if dense["enabled"] else None
-        return cls(root, manifest, docstore, bm25, vectors, encoder)
+        return cls(
+            root,
+            manifest,
+            docstore,
+            bm25,
+            vectors,
+            encoder,
+            generation_name=gen.name,
+            lease=lease,
+        )
+
+    def close(self) -> None:
+        """Release the pin on this index's generation, so writers may remove it once it
+        is no longer among the newest. Idempotent. Searching a closed index is undefined
+        once a writer has removed its generation: open the index again instead."""
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            lease.release()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # ---- properties ----------------------------------------------------------
     @property
     def manifest(self) -> Mapping[str, Any]:
         return self._manifest
+
+    @property
+    def generation_name(self) -> str:
+        """The on-disk generation this object reads, e.g. "gen-000003" (compare it with
+        `generations.current_generation_name(index.path)` to notice a newer one)."""
+        assert self._generation_name is not None, "an Index is built by create() or open()"
+        return self._generation_name
+
+    @property
+    def generation(self) -> int:
+        """The number of `generation_name` (3 for "gen-000003")."""
+        number = generation_number(self.generation_name)
+        assert number is not None
+        return number
 
     @property
     def has_dense(self) -> bool:
@@ -349,6 +411,12 @@ class Index:
                 json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8"
             )
             commit_generation(self.path, gen)
+            # Move this object's pin to what it now reads (under the writer lock, so no
+            # other writer can prune the new generation first).
+            lease = pin_generation(self.path, gen.name)
+        self.close()
+        self._lease = lease
+        self._generation_name = gen.name
         self._manifest = manifest
         self._generation = manifest["generation"]
 
@@ -357,6 +425,7 @@ class Index:
         if current_generation(self.path) is None:
             return
         fresh = Index.open(self.path, encoder=self._encoder)
+        self.close()
         self.__dict__.update(fresh.__dict__)
 
     # ---- search ----------------------------------------------------------------
