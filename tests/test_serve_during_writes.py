@@ -127,3 +127,69 @@ def test_serving_while_writers_add_and_delete(tmp_path: Path) -> None:
     assert len(answered) > 2  # clients really saw the index change under them
     assert seen.requests >= CLIENTS * 5
     assert pinned_generations(root) == set()  # every generation the server held was released
+
+
+def test_issue_reproduction_serve_then_delete_twice_from_the_cli(tmp_path: Path) -> None:
+    """`shortlist serve --index DIR`, then `shortlist delete ID --index DIR` twice: searches
+    used to answer 500 (the served generation was deleted) and, after one delete, still
+    returned the deleted document."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from clirun import run_cli
+    from serve_fakes import free_port
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(
+        "".join(json.dumps({"id": f"d{i}", "text": f"a shared line {i}"}) + "\n" for i in range(6))
+    )
+    idx = str(tmp_path / "idx")
+    assert run_cli("index", str(corpus), "--index", idx, "--no-dense").exit_code == 0
+    port = free_port()
+    env = dict(os.environ)
+    src = str(Path(__file__).parent.parent / "src")
+    env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
+    cmd = [sys.executable, "-m", "shortlist", "serve", "--index", idx, "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> dict[str, object] | None:
+        try:
+            r = httpx.get(f"{url}/ready", timeout=1)
+        except httpx.TransportError:
+            return None
+        return dict(r.json()) if r.status_code == 200 else None
+
+    def wait_for_generation(number: int) -> None:
+        deadline = time.monotonic() + 30
+        while (state := ready()) is None or state["generation"] != {  # type: ignore[index]
+            "name": f"gen-{number:06d}",
+            "number": number,
+        }:
+            assert proc.poll() is None, "server exited"
+            assert time.monotonic() < deadline, f"server never served generation {number}"
+            time.sleep(0.05)
+
+    def search() -> list[str]:
+        r = httpx.post(f"{url}/v1/search", json={"query": "shared line", "k": 10}, timeout=10)
+        assert r.status_code == 200, r.text
+        return sorted(h["doc_id"] for h in r.json()["results"])
+
+    try:
+        wait_for_generation(1)
+        assert search() == [f"d{i}" for i in range(6)]
+        assert run_cli("delete", "d1", "--index", idx).exit_code == 0
+        wait_for_generation(2)
+        assert "d1" not in search()
+        assert run_cli("delete", "d2", "--index", idx).exit_code == 0
+        wait_for_generation(3)
+        assert search() == ["d0", "d3", "d4", "d5"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        assert proc.stdout is not None
+        output = proc.stdout.read().decode()
+        proc.stdout.close()
+    assert "Traceback" not in output
