@@ -136,3 +136,29 @@ def test_cli_search_rejects_a_query_that_is_not_text(tmp_path: Path) -> None:
     # A non-UTF-8 argv byte reaches Python as a surrogate (surrogateescape).
     r = run_cli("search", "q\udcff", "--index", str(tmp_path / "nowhere"))
     assert r.exit_code == 2 and "lone surrogate \\udcff" in r.stderr
+
+
+def test_library_rerankers_refuse_text_that_is_not_unicode() -> None:
+    """A lone surrogate used to reach the tokenizer, which raised a bare TypeError."""
+    from rerank_fakes import BagOfWordsEncoder
+    from shortlist.rerank.bi_encoder import BiEncoderReranker
+
+    reranker = BiEncoderReranker(encoder=BagOfWordsEncoder())
+    with pytest.raises(InvalidTextError, match=r"^documents\[1\]: text contains a lone"):
+        reranker.rerank("cat", ["a cat", LONE])
+    with pytest.raises(InvalidTextError, match="^query: text contains a lone"):
+        reranker.rerank(LONE, ["a cat"])
+    assert len(reranker.rerank("cat", ["a cat"])) == 1
+
+
+def test_cross_encoder_refuses_text_that_is_not_unicode(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from models import build_tiny_cross_encoder
+    from shortlist.rerank.cross_encoder import CrossEncoderReranker
+
+    folder = build_tiny_cross_encoder(tmp_path / "ce", "bert")
+    reranker = CrossEncoderReranker(str(folder), max_length=32)
+    with pytest.raises(InvalidTextError, match=r"^documents\[0\]: text contains a lone"):
+        reranker.rerank("cat", [LONE])
+    with pytest.raises(InvalidTextError, match="^query: text contains a lone"):
+        reranker.rerank("c\udfffat", ["ok"])

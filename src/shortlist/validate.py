@@ -9,18 +9,26 @@ naming the field and the position, never deep inside a tokenizer or a response e
 - `check_text(value, field)`: a string encodable as UTF-8 (it may be blank).
 - `check_query(value, field)`: the same, and not blank.
 - `check_strings(value, field)`: every string inside a JSON-like value (metadata).
+- `check_candidates(query, texts)`: a reranker's input, `documents[i]` named on error.
 
 Every error is an `InvalidTextError` (an `InvalidInputError`: exit code 2, HTTP 422).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shortlist.errors import InvalidInputError
 
-__all__ = ["InvalidTextError", "check_query", "check_strings", "check_text", "text_problem"]
+__all__ = [
+    "InvalidTextError",
+    "check_candidates",
+    "check_query",
+    "check_strings",
+    "check_text",
+    "text_problem",
+]
 
 
 class InvalidTextError(InvalidInputError):
@@ -85,3 +93,11 @@ def check_strings(value: Any, field: str) -> None:
     elif isinstance(value, list | tuple):
         for i, item in enumerate(value):
             check_strings(item, f"{field}[{i}]")
+
+
+def check_candidates(query: str, texts: Sequence[str]) -> None:
+    """A reranker's input: the query and each candidate text (named `documents[i]`) must be
+    valid text. Blank text is allowed here; the CLI and server refuse blank queries."""
+    check_text(query, "query")
+    for i, text in enumerate(texts):
+        check_text(text, f"documents[{i}]")

@@ -18,6 +18,7 @@ from shortlist.errors import InvalidInputError
 from shortlist.rerank.base import Candidate, build_ranking, calibrate, candidate_text
 from shortlist.retrieve.encoder import Encoder
 from shortlist.types import Ranking
+from shortlist.validate import check_candidates
 
 
 @runtime_checkable
@@ -145,6 +146,7 @@ class BiEncoderReranker:
         start = time.perf_counter()
         if not documents:
             return build_ranking(query, documents, [], [], top_n, timings_ms={"rerank": 0.0})
+        check_candidates(query, [candidate_text(d) for d in documents])
         q = _normalise(self.encoder.encode([query]))[0]
         passages = self._passage_vectors(documents)
         raw = np.clip(passages @ q, -1.0, 1.0)

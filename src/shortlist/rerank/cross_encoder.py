@@ -39,6 +39,7 @@ from shortlist.errors import InvalidInputError, ModelLoadError
 from shortlist.rerank.backends import Backend, BackendOptions, load_backend
 from shortlist.rerank.base import Candidate, build_ranking, calibrate, candidate_text
 from shortlist.types import Ranking
+from shortlist.validate import check_candidates
 
 AGGREGATES = ("max", "mean", "first")
 """How a long document's window scores become its score."""
@@ -276,6 +277,7 @@ class CrossEncoderReranker:
             raise InvalidInputError("top_n must be >= 0")
         start = time.perf_counter()
         texts = [candidate_text(c) for c in documents]
+        check_candidates(query, texts)
         raw, windows = self._score([query] * len(texts), texts)
         timings = {"rerank": (time.perf_counter() - start) * 1000.0}
         return build_ranking(
