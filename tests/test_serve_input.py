@@ -78,6 +78,13 @@ def test_lone_surrogate_is_422_naming_the_document_and_keep_alive_survives(
     assert ok.json()["results"][0]["index"] == 0
 
 
+def test_a_surrogate_pair_is_ordinary_text(client: httpx.Client) -> None:
+    body = '{"query": "cat", "documents": ["\\ud83d\\ude00"], "return_documents": true}'
+    r = _raw(client, "/v1/rerank", body)
+    assert r.status_code == 200, r.text
+    assert r.json()["results"][0]["document"]["text"] == "\U0001f600"
+
+
 @pytest.mark.parametrize(
     ("path", "body"),
     [

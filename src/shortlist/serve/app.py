@@ -122,6 +122,13 @@ class NotReadyError(ShortlistError):
 GENERATION_HEADER = "X-Shortlist-Generation"
 """Response header of /v1/search: the index generation that answered (e.g. gen-000003)."""
 
+_GENERATION_DOC = {
+    GENERATION_HEADER: {
+        "description": "The index generation that answered (when the server follows an index "
+        "folder); every result comes from this one generation.",
+        "schema": {"type": "string", "pattern": "^gen-[0-9]{6}$"},
+    }
+}
 _ERRORS: dict[int | str, dict[str, Any]] = {
     "4XX": {"model": ErrorResponse, "description": "Client error"},
     "5XX": {"model": ErrorResponse, "description": "Server error"},
@@ -438,6 +445,8 @@ def create_app(
         headers = None
         if isinstance(exc, QueueFullError):
             headers = {"Retry-After": str(exc.retry_after)}
+        elif isinstance(exc, NotReadyError):
+            headers = {"Retry-After": "1"}
         return _error(exc.http_status, _snake(type(exc).__name__), str(exc), headers)
 
     @app.exception_handler(RequestValidationError)
@@ -519,7 +528,7 @@ def create_app(
     @app.post(
         "/v1/search",
         response_model=SearchResponse,
-        responses=_ERRORS,
+        responses={**_ERRORS, 200: {"headers": _GENERATION_DOC}},
         dependencies=auth,
         tags=["search"],
     )
