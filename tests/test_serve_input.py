@@ -167,3 +167,20 @@ def test_search_without_a_reranker_is_first_stage_only() -> None:
             "SearchRequest"
         ]["properties"]["rerank"]
         assert rerank["enum"] == [False]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v2/rerank", {"model": "overlap", "query": "q", "documents": ["a"],
+                        "max_tokens_per_doc": 10**30}),
+        ("/v1/rerank", {"query": "q", "documents": ["a"], "max_chunks_per_doc": 10**7}),
+    ],
+)  # fmt: skip
+def test_per_document_limits_are_bounded(
+    client: httpx.Client, path: str, body: dict[str, object]
+) -> None:
+    """Schemathesis found a huge max_tokens_per_doc overflowing the tokenizer (500)."""
+    r = client.post(path, json=body)
+    assert r.status_code == 422, r.text
+    assert "less than or equal to 1000000" in r.json()["message"]

@@ -40,6 +40,9 @@ def _json_integer(value: Any) -> Any:
 
 PositiveInt = Annotated[int, Field(ge=1), BeforeValidator(_json_integer)]
 """An integer >= 1 (JSON Schema `integer` with `minimum: 1`)."""
+MAX_PER_DOC = 1_000_000
+"""Largest `max_tokens_per_doc` / `max_chunks_per_doc` (far above any model's context)."""
+PerDocLimit = Annotated[int, Field(ge=1, le=MAX_PER_DOC), BeforeValidator(_json_integer)]
 QUERY_PATTERN = r"\S"
 """A query must hold some non-whitespace text (checked by the routes, stated in the spec)."""
 
@@ -75,7 +78,7 @@ class CohereV1RerankRequest(_Request):
     documents: list[DocumentIn] = Field(min_length=1)
     top_n: PositiveInt | None = None
     return_documents: StrictBool = False
-    max_chunks_per_doc: PositiveInt | None = None
+    max_chunks_per_doc: PerDocLimit | None = None
 
 
 class CohereV2RerankRequest(_Request):
@@ -83,7 +86,7 @@ class CohereV2RerankRequest(_Request):
     query: str = _query()
     documents: list[DocumentIn] = Field(min_length=1)
     top_n: PositiveInt | None = None
-    max_tokens_per_doc: PositiveInt | None = None
+    max_tokens_per_doc: PerDocLimit | None = None
     return_documents: StrictBool = Field(
         default=False, description="Not part of Cohere v2; accepted for older SDKs."
     )
