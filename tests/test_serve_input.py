@@ -13,6 +13,7 @@ pytest.importorskip("fastapi")
 
 from serve_fakes import CORPUS, FakeIndex, OverlapScorer, running
 from shortlist.serve.app import ServeConfig, create_app
+from shortlist.validate import NOT_BLANK_PATTERN
 
 CONFIG = ServeConfig(max_documents=20, max_top_n=10)
 
@@ -92,6 +93,7 @@ def test_a_surrogate_pair_is_ordinary_text(client: httpx.Client) -> None:
         ("/v1/rerank", {"query": " \n\t", "documents": ["a"]}),
         ("/v2/rerank", {"model": "overlap", "query": "  ", "documents": ["a"]}),
         ("/rerank", {"query": " ", "texts": ["a"]}),
+        ("/v2/rerank", {"model": "overlap", "query": "\x1f\u3000", "documents": ["a"]}),
     ],
 )
 def test_blank_query_is_422(client: httpx.Client, path: str, body: dict[str, object]) -> None:
@@ -143,7 +145,7 @@ def test_spec_states_limits_model_names_and_no_auth_without_a_key(client: httpx.
     assert v2["model"]["enum"] == ["default", "fake:overlap", "overlap"]
     assert v2["documents"]["maxItems"] == 20
     assert [v.get("maximum") for v in v2["top_n"]["anyOf"]] == [10, None]
-    assert v2["query"]["pattern"] == r"\S"
+    assert v2["query"]["pattern"] == NOT_BLANK_PATTERN
     v1 = schemas["CohereV1RerankRequest"]["properties"]
     assert v1["model"]["anyOf"][0]["enum"] == ["default", "fake:overlap", "overlap"]
     assert schemas["TeiRerankRequest"]["properties"]["texts"]["maxItems"] == 20

@@ -16,6 +16,7 @@ from shortlist.corpus.readers import BadRecord, read_corpus
 from shortlist.errors import CorpusFormatError, InvalidInputError
 from shortlist.types import Document, Query
 from shortlist.validate import (
+    NOT_BLANK_PATTERN,
     InvalidTextError,
     check_query,
     check_strings,
@@ -162,3 +163,14 @@ def test_cross_encoder_refuses_text_that_is_not_unicode(tmp_path: Path) -> None:
         reranker.rerank("cat", [LONE])
     with pytest.raises(InvalidTextError, match="^query: text contains a lone"):
         reranker.rerank("c\udfffat", ["ok"])
+
+
+def test_not_blank_pattern_agrees_with_check_query_on_every_bmp_character() -> None:
+    """The spec's query pattern and the server's blank check must never disagree."""
+    import re
+
+    pattern = re.compile(NOT_BLANK_PATTERN)
+    for code in range(0xD800):  # surrogates are refused for another reason
+        c = chr(code)
+        assert bool(pattern.search(c)) == (not c.isspace()), hex(code)
+    assert pattern.search("  x ") and not pattern.search(" \t\u3000\x1f")

@@ -22,6 +22,7 @@ from typing import Any
 from shortlist.errors import InvalidInputError
 
 __all__ = [
+    "NOT_BLANK_PATTERN",
     "InvalidTextError",
     "check_candidates",
     "check_query",
@@ -29,6 +30,16 @@ __all__ = [
     "check_text",
     "text_problem",
 ]
+
+
+NOT_BLANK_PATTERN = (
+    "[^\\t\\n\\x0b\\x0c\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a"
+    "\\u2028\\u2029\\u202f\\u205f\\u3000]"
+)
+"""A regular expression (JSON Schema / ECMA-262 and Python `re` alike) that text matches
+when it is not blank: one character that is not whitespace as `str.isspace` defines it
+(which is what `check_query` uses; the `\\s` of the two languages differ, so it is spelt
+out)."""
 
 
 class InvalidTextError(InvalidInputError):

@@ -24,6 +24,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
+from shortlist.validate import NOT_BLANK_PATTERN
+
 MAX_QUERY_CHARS = 100_000
 
 
@@ -43,7 +45,7 @@ PositiveInt = Annotated[int, Field(ge=1), BeforeValidator(_json_integer)]
 MAX_PER_DOC = 1_000_000
 """Largest `max_tokens_per_doc` / `max_chunks_per_doc` (far above any model's context)."""
 PerDocLimit = Annotated[int, Field(ge=1, le=MAX_PER_DOC), BeforeValidator(_json_integer)]
-QUERY_PATTERN = r"\S"
+QUERY_PATTERN = NOT_BLANK_PATTERN
 """A query must hold some non-whitespace text (checked by the routes, stated in the spec)."""
 
 
