@@ -148,3 +148,31 @@ def test_opening_a_plain_folder_creates_nothing_in_it(tmp_path: Path) -> None:
     with pytest.raises(IndexNotFoundError):
         Index.open(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_a_forked_child_closing_its_copy_keeps_the_parents_pin(root: Path) -> None:
+    index = Index.open(root)
+    pid = os.fork()
+    if pid == 0:  # the child: drop the inherited lease, as its exit would
+        try:
+            index.close()
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert pinned_generations(root) == {"gen-000001"}
+    index.close()
+    assert pinned_generations(root) == set()
+
+
+def test_damage_errors_survive_pickling() -> None:
+    import pickle
+
+    from shortlist.errors import IndexCompatibilityError, IndexDamagedError
+
+    err = IndexDamagedError(Path("/data/idx/gen-000004/bm25/manifest.json"), "the file is missing")
+    assert isinstance(err, IndexCompatibilityError) and err.exit_code == 3
+    assert err.index_dir == Path("/data/idx")
+    assert "shortlist repair /data/idx" in str(err)
+    again = pickle.loads(pickle.dumps(err))
+    assert (str(again), again.path, again.problem) == (str(err), err.path, err.problem)

@@ -257,6 +257,9 @@ def test_kill_mid_write_leaves_previous_index(index: Index, tmp_path: Path, poin
     assert {
         q: [(h.id, h.score) for h in after.search(q, k=5, mode="hybrid")] for q in queries
     } == before
+    from shortlist.store.health import check_index
+
+    assert check_index(tmp_path / "idx").healthy  # the killed write's folder is no damage
     # the next writer cleans the orphan generation and succeeds
     after.add([Document("go", "Go has goroutines.")])
     assert Index.open(tmp_path / "idx").num_documents == 6

@@ -177,10 +177,15 @@ def test_save_refuses_nonempty_folder_and_load_errors(tmp_path, data) -> None:
         VectorIndex.load(tmp_path / "missing")
     manifest = tmp_path / "empty" / "manifest.json"
     meta = json.loads(manifest.read_text())
-    meta["version"] = 999
+    meta["format_version"] = 999
     manifest.write_text(json.dumps(meta))
     with pytest.raises(IndexCompatibilityError, match="version"):
         VectorIndex.load(tmp_path / "empty")
+    # manifests written before format_version carried the same number as "version"
+    del meta["format_version"]
+    meta["version"] = 1
+    manifest.write_text(json.dumps(meta))
+    assert VectorIndex.load(tmp_path / "empty").num_vectors == 5
 
 
 def _clustered(rng: np.random.Generator, n: int, dim: int, centers: int) -> np.ndarray:

@@ -6,6 +6,9 @@ server to status codes with a JSON body (`shortlist.serve`).
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 
 class ShortlistError(Exception):
     """Base class of all shortlist errors."""
@@ -49,6 +52,74 @@ class IndexCompatibilityError(ShortlistError):
 
     exit_code = 3
     http_status = 409
+
+
+class IndexDamagedError(IndexCompatibilityError):
+    """A file of an index is missing, truncated, empty or unreadable.
+
+    The message names the damaged file and, when the file lies inside an index
+    generation, the `shortlist check` and `shortlist repair` commands for that index.
+    (A subclass of `IndexCompatibilityError`: code that rebuilds an index it cannot
+    use rebuilds a damaged one too.)
+    """
+
+    exit_code = 3
+    http_status = 503
+
+    def __init__(
+        self,
+        path: str | Path,
+        problem: str,
+        *,
+        index_dir: str | Path | None = None,
+        fix: str | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        self.index_dir = Path(index_dir) if index_dir is not None else _index_dir_of(self.path)
+        self._fix = fix
+        if fix is not None:
+            super().__init__(f"index damaged: {self.path}: {problem}" + (f"; {fix}" if fix else ""))
+            return
+        if self.index_dir is not None:
+            fix = (
+                f"run `shortlist check {self.index_dir}` for a full report, and "
+                f"`shortlist repair {self.index_dir}` to go back to the newest intact generation"
+            )
+        else:
+            fix = "rebuild the index"
+        super().__init__(f"index damaged: {self.path}: {problem}; {fix}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Rebuilt from its fields, so it survives pickling (e.g. across processes).
+        return (_damaged, (self.path, self.problem, self.index_dir, self._fix))
+
+
+def _damaged(
+    path: Path, problem: str, index_dir: Path | None, fix: str | None
+) -> IndexDamagedError:
+    return IndexDamagedError(path, problem, index_dir=index_dir, fix=fix)
+
+
+_GENERATION_DIR = re.compile(r"^gen-\d{6}$")
+
+
+def _index_dir_of(path: Path) -> Path | None:
+    """The index folder holding `path`: the parent of its `gen-NNNNNN` ancestor."""
+    for parent in (path, *path.parents):
+        if _GENERATION_DIR.match(parent.name):
+            return parent.parent
+    return None
+
+
+class IndexWriteError(ShortlistError, OSError):
+    """A new index generation could not be written (disk full, permissions, I/O error).
+
+    The write is abandoned and the index stays as it was; the message says which
+    generation is still live. An `OSError`, so code catching I/O errors still does."""
+
+    exit_code = 1
+    http_status = 500
 
 
 class ModelLoadError(ShortlistError):

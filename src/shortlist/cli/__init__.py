@@ -29,6 +29,8 @@ COMMANDS: dict[str, str] = {
     "datasets": "shortlist.cli.datasets_cmd:datasets_group",
     "serve": "shortlist.cli.serve_cmd:serve_cmd",
     "train-reranker": "shortlist.cli.train_cmd:train_reranker_cmd",
+    "check": "shortlist.cli.health_cmds:check_cmd",
+    "repair": "shortlist.cli.health_cmds:repair_cmd",
 }
 
 
@@ -44,6 +46,8 @@ HELP: dict[str, str] = {
     "datasets": "Build real evaluation collections (BEIR layout).",
     "serve": "Serve Cohere/TEI-compatible rerank and search over HTTP.",
     "train-reranker": "Fine-tune a cross-encoder on your pairs with mined hard negatives.",
+    "check": "Verify an index's files (sizes, checksums, readability).",
+    "repair": "Make the newest intact generation of a damaged index live again.",
 }
 
 
@@ -79,7 +83,11 @@ def main(argv: list[str] | None = None) -> Any:
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         return cli.main(args=argv, standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, EOFError):
+            # click wraps any EOFError a command lets escape as Abort ("Aborted.", 130),
+            # which hides a bug: show the real error instead.
+            raise exc.__cause__ from None
         click.echo("Aborted.", err=True)
         sys.exit(130)
     except click.ClickException as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -11,6 +12,7 @@ import click
 from shortlist.cli._common import interactive
 from shortlist.corpus.chunking import Chunker
 from shortlist.corpus.readers import BadRecord, CsvColumns, read_corpus
+from shortlist.errors import InvalidInputError
 from shortlist.types import Document
 
 _source = click.argument("sources", nargs=-1, required=True, type=click.Path())
@@ -114,10 +116,17 @@ def index_cmd(
 
     t0 = time.perf_counter()
     reader = _Reader(sources, fmt, id_column, text_column, title_column, skip_bad)
+    documents = reader.documents()
+    first = next(documents, None)
+    if first is None:  # build nothing rather than an empty index nobody asked for
+        skipped = f" ({reader.skipped} bad records skipped)" if reader.skipped else ""
+        raise InvalidInputError(
+            f"no documents found in {', '.join(sources)}{skipped}; nothing was indexed"
+        )
     chunker = Chunker(size=chunk_size, overlap=chunk_overlap)
     index = Index.create(
         index_dir,
-        reader.documents(),
+        itertools.chain([first], documents),
         dense=not no_dense,
         encoder=model,
         k1=k1,
@@ -175,7 +184,6 @@ def add_cmd(
 @_index_opt
 def delete_cmd(ids: tuple[str, ...], index_dir: str) -> None:
     """Delete documents (by document id) or single passages (by passage id)."""
-    from shortlist.errors import InvalidInputError
     from shortlist.store.index import Index
 
     index = Index.open(index_dir)

@@ -33,7 +33,7 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -42,7 +42,8 @@ from typing import Any
 import numpy as np
 
 from shortlist._fs import link_or_copy
-from shortlist.errors import IndexCompatibilityError, IndexNotFoundError, InvalidInputError
+from shortlist._ondisk import damage_as, load_json, load_npy, read_manifest
+from shortlist.errors import IndexDamagedError, InvalidInputError
 
 FORMAT = "shortlist.bm25"
 FORMAT_VERSION = 1
@@ -473,38 +474,42 @@ class BM25Index:
 
         Raises:
             IndexNotFoundError: no manifest in `directory`.
-            IndexCompatibilityError: another format or version, or missing/damaged files.
+            IndexCompatibilityError: another format or version.
+            IndexDamagedError: a file is missing, truncated or inconsistent (named).
         """
         directory = Path(directory)
         manifest_path = directory / MANIFEST
-        if not manifest_path.is_file():
-            raise IndexNotFoundError(f"no BM25 index at {directory} (missing {MANIFEST})")
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise IndexCompatibilityError(f"{manifest_path} is not valid JSON: {exc}") from exc
-        if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
-            raise IndexCompatibilityError(
-                f"{directory} holds format {manifest.get('format')!r} version "
-                f"{manifest.get('format_version')!r}; this version reads {FORMAT!r} version "
-                f"{FORMAT_VERSION}. Rebuild the index."
-            )
-        params = manifest["params"]
-        index = cls(k1=params["k1"], b=params["b"])
-        mode: Any = "r" if mmap else None
-        try:
-            for entry in manifest["segments"]:
-                folder = directory / entry["name"]
-                arrays = {n: np.load(folder / f"{n}.npy", mmap_mode=mode) for n in _SEGMENT_ARRAYS}
-                terms = json.loads((folder / _TERMS).read_text(encoding="utf-8"))
-                segment = _Segment(name=entry["name"], terms=terms, **arrays)
-                _check_segment(segment, entry)
-                index._register(segment, source=directory)
-            index._deleted = np.array(np.load(directory / manifest["deleted"]), dtype=np.int64)
-        except (OSError, ValueError, KeyError) as exc:
-            raise IndexCompatibilityError(f"BM25 index at {directory} is damaged: {exc}") from exc
-        index._next_row = int(manifest["next_row"])
-        index._view = index._rebuild()
+        manifest = read_manifest(
+            manifest_path, fmt=FORMAT, version=FORMAT_VERSION, what="BM25 index"
+        )
+        with damage_as(manifest_path):
+            params = manifest["params"]
+            index = cls(k1=float(params["k1"]), b=float(params["b"]))
+            entries = [
+                (str(e["name"]), int(e["num_docs"]), int(e["num_terms"]), int(e["num_postings"]))
+                for e in manifest["segments"]
+            ]
+            next_row = int(manifest["next_row"])
+            deleted_name = str(manifest["deleted"])
+        for name, num_docs, num_terms, num_postings in entries:
+            folder = directory / name
+            arrays = {
+                n: load_npy(folder / f"{n}.npy", mmap=mmap, ndim=1, integer=True)
+                for n in _SEGMENT_ARRAYS
+            }
+            terms = load_json(folder / _TERMS)
+            if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
+                raise IndexDamagedError(folder / _TERMS, "not a JSON list of terms")
+            segment = _Segment(name=name, terms=terms, **arrays)
+            _check_segment(folder, segment, (num_docs, num_terms, num_postings), next_row)
+            index._register(segment, source=directory)
+        deleted_path = directory / deleted_name
+        index._deleted = np.array(load_npy(deleted_path, ndim=1, integer=True), dtype=np.int64)
+        if index._deleted.size and (index._deleted.min() < 0 or index._deleted.max() >= next_row):
+            raise IndexDamagedError(deleted_path, "deleted rows out of range")
+        index._next_row = next_row
+        with damage_as(directory):
+            index._view = index._rebuild()
         return index
 
 
@@ -521,14 +526,35 @@ def _top_k(cand: np.ndarray, vals: np.ndarray, k: int) -> tuple[np.ndarray, np.n
     return cand[order].astype(np.int64), vals[order].astype(np.float32, copy=False)
 
 
-def _check_segment(seg: _Segment, entry: Mapping[str, Any]) -> None:
-    ok = (
-        len(seg.rows) == len(seg.doc_len) == entry["num_docs"]
-        and len(seg.terms) == entry["num_terms"] == len(seg.term_ptr) - 1
-        and len(seg.post_doc) == len(seg.post_tf) == entry["num_postings"] == seg.term_ptr[-1]
+def _check_segment(
+    folder: Path, seg: _Segment, expected: tuple[int, int, int], next_row: int
+) -> None:
+    """Array lengths agree with the manifest entry and values are in range, so a damaged
+    file is named here rather than failing (or silently mis-scoring) in a search."""
+    num_docs, num_terms, num_postings = expected
+    lengths = (
+        ("rows.npy", len(seg.rows), num_docs),
+        ("doc_len.npy", len(seg.doc_len), num_docs),
+        (_TERMS, len(seg.terms), num_terms),
+        ("term_ptr.npy", len(seg.term_ptr), num_terms + 1),
+        ("post_doc.npy", len(seg.post_doc), num_postings),
+        ("post_tf.npy", len(seg.post_tf), num_postings),
     )
-    if not ok:
-        raise ValueError(f"segment {seg.name} has inconsistent array lengths")
+    for file, found, wanted in lengths:
+        if found != wanted:
+            raise IndexDamagedError(
+                folder / file, f"holds {found} entries where the manifest implies {wanted}"
+            )
+    ptr = np.asarray(seg.term_ptr)
+    if ptr[0] != 0 or ptr[-1] != num_postings or (np.diff(ptr) < 0).any():
+        raise IndexDamagedError(folder / "term_ptr.npy", "postings offsets are out of order")
+    if num_postings and (int(seg.post_doc.min()) < 0 or int(seg.post_doc.max()) >= num_docs):
+        raise IndexDamagedError(folder / "post_doc.npy", "posting document numbers out of range")
+    if num_postings and int(seg.post_tf.min()) < 1:
+        raise IndexDamagedError(folder / "post_tf.npy", "term frequencies below 1")
+    rows = np.asarray(seg.rows)
+    if num_docs and (rows[0] < 0 or rows[-1] >= next_row or (np.diff(rows) <= 0).any()):
+        raise IndexDamagedError(folder / "rows.npy", "row ids out of range or out of order")
 
 
 def _link_or_copy(src: Path, dst: Path) -> bool:

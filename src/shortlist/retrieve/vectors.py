@@ -36,12 +36,9 @@ from typing import Any, Literal
 import numpy as np
 
 from shortlist._fs import fsync_dir, link_or_copy
+from shortlist._ondisk import damage_as, guarded, load_npy, read_manifest
 from shortlist._optional import require
-from shortlist.errors import (
-    IndexCompatibilityError,
-    IndexNotFoundError,
-    InvalidInputError,
-)
+from shortlist.errors import IndexDamagedError, InvalidInputError
 
 FORMAT = "shortlist-vectors"
 VERSION = 1
@@ -623,7 +620,7 @@ class VectorIndex:
             ann_meta = self._write_ann(tmp)
             manifest = {
                 "format": FORMAT,
-                "version": VERSION,
+                "format_version": VERSION,
                 "dim": self._dim,
                 "dtype": self._dtype,
                 "num_positions": int(self._alive.shape[0]),
@@ -706,51 +703,60 @@ class VectorIndex:
         """Open an index written by `save`. With `mmap`, segment arrays are memory-mapped
         read-only (new vectors added later are kept in memory until the next save).
 
-        Raises `IndexNotFoundError` when there is no manifest and `IndexCompatibilityError`
-        when it was written in another format or version.
+        Raises `IndexNotFoundError` when there is no manifest, `IndexCompatibilityError`
+        when it was written in another format or version, and `IndexDamagedError`
+        (naming the file) when a file is missing, truncated or inconsistent.
         """
         folder = Path(directory)
         manifest_path = folder / MANIFEST
-        if not manifest_path.is_file():
-            raise IndexNotFoundError(f"no vector index at {folder} ({MANIFEST} missing)")
-        with open(manifest_path, encoding="utf-8") as f:
-            manifest = json.load(f)
-        if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
-            raise IndexCompatibilityError(
-                f"{folder} holds format {manifest.get('format')!r} version "
-                f"{manifest.get('version')!r}; this shortlist reads {FORMAT!r} version "
-                f"{VERSION}: rebuild the index"
+        manifest = read_manifest(manifest_path, fmt=FORMAT, version=VERSION, what="vector index")
+        with damage_as(manifest_path):
+            params = manifest["ann_params"]
+            index = cls(
+                int(manifest["dim"]),
+                dtype=manifest["dtype"],
+                ann_threshold=manifest["ann_threshold"],
+                ann_connectivity=int(params["connectivity"]),
+                ann_expansion_add=int(params["expansion_add"]),
+                ann_expansion_search=int(params["expansion_search"]),
             )
-        params = manifest["ann_params"]
-        index = cls(
-            int(manifest["dim"]),
-            dtype=manifest["dtype"],
-            ann_threshold=manifest["ann_threshold"],
-            ann_connectivity=int(params["connectivity"]),
-            ann_expansion_add=int(params["expansion_add"]),
-            ann_expansion_search=int(params["expansion_search"]),
-        )
-        mode: Literal["r"] | None = "r" if mmap else None
-        for meta in manifest["segments"]:
-            name = meta["name"]
-            vectors = np.load(folder / f"{name}.vectors.npy", mmap_mode=mode)
-            rows = np.load(folder / f"{name}.rows.npy", mmap_mode=mode)
-            expected = (int(meta["count"]), index._dim)
-            if vectors.shape != expected or rows.shape != expected[:1]:
-                raise IndexCompatibilityError(
-                    f"segment {name} in {folder} does not match its manifest entry; "
-                    "the index is damaged, rebuild it"
+            segments = [
+                (str(m["name"]), int(m["count"]), int(m["start"])) for m in manifest["segments"]
+            ]
+            num_positions = int(manifest["num_positions"])
+            deleted_name = manifest["deleted"]
+            ann_meta = manifest.get("ann")
+            ann_file = None if ann_meta is None else folder / str(ann_meta["file"])
+            ann_upto = 0 if ann_meta is None else int(ann_meta["indexed_upto"])
+        for name, count, start in segments:
+            vectors_path = folder / f"{name}.vectors.npy"
+            rows_path = folder / f"{name}.rows.npy"
+            vectors = load_npy(vectors_path, mmap=mmap)
+            rows = load_npy(rows_path, mmap=mmap, ndim=1, integer=True)
+            if vectors.shape != (count, index._dim) or vectors.dtype != index._dtype:
+                raise IndexDamagedError(
+                    vectors_path,
+                    f"holds {vectors.dtype} {vectors.shape} where the manifest says "
+                    f"{index._dtype} {(count, index._dim)}",
                 )
-            index._segments.append(_Segment(vectors, rows, int(meta["start"]), folder, name))
-        index._alive = np.ones(int(manifest["num_positions"]), dtype=bool)
-        if manifest["deleted"] is not None:
-            index._alive[np.load(folder / manifest["deleted"])] = False
-            index._deleted_source = (folder, manifest["deleted"])
-        ann_meta = manifest.get("ann")
-        if ann_meta is not None and (folder / ann_meta["file"]).is_file():
-            index._ann = index._new_ann()
-            index._ann.load(str(folder / ann_meta["file"]))
-            index._ann_upto = int(ann_meta["indexed_upto"])
+            if rows.shape != (count,):
+                raise IndexDamagedError(rows_path, f"holds {rows.shape[0]} rows, not {count}")
+            index._segments.append(_Segment(vectors, rows, start, folder, name))
+        if sum(count for _n, count, _s in segments) != num_positions:
+            raise IndexDamagedError(manifest_path, "segment sizes do not add up to num_positions")
+        index._alive = np.ones(num_positions, dtype=bool)
+        if deleted_name is not None:
+            deleted_path = folder / str(deleted_name)
+            deleted = load_npy(deleted_path, ndim=1, integer=True)
+            if deleted.size and (deleted.min() < 0 or deleted.max() >= num_positions):
+                raise IndexDamagedError(deleted_path, "deleted positions out of range")
+            index._alive[deleted] = False
+            index._deleted_source = (folder, str(deleted_name))
+        if ann_file is not None and ann_file.is_file():
+            ann = index._new_ann()
+            guarded(ann_file, lambda: ann.load(str(ann_file)))
+            index._ann = ann
+            index._ann_upto = ann_upto
             index._ann_source = folder
         return index
 
@@ -796,5 +802,3 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
         np.save(f, array, allow_pickle=False)
         f.flush()
         os.fsync(f.fileno())
-
-

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from shortlist.errors import InvalidInputError
+from shortlist._ondisk import damage_as, load_json, load_npy
+from shortlist.errors import IndexDamagedError, InvalidInputError
 from shortlist.store.generations import link_or_copy
 from shortlist.types import Passage
 
@@ -188,7 +189,8 @@ class DocStore:
                     out[pos] = seg.pending[wanted[pos] - seg.start_row]
                 continue
             assert seg.offsets is not None and seg.source is not None
-            with open(seg.source / f"{seg.name}.jsonl", "rb") as fh:
+            path = seg.source / f"{seg.name}.jsonl"
+            with damage_as(path), open(path, "rb") as fh:
                 for pos in positions:
                     j = wanted[pos] - seg.start_row
                     a, b = int(seg.offsets[j]), int(seg.offsets[j + 1])
@@ -260,20 +262,54 @@ class DocStore:
 
     @classmethod
     def load(cls, directory: Path) -> DocStore:
+        """Open a store written by `save`.
+
+        Raises `IndexDamagedError` naming the file when one is missing, truncated or
+        inconsistent with the others (passage texts are checked by size only; they are
+        read lazily by `get`).
+        """
         store = cls()
-        manifest = json.loads((directory / "docstore.json").read_text())
-        store._deleted = np.load(directory / "deleted.npy")
-        for s in manifest["segments"]:
-            keys = json.loads((directory / f"{s['name']}.keys.json").read_text())
+        manifest_path = directory / "docstore.json"
+        manifest = load_json(manifest_path)
+        with damage_as(manifest_path):
+            segments = [
+                (str(s["name"]), int(s["start_row"]), int(s["count"])) for s in manifest["segments"]
+            ]
+            next_row = int(manifest["next_row"])
+        deleted_path = directory / "deleted.npy"
+        store._deleted = np.array(load_npy(deleted_path, ndim=1), dtype=bool)
+        if len(store._deleted) != next_row:
+            raise IndexDamagedError(
+                deleted_path, f"covers {len(store._deleted)} rows, the store has {next_row}"
+            )
+        for name, start_row, count in segments:
+            keys_path = directory / f"{name}.keys.json"
+            offsets_path = directory / f"{name}.offsets.npy"
+            texts_path = directory / f"{name}.jsonl"
+            keys = load_json(keys_path)
+            with damage_as(keys_path):
+                ids, doc_ids, metadata = keys["ids"], keys["doc_ids"], keys["metadata"]
+                if not len(ids) == len(doc_ids) == len(metadata) == count:
+                    raise ValueError(f"lists of {len(ids)} ids for a segment of {count}")
+            offsets = load_npy(offsets_path, ndim=1, integer=True)
+            if len(offsets) != count + 1 or offsets[0] != 0 or (np.diff(offsets) <= 0).any():
+                raise IndexDamagedError(offsets_path, f"not {count + 1} increasing offsets")
+            with damage_as(texts_path):
+                size = texts_path.stat().st_size
+            if size != int(offsets[-1]):
+                raise IndexDamagedError(
+                    texts_path, f"holds {size} bytes where its offsets need {int(offsets[-1])}"
+                )
             seg = _Segment(
-                name=s["name"],
-                start_row=s["start_row"],
-                ids=keys["ids"],
-                doc_ids=keys["doc_ids"],
-                metadata=keys["metadata"],
-                offsets=np.load(directory / f"{s['name']}.offsets.npy"),
+                name=name,
+                start_row=start_row,
+                ids=ids,
+                doc_ids=doc_ids,
+                metadata=metadata,
+                offsets=offsets,
                 source=directory,
             )
             store._segments.append(seg)
-            store._index_segment(seg)
+            with damage_as(keys_path):
+                store._index_segment(seg)
         return store

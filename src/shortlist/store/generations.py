@@ -37,6 +37,7 @@ import shutil
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 from shortlist._fs import fsync_dir, link_or_copy
 
@@ -48,6 +49,8 @@ __all__ = [
     "commit_generation",
     "current_generation",
     "current_generation_name",
+    "describe_current",
+    "folder_state",
     "fsync_dir",
     "fsync_tree",
     "generation_number",
@@ -153,10 +156,13 @@ def _registry_lock(root: Path) -> Iterator[Path]:
         os.close(fd)  # closing the descriptor releases the lock
 
 
-def _release_lease(fd: int, path: str) -> None:
-    # Unlink before unlocking: a writer never sees a stale file that is still ours.
-    with contextlib.suppress(OSError):
-        os.unlink(path)
+def _release_lease(fd: int, path: str, owner: int) -> None:
+    # Unlink before unlocking: a writer never sees a stale file that is still ours. A
+    # forked child that inherited the lease only closes its copy of the descriptor: the
+    # lock and the file stay with the parent.
+    if os.getpid() == owner:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
     with contextlib.suppress(OSError):
         os.close(fd)
 
@@ -168,7 +174,7 @@ class Lease:
     def __init__(self, generation: str, fd: int, path: Path) -> None:
         self.generation = generation
         self.path = path
-        self._finalizer = weakref.finalize(self, _release_lease, fd, str(path))
+        self._finalizer = weakref.finalize(self, _release_lease, fd, str(path), os.getpid())
 
     @property
     def held(self) -> bool:
@@ -263,6 +269,68 @@ def pinned_generations(root: Path) -> set[str]:
         return set()
 
 
+# ---- what a folder holds ---------------------------------------------------------
+
+FolderState = Literal["missing", "file", "empty", "index", "damaged", "foreign"]
+
+
+def _ignorable(entry: Path) -> bool:
+    """Entries a writer leaves that hold no data: locks, leases, an unfinished CURRENT
+    switch, an interrupted cleanup, a generation still marked incomplete."""
+    name = entry.name
+    if name in (".lock", READERS, f"{CURRENT}.tmp") or name.startswith(_TRASH_PREFIX):
+        return True
+    return generation_number(name) is not None and (entry / INCOMPLETE).is_file()
+
+
+def folder_state(root: Path) -> FolderState:
+    """What `root` holds, for deciding whether a new index may be built there:
+
+    - "missing" / "file": no folder, or a file in its place;
+    - "empty": nothing, or only what an interrupted first write left behind;
+    - "index": a readable CURRENT naming an existing generation;
+    - "damaged": no usable CURRENT, but shortlist generations or a CURRENT file;
+    - "foreign": other files, not written by shortlist.
+    """
+    root = Path(root)
+    if not root.exists():
+        return "missing"
+    if not root.is_dir():
+        return "file"
+    if current_generation(root) is not None:
+        return "index"
+    entries = [p for p in root.iterdir() if not _ignorable(p)]
+    if not entries:
+        return "empty"
+    for p in entries:
+        if p.name == CURRENT:
+            return "damaged"
+        n = generation_number(p.name[:10])
+        if n is not None and p.is_dir() and _written_by_shortlist(p):
+            return "damaged"
+    return "foreign"
+
+
+def describe_current(root: Path) -> str | None:
+    """What is wrong with CURRENT (missing, garbled, naming a missing generation), or
+    None when it names an existing generation."""
+    root = Path(root)
+    path = root / CURRENT
+    try:
+        text = path.read_bytes().decode("utf-8").strip()
+    except FileNotFoundError:
+        held = [p.name for _n, p in generations(root)]
+        where = f", though the folder holds {', '.join(held)}" if held else ""
+        return f"the file is missing{where}"
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"the file is unreadable ({exc})"
+    if not _GEN_RE.match(text):
+        return f"holds {text[:40]!r}, not a generation name"
+    if not (root / text).is_dir():
+        return f"names {text}, which is missing"
+    return None
+
+
 # ---- writing ---------------------------------------------------------------------
 
 
@@ -300,7 +368,11 @@ def begin_generation(root: Path) -> Path:
     number = max((n for n in taken if n is not None), default=0) + 1
     new = root / f"gen-{number:06d}"
     new.mkdir(parents=True)
-    (new / INCOMPLETE).write_text(f"written by pid {os.getpid()}\n", encoding="utf-8")
+    try:
+        (new / INCOMPLETE).write_text(f"written by pid {os.getpid()}\n", encoding="utf-8")
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
     return new
 
 
@@ -329,9 +401,10 @@ def commit_generation(root: Path, gen: Path, keep: int = 2) -> None:
     write_current(root, gen.name)
     # After the switch: a crash before it leaves the marker, so the next writer can
     # prove the folder an orphan. A marker left in the live generation is harmless.
-    with contextlib.suppress(FileNotFoundError):
+    with contextlib.suppress(OSError):
         (gen / INCOMPLETE).unlink()
-    _prune(root, gen, previous, keep)
+    with contextlib.suppress(OSError):  # cleanup is best effort: the commit is done
+        _prune(root, gen, previous, keep)
 
 
 def _prune(root: Path, live: Path, previous: str | None, keep: int) -> None:
