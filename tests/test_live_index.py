@@ -112,3 +112,21 @@ def test_ready_and_search_name_the_generation(root: Path) -> None:
         assert r.headers[GENERATION_HEADER] == "gen-000002"
         assert "d3" not in [h["doc_id"] for h in r.json()["results"]]
     assert pinned_generations(root) == set()  # closed at shutdown
+
+
+def test_a_damaged_new_generation_on_disk_keeps_the_old_one_serving(
+    root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    live = LiveIndex(root)
+    writer = Index.open(root)
+    writer.delete(["d0"])
+    writer.close()
+    (root / "gen-000002" / "manifest.json").write_bytes(b"")  # damaged after the commit
+    with caplog.at_level(logging.WARNING, logger="shortlist.serve"):
+        for _ in range(3):
+            assert live.refresh() is False
+    assert len(caplog.records) == 1
+    assert "cannot open generation gen-000002" in caplog.records[0].getMessage()
+    with live.lease() as (index, gen):
+        assert gen.name == "gen-000001" and "d0" in _ids(index)
+    live.close()
