@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shortlist.errors import ShortlistError
-
 _log = logging.getLogger("shortlist.serve")
 
 Opener = Callable[[Path], Any]
@@ -133,7 +131,7 @@ class LiveIndex:
                 return False
             try:
                 fresh = self._open(self.root)
-            except (ShortlistError, OSError, ValueError, EOFError) as exc:
+            except Exception as exc:  # whatever is wrong with it, the served one stays
                 self._warn_once(name, f"cannot open generation {name}: {exc}")
                 return False
             self._failed = None
