@@ -653,3 +653,21 @@ def test_kill_after_the_switch(pristine: dict[str, Any], tmp_path: Path, point: 
     assert not [p for p in root.iterdir() if p.name.startswith(".deleting-")]
     assert _answers(root) == answers[LIVE]
     assert run_cli("check", str(root)).exit_code == 0
+
+
+def test_another_format_version_is_not_repaired_away(
+    pristine: dict[str, Any], tmp_path: Path
+) -> None:
+    root, _ = _copy(pristine, "sparse", tmp_path, legacy=False)
+    manifest_path = root / LIVE / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["format_version"] = 99  # e.g. written by a newer shortlist
+    manifest_path.write_text(json.dumps(manifest))
+    check = run_cli("check", str(root))
+    assert check.exit_code == 3 and "version 99" in check.stdout
+    assert "incompatible, not damaged" in check.stdout and "repair" not in check.stdout
+    repair = run_cli("repair", str(root))
+    _clean(check, repair)
+    assert repair.exit_code == 3 and "not damaged" in repair.stderr
+    assert current_generation_name(root) == LIVE
+    assert not list(root.glob("*.damaged"))

@@ -59,6 +59,13 @@ def _echo_report(report: CheckReport) -> None:
     if report.healthy:
         click.echo("healthy")
         return
+    live = report.current_report
+    if report.current_problem is None and live is not None and live.status == "incompatible":
+        click.echo(
+            "incompatible, not damaged: read it with the shortlist that wrote it, or rebuild "
+            f"with `shortlist index SOURCE --index {root} --overwrite`"
+        )
+        return
     target = report.restorable
     if target is not None:
         click.echo(f"damaged: `shortlist repair {root}` makes {target.name} live again")

@@ -18,7 +18,12 @@ from typing import Any, Literal
 import numpy as np
 
 from shortlist._ondisk import read_manifest
-from shortlist.errors import IndexDamagedError, IndexNotFoundError, ShortlistError
+from shortlist.errors import (
+    IndexCompatibilityError,
+    IndexDamagedError,
+    IndexNotFoundError,
+    ShortlistError,
+)
 from shortlist.store.files import FileProblem, verify_files
 from shortlist.store.generations import (
     CURRENT,
@@ -31,7 +36,7 @@ from shortlist.store.generations import (
     writer_lock,
 )
 
-Status = Literal["intact", "damaged", "incomplete"]
+Status = Literal["intact", "damaged", "incomplete", "incompatible"]
 _READ_BATCH = 4096
 
 
@@ -73,7 +78,11 @@ class CheckReport:
     @property
     def healthy(self) -> bool:
         report = self.current_report
-        return self.current_problem is None and report is not None and report.status != "damaged"
+        return (
+            self.current_problem is None
+            and report is not None
+            and report.status not in ("damaged", "incompatible")
+        )
 
     @property
     def restorable(self) -> GenerationReport | None:
@@ -165,8 +174,10 @@ def verify_generation(
         problems.append(FileProblem(gen / MANIFEST, "the file is missing"))
     except IndexDamagedError as exc:
         problems.append(FileProblem(exc.path, exc.problem))
-    except ShortlistError as exc:
-        problems.append(FileProblem(gen / MANIFEST, str(exc)))
+    except IndexCompatibilityError as exc:
+        # Another format version is not damage: repair must not "fix" it by going back.
+        problem = FileProblem(gen / MANIFEST, str(exc))
+        return GenerationReport(gen.name, "incompatible", (problem,))
     else:
         checked = verify_files(gen, manifest, cache)
         if checked is not None:
@@ -212,6 +223,11 @@ def repair_index(root: str | Path) -> RepairResult:
             assert current is not None
             return RepairResult(
                 root, False, current, current, None, f"{root} is healthy ({current}); nothing to do"
+            )
+        cur = report.current_report
+        if report.current_problem is None and cur is not None and cur.status == "incompatible":
+            raise IndexCompatibilityError(
+                f"{cur.problems[0].problem} (repair changes nothing: the index is not damaged)"
             )
         target = report.restorable
         why = _why(report)
