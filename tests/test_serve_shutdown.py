@@ -97,3 +97,57 @@ def test_sigterm_lets_in_flight_request_finish() -> None:
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_request_running_past_the_shutdown_deadline_gets_503_with_retry_after() -> None:
+    """Issue #15: uvicorn cancels what runs past --timeout-graceful-shutdown; the client
+    used to get a bare 500, now a retryable 503."""
+    port = free_port()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC), str(TESTS), env.get("PYTHONPATH", "")])
+    env["SERVE_FAKE_DELAY_S"] = "4.0"
+    cmd = [
+        sys.executable, "-m", "uvicorn", "--factory", "serve_fakes:make_app",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+        "--timeout-graceful-shutdown", "1",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.1)
+        result: list[httpx.Response] = []
+        body = {"model": "overlap", "query": "cat", "documents": ["a cat"]}
+        thread = threading.Thread(
+            target=lambda: result.append(httpx.post(f"{url}/v2/rerank", json=body, timeout=30))
+        )
+        thread.start()
+        deadline = time.monotonic() + 10
+        while 'stage_duration_seconds_count{stage="queue"} 1.0' not in httpx.get(
+            f"{url}/metrics", timeout=2
+        ).text:
+            assert time.monotonic() < deadline, "the request never reached the model"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        thread.join(timeout=30)
+        assert result, "no response"
+        assert result[0].status_code == 503, result[0].text
+        assert result[0].headers["retry-after"] == "1"
+        assert "shutting down" in result[0].json()["message"]
+        assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
+        assert proc.stdout is not None
+        assert b"Traceback" not in proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
+from shortlist.validate import check_strings, check_text
+
 Run = dict[str, dict[str, float]]
 """A run: query id -> document id -> score (higher is better)."""
 
@@ -25,7 +27,12 @@ def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Document:
-    """A source document as read from the user's corpus."""
+    """A source document as read from the user's corpus.
+
+    Raises `shortlist.validate.InvalidTextError` when its id, text, title or a metadata
+    string is not valid text (e.g. holds a lone surrogate), so nothing unencodable ever
+    reaches an index or a model.
+    """
 
     id: str
     text: str
@@ -33,6 +40,11 @@ class Document:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        check_text(self.id, "document", what="id")
+        where = f"document {self.id!r}"
+        check_text(self.text, where, what="text")
+        check_text(self.title, where, what="title")
+        check_strings(self.metadata, f"{where} metadata")
         object.__setattr__(self, "metadata", _frozen_mapping(self.metadata))
 
 
@@ -60,6 +72,10 @@ class Passage:
 class Query:
     id: str
     text: str
+
+    def __post_init__(self) -> None:
+        check_text(self.id, "query", what="id")
+        check_text(self.text, f"query {self.id!r}", what="text")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ import click
 
 from shortlist.errors import CorpusFormatError, InvalidInputError
 from shortlist.types import Document, Ranking
+from shortlist.validate import InvalidTextError, check_query
 
 
 def read_docs(path: Path) -> list[Document]:
@@ -40,7 +41,10 @@ def read_docs(path: Path) -> list[Document]:
                 )
             doc_id = obj.get("id", len(docs))
             meta = {k: v for k, v in obj.items() if k not in ("id", "text")}
-            docs.append(Document(id=str(doc_id), text=obj["text"], metadata=meta))
+            try:
+                docs.append(Document(id=str(doc_id), text=obj["text"], metadata=meta))
+            except InvalidTextError as exc:
+                raise CorpusFormatError(str(exc), path=str(path), line=lineno) from None
     return docs
 
 
@@ -81,7 +85,7 @@ class _RerankCommand(click.Command):
     type=click.Path(dir_okay=False, path_type=Path),
     help="JSONL file: one {'text': ..., 'id': ...} per line.",
 )
-@click.option("--top-n", type=click.IntRange(min=0), default=None, help="Keep the best N.")
+@click.option("--top-n", type=click.IntRange(min=1), default=None, help="Keep the best N.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def rerank_cmd(
     query: str, spec: str, docs_path: Path, top_n: int | None, as_json: bool
@@ -89,8 +93,7 @@ def rerank_cmd(
     """Rerank the documents in --docs for QUERY with the reranker --model."""
     from shortlist.rerank.registry import load_reranker
 
-    if not query.strip():
-        raise InvalidInputError("the query is empty; pass the question as the first argument")
+    check_query(query, "the query (first argument)")
     docs = read_docs(docs_path)
     reranker = load_reranker(spec)
     ranking = reranker.rerank(query, docs, top_n=top_n)

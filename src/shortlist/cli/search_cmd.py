@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from shortlist.cli._common import echo_json, echo_ranking, parse_filters
+from shortlist.validate import check_query
 
 
 @click.command("search")
@@ -78,6 +79,7 @@ def search_cmd(
     from shortlist.retrieve.stages import first_stage
     from shortlist.store.index import Index
 
+    check_query(query, "the query (first argument)")
     index = Index.open(index_dir)
     mode = mode or ("hybrid" if index.has_dense else "bm25")
     flt = parse_filters(filters) or None

@@ -51,8 +51,13 @@ def serve_cmd(
 ) -> None:
     """Serve reranking (Cohere /v1/rerank and /v2/rerank, TEI /rerank) and /v1/search.
 
+    With --index, the server follows the index while `shortlist add`/`delete` write to
+    it: each request is answered from one complete generation, and new requests move to
+    a new generation as soon as it is committed (GET /ready names the one served).
+
     SIGTERM or Ctrl-C shuts down gracefully: no new connections, in-flight requests
-    finish and the batch queue drains.
+    finish and the batch queue drains; requests still running after 30 s get 503 with
+    Retry-After.
     """
     from shortlist._optional import require
     from shortlist.errors import InvalidInputError
@@ -77,7 +82,10 @@ def serve_cmd(
         rerankers[alias] = registry.load_reranker(spec)
     index = None
     if index_dir is not None:
-        index = importlib.import_module("shortlist.store.index").Index.open(index_dir)
+        # Follows the folder: each generation a writer commits is served once it is complete.
+        from shortlist.serve.live import LiveIndex
+
+        index = LiveIndex(index_dir)
 
     config = ServeConfig(
         api_key=api_key,

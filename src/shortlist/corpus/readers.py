@@ -40,6 +40,7 @@ from typing import IO, Any, cast
 
 from shortlist.errors import CorpusFormatError, InvalidInputError
 from shortlist.types import Document
+from shortlist.validate import InvalidTextError
 
 FORMATS = ("jsonl", "beir", "csv", "tsv", "folder")
 """Names accepted by `read_corpus(format=...)`."""
@@ -324,7 +325,15 @@ def _parse_json_record(text: str, line: int, *, beir: bool) -> Document:
             "wrap the values in an object like {\"metadata\": {\"source\": ...}}",
             line,
         )
-    return Document(id=doc_id, text=body, title=title, metadata=metadata)
+    return _document(line, id=doc_id, text=body, title=title, metadata=metadata)
+
+
+def _document(line: int | None, **fields: Any) -> Document:
+    """A `Document`; text it rejects (`InvalidTextError`) is a bad record, skippable."""
+    try:
+        return Document(**fields)
+    except InvalidTextError as exc:
+        raise _BadRecordError(str(exc), line) from None
 
 
 def _keys(record: Mapping[str, Any]) -> str:
@@ -469,7 +478,7 @@ def _csv_document(row: list[str], header: list[str], layout: _CsvLayout, line: i
         )
     title = row[layout.title] if layout.title is not None else ""
     metadata = {name: row[i] for name, i in layout.metadata}
-    return Document(id=doc_id, text=text, title=title, metadata=metadata)
+    return _document(line, id=doc_id, text=text, title=title, metadata=metadata)
 
 
 # ---------------------------------------------------------------------------- folders
@@ -522,7 +531,8 @@ def _folder_document(file: Path, rel: str) -> Document:
         raise _BadRecordError("empty file; remove it or add text (or use skip_bad)", None)
     ext = file.suffix.lower()
     title = (_markdown_title(text.splitlines()) if ext == ".md" else None) or file.stem
-    return Document(id=rel, text=text, title=title, metadata={"path": str(file), "ext": ext})
+    metadata = {"path": str(file), "ext": ext}
+    return _document(None, id=rel, text=text, title=title, metadata=metadata)
 
 
 def _markdown_title(lines: Iterable[str]) -> str | None:

@@ -30,6 +30,7 @@ from shortlist.rerank.base import (
 from shortlist.retrieve.encoder import Encoder
 from shortlist.retrieve.store import VectorSource
 from shortlist.types import Ranking
+from shortlist.validate import check_candidates
 
 __all__ = ["BiEncoderReranker", "VectorSource"]
 
@@ -157,6 +158,7 @@ class BiEncoderReranker:
         """
         if not documents:
             return ScoringPlan(query, 0, context=_Stored(None, np.zeros(0, dtype=bool)))
+        check_candidates(query, [candidate_text(d) for d in documents])
         stored, found = self._stored(documents)
         missing = [i for i in range(len(documents)) if not found[i]]
         texts = (query, *(candidate_text(documents[i]) for i in missing))

@@ -47,6 +47,7 @@ from shortlist.rerank.base import (
     rerank_planned,
 )
 from shortlist.types import Ranking
+from shortlist.validate import check_candidates
 
 AGGREGATES = ("max", "mean", "first")
 """How a long document's window scores become its score."""
@@ -304,9 +305,11 @@ class CrossEncoderReranker:
         candidate. `max_tokens_per_doc` keeps a text's first N tokens; `max_chunks_per_doc`
         the part covered by its first N windows. Both must be >= 1.
         """
+        originals = [candidate_text(c) for c in documents]
+        check_candidates(query, originals)
         texts = self.cut_texts(
             query,
-            [candidate_text(c) for c in documents],
+            originals,
             max_tokens_per_doc=options.max_tokens_per_doc,
             max_chunks_per_doc=options.max_chunks_per_doc,
         )

@@ -36,8 +36,16 @@ import json
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
-from contextlib import asynccontextmanager
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +61,7 @@ from shortlist.pipeline import Pipeline
 from shortlist.rerank.base import PlannedReranker, Reranker, RerankOptions, local_executor
 from shortlist.retrieve.stages import first_stage
 from shortlist.serve.batching import DynamicBatcher, QueueFullError
+from shortlist.serve.live import Generation, LiveIndex
 from shortlist.serve.metrics import Metrics
 from shortlist.serve.schemas import (
     ApiMeta,
@@ -72,6 +81,7 @@ from shortlist.serve.schemas import (
 )
 from shortlist.serve.service import ModelSlot
 from shortlist.types import Ranking
+from shortlist.validate import check_query, check_text, text_problem
 
 if TYPE_CHECKING:
     from shortlist.store.index import Index
@@ -118,6 +128,16 @@ class NotReadyError(ShortlistError):
     http_status = 503
 
 
+GENERATION_HEADER = "X-Shortlist-Generation"
+"""Response header of /v1/search: the index generation that answered (e.g. gen-000003)."""
+
+_GENERATION_DOC = {
+    GENERATION_HEADER: {
+        "description": "The index generation that answered (when the server follows an index "
+        "folder); every result comes from this one generation.",
+        "schema": {"type": "string", "pattern": "^gen-[0-9]{6}$"},
+    }
+}
 _ERRORS: dict[int | str, dict[str, Any]] = {
     "4XX": {"model": ErrorResponse, "description": "Client error"},
     "5XX": {"model": ErrorResponse, "description": "Server error"},
@@ -139,10 +159,17 @@ def _depth_of(slot: ModelSlot) -> Callable[[], int]:
     return lambda: sum(b.queue_depth for b in slot.batchers.values())
 
 
+class _AsciiJSONResponse(JSONResponse):
+    """JSON with non-ASCII escaped: an error message can always be sent, whatever it quotes."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, separators=(",", ":")).encode("ascii")
+
+
 def _error(
     status: int, kind: str, message: str, headers: Mapping[str, str] | None = None
 ) -> Any:
-    return JSONResponse(error_body(kind, message), status_code=status, headers=headers)
+    return _AsciiJSONResponse(error_body(kind, message), status_code=status, headers=headers)
 
 
 class _Edge:
@@ -160,10 +187,12 @@ class _Edge:
         path = scope.get("path", "")
         endpoint = path if path in _KNOWN_PATHS else "other"
         status = [500]
+        responded = [False]
 
         async def send_status(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = int(message["status"])
+                responded[0] = True
             await send(message)
 
         started = time.perf_counter()
@@ -171,6 +200,20 @@ class _Edge:
             replay = await self._read_body(scope, receive, send_status)
             if replay is not None:
                 await self.app(scope, replay, send_status)
+        except asyncio.CancelledError:
+            # uvicorn cancels requests still running at the graceful-shutdown deadline;
+            # the client gets a retryable 503 instead of uvicorn's bare 500.
+            task = asyncio.current_task()
+            if responded[0] or task is None or not task.cancelling():
+                raise
+            task.uncancel()
+            message = "the server is shutting down and could not finish this request; retry"
+            await _send_json(
+                send_status,
+                503,
+                error_body("shutting_down", message),
+                headers={"Retry-After": "1", "Connection": "close"},
+            )
         finally:
             self.metrics.requests.labels(endpoint=endpoint, status=str(status[0])).inc()
             self.metrics.latency.labels(endpoint=endpoint).observe(time.perf_counter() - started)
@@ -182,6 +225,14 @@ class _Edge:
         limit = self.max_bytes
         too_big = f"request body is larger than max_request_bytes={limit} (server limit)"
         for name, value in scope.get("headers", []):
+            if name == b"content-type" and not _is_json(value):
+                shown = value.decode("latin-1")[:80]
+                hint = (
+                    f"unsupported Content-Type {shown!r}; send the body as JSON with "
+                    "'Content-Type: application/json'"
+                )
+                await _send_json(send, 415, error_body("unsupported_media_type", hint))
+                return None
             if name == b"content-length":
                 try:
                     declared = int(value)
@@ -218,8 +269,19 @@ class _Edge:
         return replay
 
 
-async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+def _is_json(content_type: bytes) -> bool:
+    """`application/json` or a `+json` type, parameters (charset) ignored."""
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or (
+        media.startswith(b"application/") and media.endswith(b"+json")
+    )
+
+
+async def _send_json(
+    send: Send, status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None
+) -> None:
     payload = json.dumps(body).encode()
+    extra = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send(
         {
             "type": "http.response.start",
@@ -227,21 +289,43 @@ async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
+                *extra,
             ],
         }
     )
     await send({"type": "http.response.body", "body": payload})
 
 
+class _FixedIndex:
+    """An index that never changes (anything with `search`), behind `LiveIndex`'s interface."""
+
+    def __init__(self, index: Any) -> None:
+        self.index = index
+
+    @contextmanager
+    def lease(self) -> Iterator[tuple[Any, Generation | None]]:
+        yield self.index, None
+
+    @property
+    def generation(self) -> Generation | None:
+        return None
+
+
 def create_app(
     config: ServeConfig,
     rerankers: Mapping[str, Reranker],
-    index: Index | None = None,
+    index: Index | LiveIndex | None = None,
 ) -> FastAPI:
     """The service over already-built rerankers (`{name: reranker}`, the first is `default`)
-    and an optional index."""
+    and an optional index: a `LiveIndex` (switched to each new generation while serving,
+    and closed at shutdown) or anything with `search(query, k=, mode=, filter=) -> Ranking`."""
     if not rerankers and index is None:
         raise InvalidInputError("nothing to serve: give at least one reranker or an index")
+    served: LiveIndex | _FixedIndex | None = None
+    if isinstance(index, LiveIndex):
+        served = index
+    elif index is not None:
+        served = _FixedIndex(index)
     metrics = Metrics()
     slots: dict[str, ModelSlot] = {}
     by_name: dict[str, ModelSlot] = {}
@@ -271,14 +355,23 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for slot in slots.values():
             await slot.start()
+        watcher = None
+        if isinstance(served, LiveIndex):
+            watcher = asyncio.create_task(_follow(served), name="shortlist-index-watcher")
         state["ready"] = True
         try:
             yield
         finally:
             # uvicorn has already let in-flight requests finish; drain what they queued.
             state["ready"] = False
+            if watcher is not None:
+                watcher.cancel()
+                with suppress(asyncio.CancelledError):
+                    await watcher
             for slot in slots.values():
                 await slot.close()
+            if isinstance(served, LiveIndex):
+                served.close()
 
     app = FastAPI(
         title="shortlist",
@@ -314,6 +407,11 @@ def create_app(
             )
         return slot
 
+    def check_inputs(query: str, texts: Sequence[str], field: str) -> None:
+        check_query(query, "query")
+        for i, text in enumerate(texts):
+            check_text(text, f"{field}[{i}]")
+
     def check_limits(n_docs: int, top_n: int | None) -> None:
         if n_docs > config.max_documents:
             raise LimitExceededError(
@@ -339,11 +437,26 @@ def create_app(
         metrics.stage.labels(stage="rerank").observe(time.perf_counter() - started)
         return ranking, warnings
 
+    async def cohere(
+        body: CohereV1RerankRequest | CohereV2RerankRequest,
+        version: str,
+        options: RerankOptions,
+    ) -> CohereRerankResponse:
+        """Both Cohere versions: same fields but the model and the per-document option."""
+        slot = resolve(body.model)
+        texts = _texts(body.documents)
+        check_inputs(body.query, texts, "documents")
+        check_limits(len(texts), body.top_n)
+        ranking, warnings = await score(slot, body.query, texts, body.top_n, options)
+        return _cohere_response(ranking, texts, body.return_documents, version, warnings)
+
     @app.exception_handler(ShortlistError)
     async def shortlist_error(request: Request, exc: ShortlistError) -> Response:
         headers = None
         if isinstance(exc, QueueFullError):
             headers = {"Retry-After": str(exc.retry_after)}
+        elif isinstance(exc, NotReadyError):
+            headers = {"Retry-After": "1"}
         return _error(exc.http_status, _snake(type(exc).__name__), str(exc), headers)
 
     @app.exception_handler(RequestValidationError)
@@ -353,8 +466,11 @@ def create_app(
             return _error(400, "invalid_request", "the request body is not valid JSON")
         parts = []
         for e in errors[:5]:
-            loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
-            parts.append(f"{loc}: {e.get('msg', 'invalid')}")
+            loc = _location(e.get("loc", ()))
+            problem = e.get("msg", "invalid")
+            if e.get("type") == "string_unicode":  # pydantic's words for a lone surrogate
+                problem = text_problem(e.get("input")) or problem
+            parts.append(f"{loc}: {problem}")
         return _error(422, "invalid_request", "invalid request: " + "; ".join(parts))
 
     @app.exception_handler(StarletteHTTPException)
@@ -365,7 +481,8 @@ def create_app(
     async def internal_error(request: Request, exc: Exception) -> Response:
         return _error(500, "internal_error", "internal server error")
 
-    auth = [Depends(authorize)]
+    # Security is declared (and checked) only when there is a key to check.
+    auth = [Depends(authorize)] if config.api_key is not None else []
 
     @app.post(
         "/v1/rerank",
@@ -377,12 +494,7 @@ def create_app(
     )
     async def rerank_v1(body: CohereV1RerankRequest) -> CohereRerankResponse:
         """Cohere v1 rerank."""
-        slot = resolve(body.model)
-        texts = _texts(body.documents)
-        check_limits(len(texts), body.top_n)
-        options = RerankOptions(max_chunks_per_doc=body.max_chunks_per_doc)
-        ranking, warnings = await score(slot, body.query, texts, body.top_n, options)
-        return _cohere_response(ranking, texts, body.return_documents, "1", warnings)
+        return await cohere(body, "1", RerankOptions(max_chunks_per_doc=body.max_chunks_per_doc))
 
     @app.post(
         "/v2/rerank",
@@ -394,12 +506,7 @@ def create_app(
     )
     async def rerank_v2(body: CohereV2RerankRequest) -> CohereRerankResponse:
         """Cohere v2 rerank."""
-        slot = resolve(body.model)
-        texts = _texts(body.documents)
-        check_limits(len(texts), body.top_n)
-        options = RerankOptions(max_tokens_per_doc=body.max_tokens_per_doc)
-        ranking, warnings = await score(slot, body.query, texts, body.top_n, options)
-        return _cohere_response(ranking, texts, body.return_documents, "2", warnings)
+        return await cohere(body, "2", RerankOptions(max_tokens_per_doc=body.max_tokens_per_doc))
 
     @app.post(
         "/rerank",
@@ -412,6 +519,7 @@ def create_app(
     async def rerank_tei(body: TeiRerankRequest) -> list[TeiRank]:
         """text-embeddings-inference rerank: all texts, best first."""
         slot = resolve(None)
+        check_inputs(body.query, body.texts, "texts")
         check_limits(len(body.texts), None)
         ranking, _ = await score(slot, body.query, list(body.texts), None)
         out = []
@@ -430,23 +538,39 @@ def create_app(
     @app.post(
         "/v1/search",
         response_model=SearchResponse,
-        responses=_ERRORS,
+        responses={**_ERRORS, 200: {"headers": _GENERATION_DOC}},
         dependencies=auth,
         tags=["search"],
     )
-    async def search(body: SearchRequest) -> SearchResponse:
-        """First stage over the served index (top `k`), then rerank to `top_n`."""
-        if index is None:
+    async def search(body: SearchRequest, response: Response) -> SearchResponse:
+        """First stage over the served index (top `k`), then rerank to `top_n`.
+
+        The whole request runs on one index generation, named in the response header
+        `X-Shortlist-Generation` (when the index is a `LiveIndex`)."""
+        if served is None:
             raise NoIndexServedError("no index is served; start with shortlist serve --index DIR")
+        check_query(body.query, "query")
+        with served.lease() as (index, generation):
+            if generation is not None:
+                response.headers[GENERATION_HEADER] = generation.name
+            return await search_in(index, body)
+
+    async def search_in(index: Any, body: SearchRequest) -> SearchResponse:
         k = body.k if body.k is not None else min(100, config.max_documents)
         check_limits(k, body.top_n)
         slot = None
-        if body.rerank is not False:
+        # Without a served reranker, search is first stage only unless one is asked for.
+        asked = "rerank" in body.model_fields_set
+        if body.rerank is not False and (default is not None or asked):
             slot = resolve(None if body.rerank is True else str(body.rerank))
         if not state["ready"]:
             raise NotReadyError("the server is starting or shutting down; retry later")
+        mode = body.mode
+        if mode is None:
+            # The default of an index without vectors is BM25, as in the CLI.
+            mode = "hybrid" if index.has_dense else "bm25"
         pipeline = Pipeline(
-            first_stage(index, body.mode or "hybrid"),
+            first_stage(index, mode),
             slot.reranker if slot is not None else None,
             k=k,
             top_n=body.top_n,
@@ -474,15 +598,117 @@ def create_app(
         """Readiness: models started and the index open, not shutting down."""
         if not state["ready"]:
             raise NotReadyError("not ready: starting or shutting down")
-        return {"status": "ready", "models": sorted(by_name), "index": index is not None}
+        out: dict[str, Any] = {
+            "status": "ready",
+            "models": sorted(by_name),
+            "index": served is not None,
+        }
+        generation = served.generation if served is not None else None
+        if generation is not None:
+            out["generation"] = {"name": generation.name, "number": generation.number}
+        return out
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:
         payload, content_type = metrics.render()
         return Response(payload, media_type=content_type)
 
+    base_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = base_openapi()
+            _state_limits(
+                spec,
+                config,
+                models=["default", *sorted(by_name)] if default is not None else [],
+                modes=_modes_of(served),
+            )
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(_Edge, metrics=metrics, max_bytes=config.max_request_bytes)
     return app
+
+
+def _modes_of(served: LiveIndex | _FixedIndex | None) -> list[str] | None:
+    """First-stage modes the served index answers (None: unknown, not stated)."""
+    if served is None:
+        return None
+    with served.lease() as (index, _):
+        has_dense = getattr(index, "has_dense", None)
+    if has_dense is None:
+        return None
+    return ["bm25", "dense", "hybrid"] if has_dense else ["bm25"]
+
+
+def _state_limits(
+    spec: dict[str, Any], config: ServeConfig, *, models: list[str], modes: list[str] | None
+) -> None:
+    """Write this server's limits and model names into its OpenAPI spec, so that a request
+    valid by the spec is one the server accepts (and a generated client or fuzzer sees the
+    real bounds): `model` enums, `top_n`/`k` maxima, `documents`/`texts` max items."""
+    schemas = spec.get("components", {}).get("schemas", {})
+
+    def prop(model: str, name: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = schemas.get(model, {}).get("properties", {}).get(name)
+        return found
+
+    def variants(p: dict[str, Any]) -> list[dict[str, Any]]:
+        return [v for v in p.get("anyOf", [p]) if v.get("type") != "null"]
+
+    model_names = models or ["default"]
+    for model in ("CohereV1RerankRequest", "CohereV2RerankRequest"):
+        p = prop(model, "model")
+        if p is not None:
+            for v in variants(p):
+                v["enum"] = model_names
+    for model, field in (
+        ("CohereV1RerankRequest", "documents"),
+        ("CohereV2RerankRequest", "documents"),
+        ("TeiRerankRequest", "texts"),
+    ):
+        p = prop(model, field)
+        if p is not None:
+            p["maxItems"] = config.max_documents
+    for model in ("CohereV1RerankRequest", "CohereV2RerankRequest", "SearchRequest"):
+        p = prop(model, "top_n")
+        if p is not None:
+            for v in variants(p):
+                v["maximum"] = config.max_top_n
+    p = prop("SearchRequest", "k")
+    if p is not None:
+        for v in variants(p):
+            v["maximum"] = config.max_documents
+    p = prop("SearchRequest", "rerank")
+    if p is not None:
+        if models:
+            p["anyOf"] = [{"type": "boolean"}, {"type": "string", "enum": models}]
+        else:
+            p.pop("anyOf", None)
+            p.update({"type": "boolean", "enum": [False], "default": False})
+    p = prop("SearchRequest", "mode")
+    if p is not None and modes is not None:
+        for v in variants(p):
+            v["enum"] = modes
+
+
+def _location(loc: Sequence[Any]) -> str:
+    """A pydantic error location as a client reads it: `documents[3].text`."""
+    out = ""
+    for part in loc:
+        if part == "body" and not out:
+            continue
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "body"
+
+
+async def _follow(live: LiveIndex) -> None:
+    """Poll the index folder for new generations until cancelled (off the event loop)."""
+    while True:
+        await asyncio.sleep(live.poll_interval_s)
+        await asyncio.to_thread(live.refresh)
 
 
 def _texts(documents: list[DocumentIn]) -> list[str]:

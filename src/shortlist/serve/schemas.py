@@ -13,15 +13,49 @@
 
 Unknown request fields are ignored (clients send provider-specific options such as
 `rank_fields` or `priority`), so a client written for the hosted API keeps working.
+Booleans and integers are strict (`true`/`false` only, never `0` or `"yes"`; an
+integer is never `true` or `"3"`), as the spec says.
+The served app states its own limits and model names in its spec (see `app.create_app`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+
+from shortlist.validate import NOT_BLANK_PATTERN
 
 MAX_QUERY_CHARS = 100_000
+
+
+def _json_integer(value: Any) -> Any:
+    """An integer as JSON Schema means it: `3` or `3.0`, never `true`, `"3"` or `3.5`."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("Input should be a valid integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("Input should be a valid integer, got a fractional number")
+        return int(value)
+    return value
+
+
+PositiveInt = Annotated[int, Field(ge=1), BeforeValidator(_json_integer)]
+"""An integer >= 1 (JSON Schema `integer` with `minimum: 1`)."""
+MAX_PER_DOC = 1_000_000
+"""Largest `max_tokens_per_doc` / `max_chunks_per_doc` (far above any model's context)."""
+PerDocLimit = Annotated[int, Field(ge=1, le=MAX_PER_DOC), BeforeValidator(_json_integer)]
+QUERY_PATTERN = NOT_BLANK_PATTERN
+"""A query must hold some non-whitespace text (checked by the routes, stated in the spec)."""
+
+
+def _query(description: str = "The query.") -> Any:
+    return Field(
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        description=description + " Must not be blank.",
+        json_schema_extra={"pattern": QUERY_PATTERN},
+    )
 
 
 class _Request(BaseModel):
@@ -42,20 +76,20 @@ class CohereV1RerankRequest(_Request):
     model: str | None = Field(
         default=None, description="A served model: its spec, a --name alias, or 'default'."
     )
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    query: str = _query()
     documents: list[DocumentIn] = Field(min_length=1)
-    top_n: int | None = Field(default=None, ge=1)
-    return_documents: bool = False
-    max_chunks_per_doc: int | None = Field(default=None, ge=1)
+    top_n: PositiveInt | None = None
+    return_documents: StrictBool = False
+    max_chunks_per_doc: PerDocLimit | None = None
 
 
 class CohereV2RerankRequest(_Request):
     model: str = Field(description="A served model: its spec, a --name alias, or 'default'.")
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    query: str = _query()
     documents: list[DocumentIn] = Field(min_length=1)
-    top_n: int | None = Field(default=None, ge=1)
-    max_tokens_per_doc: int | None = Field(default=None, ge=1)
-    return_documents: bool = Field(
+    top_n: PositiveInt | None = None
+    max_tokens_per_doc: PerDocLimit | None = None
+    return_documents: StrictBool = Field(
         default=False, description="Not part of Cohere v2; accepted for older SDKs."
     )
 
@@ -91,11 +125,11 @@ class CohereRerankResponse(BaseModel):
 
 
 class TeiRerankRequest(_Request):
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    query: str = _query()
     texts: list[str] = Field(min_length=1)
-    raw_scores: bool = False
-    return_text: bool = False
-    truncate: bool | None = Field(
+    raw_scores: StrictBool = False
+    return_text: StrictBool = False
+    truncate: StrictBool | None = Field(
         default=False,
         description="Accepted for compatibility; long texts are windowed by the reranker, "
         "never truncated.",
@@ -110,19 +144,18 @@ class TeiRank(BaseModel):
 
 
 class SearchRequest(_Request):
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
-    k: int | None = Field(
+    query: str = _query()
+    k: PositiveInt | None = Field(
         default=None,
-        ge=1,
         description="First-stage depth (candidates to rerank); default 100, or the server's "
         "max documents when lower.",
     )
-    top_n: int = Field(default=10, ge=1, description="Results returned.")
+    top_n: PositiveInt = Field(default=10, description="Results returned.")
     mode: Literal["bm25", "dense", "hybrid"] | None = Field(
         default=None, description="First-stage mode; the index's default when omitted."
     )
     filter: dict[str, Any] | None = Field(default=None, description="Metadata filter.")
-    rerank: bool | str = Field(
+    rerank: StrictBool | str = Field(
         default=True,
         description="true: the default reranker; false: first stage only; a string: a served "
         "model by name.",

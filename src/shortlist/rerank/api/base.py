@@ -33,6 +33,7 @@ from shortlist.rerank.base import (  # CostEstimate is re-exported here
     candidate_text,
 )
 from shortlist.types import Ranking
+from shortlist.validate import check_candidates
 
 CHARS_PER_TOKEN = 4
 
@@ -168,6 +169,7 @@ class ApiReranker:
             raise InvalidInputError(f"{self.provider}: the query is empty; pass a non-empty query")
         started = time.perf_counter()
         texts = [candidate_text(c) for c in docs]
+        check_candidates(query, texts)
         raw = np.full(len(texts), np.nan)
         for batch in self._batches(query, texts):
             scores = self._score_batch(query, [texts[i] for i in batch])
