@@ -27,7 +27,7 @@ from shortlist.rerank.api import (
     VoyageReranker,
     parse_retry_after,
 )
-from shortlist.rerank.api.base import ApiReranker, plan_batches
+from shortlist.rerank.api.base import ApiReranker, KeyedApiReranker, plan_batches
 from shortlist.rerank.api.http import RetryPolicy
 from shortlist.rerank.base import Reranker
 from shortlist.types import Document, Hit
@@ -533,3 +533,28 @@ def test_official_cohere_sdk_v1_is_accepted_by_the_fake() -> None:
     assert resp.results[0].document is not None
     assert resp.results[0].document.text == DOCS[1]
     assert srv.requests[0].path == "/v1/rerank"
+
+
+def test_provider_limits_are_the_documented_defaults_and_can_be_changed() -> None:
+    voyage = VoyageReranker("rerank-2.5", api_key=KEY)
+    assert (voyage.max_docs_per_request, voyage.max_tokens_per_request) == (1000, 100_000)
+    unlimited = VoyageReranker("rerank-2.5", api_key=KEY, max_tokens_per_request=None)
+    assert unlimited.max_tokens_per_request is None
+    assert JinaReranker("jina-m", api_key=KEY).max_tokens_per_request is None
+    assert TEIReranker("http://tei:80").max_docs_per_request == 32
+    assert TEIReranker("http://tei:80", max_docs_per_request=8).max_docs_per_request == 8
+    with pytest.raises(InvalidInputError, match="max_docs_per_request"):
+        JinaReranker("jina-m", api_key=KEY, max_docs_per_request=0)
+
+
+@pytest.mark.parametrize(
+    ("cls", "example"),
+    [
+        (CohereReranker, "rerank-v3.5"),
+        (VoyageReranker, "rerank-2.5"),
+        (JinaReranker, "jina-reranker-v2-base-multilingual"),
+    ],
+)
+def test_missing_model_name_gives_an_example(cls: type[KeyedApiReranker], example: str) -> None:
+    with pytest.raises(InvalidInputError, match=f"model name is required, e.g. '{example}'"):
+        cls("", api_key=KEY)
