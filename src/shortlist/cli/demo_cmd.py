@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from shortlist._optional import require
-from shortlist.cli._common import echo_ranking, interactive
+from shortlist.cli._common import echo_ranking, index_size, interactive
 
 DEMO_QUERIES = (
     "bushfires threatening homes around Sydney",
@@ -64,7 +64,7 @@ def demo(
         t0 = time.perf_counter()
         index = Index.create(path, docs, overwrite=True, show_progress=interactive())
         click.echo(
-            f"indexed {index.num_documents} documents ({index.num_passages} passages) "
+            f"indexed {index_size(index)} "
             f"in {time.perf_counter() - t0:.1f}s -> {path}"
         )
         reranker = load_reranker(rerank_spec)
