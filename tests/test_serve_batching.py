@@ -15,7 +15,7 @@ pytest.importorskip("fastapi")
 
 from serve_fakes import OverlapScorer, running
 from shortlist.serve.app import ServeConfig, create_app
-from shortlist.serve.batching import DynamicBatcher, QueueFullError
+from shortlist.serve.batching import DynamicBatcher, QueueFullError, estimate_pair_tokens
 
 
 def pairs_for(q: str, n: int) -> list[tuple[str, str]]:
@@ -192,3 +192,8 @@ def test_two_label_scores_calibrate_as_softmax() -> None:
     assert [(x["index"], x["relevance_score"]) for x in by_logits] == [
         (i, pytest.approx(p)) for i, p in expected.items()
     ]
+
+
+def test_pair_estimate_is_the_shared_estimate_plus_special_tokens() -> None:
+    # "red apple" = 2, "pie!" = 2 (a word and a symbol), plus [CLS] [SEP] [SEP]
+    assert estimate_pair_tokens("red apple", "pie!") == 2 + 2 + 3

@@ -9,9 +9,10 @@ and two batches on the same CPU cores only fight each other), then resolves each
 future with exactly its own slice of the scores. While a batch runs, new jobs queue up
 and form the next batch, so under load batches fill without any waiting.
 
-Tokens are estimated as `(len(query) + len(text)) // 4 + 3` unless a `count_tokens`
-callable is given; the estimate only decides packing, the scorer does its own
-length-sorted sub-batching inside `score_pairs`.
+A pair's tokens are estimated by `estimate_pair_tokens` (shortlist's one token estimate,
+`shortlist.corpus.tokenizer.estimate_tokens`, on both texts, plus the special tokens)
+unless a `count_tokens` callable is given; the estimate only decides packing, the scorer
+does its own length-sorted sub-batching inside `score_pairs`.
 
 The queue is bounded in jobs: a full queue raises `QueueFullError` (HTTP 503 with
 `Retry-After`) at once instead of letting latency grow without bound. `close()` stops
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from shortlist.corpus.tokenizer import estimate_tokens
 from shortlist.errors import ShortlistError
 from shortlist.rerank.base import PairScorer
 
@@ -48,9 +50,13 @@ class QueueFullError(ShortlistError):
         self.retry_after = retry_after
 
 
-def estimate_tokens(query: str, text: str) -> int:
-    """A cheap token estimate (about 4 characters per token, plus special tokens)."""
-    return (len(query) + len(text)) // 4 + 3
+PAIR_SPECIAL_TOKENS = 3
+"""[CLS] query [SEP] text [SEP]: the special tokens a cross-encoder adds to a pair."""
+
+
+def estimate_pair_tokens(query: str, text: str) -> int:
+    """The estimated tokens of one (query, text) pair: both texts plus the special tokens."""
+    return estimate_tokens(query) + estimate_tokens(text) + PAIR_SPECIAL_TOKENS
 
 
 @dataclass
@@ -102,7 +108,7 @@ class DynamicBatcher:
         self.max_batch_pairs = max_batch_pairs
         self.max_wait_s = max_wait_ms / 1000.0
         self.queue_size = queue_size
-        self._count_tokens = count_tokens or estimate_tokens
+        self._count_tokens = count_tokens or estimate_pair_tokens
         self._on_batch = on_batch
         self._on_queue_wait = on_queue_wait
         self._history = history

@@ -7,14 +7,13 @@ splits the candidates into contiguous batches that respect the provider's limits
 each batch, puts them back at the candidates' original positions, and only then
 ranks and cuts to `top_n` with `build_ranking`, so a split never changes the result.
 
-Token counts here are estimates without the provider's tokenizer: one token per
-4 characters (rounded up), the usual rule of thumb for English BPE vocabularies.
-They decide request splitting and cost estimates only; providers count exactly.
+Token counts here are estimates without the provider's tokenizer
+(`shortlist.corpus.tokenizer.estimate_tokens`, which leans high). They decide request
+splitting and cost estimates only; providers count exactly.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -24,17 +23,11 @@ from typing import Any, TypedDict, Unpack
 import httpx
 import numpy as np
 
+from shortlist.corpus.tokenizer import estimate_tokens
 from shortlist.errors import InvalidInputError, ProviderAuthError, ProviderError
 from shortlist.rerank.api.http import JsonTransport, RetryPolicy
 from shortlist.rerank.base import Candidate, build_ranking, calibrate, candidate_text
 from shortlist.types import Ranking
-
-CHARS_PER_TOKEN = 4
-
-
-def estimate_tokens(text: str) -> int:
-    """Estimated token count of `text`: ceil(characters / 4), at least 1."""
-    return max(1, math.ceil(len(text) / CHARS_PER_TOKEN))
 
 
 def resolve_api_key(

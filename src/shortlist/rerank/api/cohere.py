@@ -29,12 +29,12 @@ import math
 from collections.abc import Sequence
 from typing import Unpack
 
+from shortlist.corpus.tokenizer import estimate_tokens
 from shortlist.errors import InvalidInputError
 from shortlist.rerank.api.base import (
     CostEstimate,
     KeyedApiReranker,
     TransportOptions,
-    estimate_tokens,
 )
 
 DOCS_PER_SEARCH_UNIT = 100
@@ -106,5 +106,5 @@ class CohereReranker(KeyedApiReranker):
 def search_units(query: str, texts: Sequence[str]) -> int:
     """Cohere search units billed for one request (see module docstring), estimated."""
     room = max(1, TOKENS_PER_BILLED_CHUNK - estimate_tokens(query))
-    chunks = sum(math.ceil(estimate_tokens(t) / room) for t in texts)
+    chunks = sum(max(1, math.ceil(estimate_tokens(t) / room)) for t in texts)
     return math.ceil(chunks / DOCS_PER_SEARCH_UNIT)

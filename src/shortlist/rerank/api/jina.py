@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shortlist.rerank.api.base import CostEstimate, KeyedApiReranker, estimate_tokens
+from shortlist.corpus.tokenizer import estimate_tokens
+from shortlist.rerank.api.base import CostEstimate, KeyedApiReranker
 
 
 class JinaReranker(KeyedApiReranker):

@@ -23,11 +23,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Unpack
 
+from shortlist.corpus.tokenizer import estimate_tokens
 from shortlist.rerank.api.base import (
     CostEstimate,
     KeyedApiReranker,
     TransportOptions,
-    estimate_tokens,
 )
 
 
