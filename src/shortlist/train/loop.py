@@ -31,11 +31,10 @@ import numpy as np
 
 from shortlist.errors import InvalidInputError, ModelLoadError
 from shortlist.train import checkpoint as ckpt
-from shortlist.train.config import TrainConfig, TrainResult
+from shortlist.train.config import Prepared, TrainConfig, TrainResult
 from shortlist.train.data import PairSet, load_pairs, merge_pools, with_corpus
 from shortlist.train.evaluation import (
     DEV_METRICS,
-    DevSet,
     build_devset,
     evaluate_reranking,
     first_stage_metrics,
@@ -81,29 +80,6 @@ def train_reranker(
     _check_out(config)
     prepared = prepare(config, say, load_teacher)
     return _optimise(config, prepared, say)
-
-
-class Prepared:
-    """Everything computed before the first step: data, groups (and the texts of their
-    passages, by id), teacher scores, dev set."""
-
-    def __init__(
-        self,
-        train: PairSet,
-        dev_pairs: PairSet | None,
-        groups: list[Group],
-        passages: Mapping[str, str],
-        teacher: np.ndarray | None,
-        dev: DevSet | None,
-        dev_first_stage: Mapping[str, float] | None,
-    ) -> None:
-        self.train = train
-        self.dev_pairs = dev_pairs
-        self.groups = groups
-        self.passages = passages
-        self.teacher = teacher
-        self.dev = dev
-        self.dev_first_stage = dev_first_stage
 
 
 def prepare(config: TrainConfig, say: Log, load_teacher: Any = None) -> Prepared:
