@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shortlist._fs import replace_dir
 from shortlist.errors import CorpusFormatError, InvalidInputError
 from shortlist.evaluate.metrics import RELEVANCE_LEVEL
 from shortlist.evaluate.runs import read_beir_qrels
@@ -309,9 +308,8 @@ def write_beir(
         if not name or "/" in name or os.sep in name or name.startswith("."):
             raise InvalidInputError(f"invalid split name {name!r}")
     query_metadata = query_metadata or {}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+
+    def build(staging: Path) -> None:
         with open(staging / "corpus.jsonl", "w", encoding="utf-8") as handle:
             for doc in corpus:
                 record: dict[str, Any] = {"_id": doc.id, "title": doc.title, "text": doc.text}
@@ -337,11 +335,6 @@ def write_beir(
             )
         if card is not None:
             (staging / "README.md").write_text(card, encoding="utf-8")
-        os.chmod(staging, 0o755)  # mkdtemp creates 0700; a dataset folder is meant to be shared
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
+
+    # mkdtemp creates 0700; a dataset folder is meant to be shared
+    return replace_dir(target, build, mode=0o755)
