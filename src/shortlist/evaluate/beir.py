@@ -30,7 +30,7 @@ from shortlist._fs import replace_dir
 from shortlist.errors import CorpusFormatError, InvalidInputError
 from shortlist.evaluate.metrics import RELEVANCE_LEVEL
 from shortlist.evaluate.runs import read_beir_qrels
-from shortlist.evaluate.trec import iter_lines
+from shortlist.evaluate.trec import iter_json_objects
 from shortlist.types import Document, Qrels
 
 LAYOUT = "DIR/corpus.jsonl, DIR/queries.jsonl, DIR/qrels/<split>.tsv"
@@ -144,19 +144,6 @@ def clean_qrels(
     return cleaned, report
 
 
-def _jsonl_records(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
-    for number, line in iter_lines(path):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CorpusFormatError(
-                f"not valid JSON ({exc.msg})", path=str(path), line=number
-            ) from None
-        if not isinstance(record, dict):
-            raise CorpusFormatError("each line must be a JSON object", path=str(path), line=number)
-        yield number, record
-
-
 def _record_id(record: Mapping[str, Any], path: Path, number: int) -> str:
     raw = record.get("_id")
     if raw is None or isinstance(raw, bool) or not isinstance(raw, str | int) or str(raw) == "":
@@ -178,7 +165,7 @@ def read_corpus_jsonl(path: str | Path) -> list[Document]:
     path = Path(path)
     documents: list[Document] = []
     seen: set[str] = set()
-    for number, record in _jsonl_records(path):
+    for number, record in iter_json_objects(path):
         doc_id = _record_id(record, path, number)
         if doc_id in seen:
             raise CorpusFormatError(
@@ -204,7 +191,7 @@ def read_queries_jsonl(path: str | Path) -> dict[str, str]:
     """Read a BEIR ``queries.jsonl`` -> query id -> text."""
     path = Path(path)
     queries: dict[str, str] = {}
-    for number, record in _jsonl_records(path):
+    for number, record in iter_json_objects(path):
         qid = _record_id(record, path, number)
         if qid in queries:
             raise CorpusFormatError(f"duplicate query id {qid!r}", path=str(path), line=number)

@@ -11,15 +11,19 @@ Formats (as read by trec_eval, https://github.com/usnistgov/trec_eval, README):
   (TREC-COVID, Deep Learning) or a plain ``query_id<TAB>text`` file (MS MARCO).
 
 Every reader raises `CorpusFormatError` naming the file and line of the first bad line.
+`iter_lines` and `iter_json_objects` are the line readers shared with the other text
+formats (BEIR JSONL, training pairs, documents to rerank).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from shortlist.errors import CorpusFormatError
 from shortlist.types import Qrels, Run
@@ -38,6 +42,26 @@ def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
                     yield number, line.rstrip("\n")
         except UnicodeDecodeError as exc:
             raise CorpusFormatError(f"not valid UTF-8 ({exc.reason})", path=str(path)) from None
+
+
+def iter_json_objects(
+    path: str | Path, *, form: str = "each line must be a JSON object"
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The JSON object on each non-blank line of a JSONL file, with its 1-based line number.
+
+    A line that is not valid JSON, or not an object, raises `CorpusFormatError` naming the
+    file and line and ending with `form`, the caller's description of a valid line.
+    """
+    for number, line in iter_lines(path):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CorpusFormatError(
+                f"not valid JSON ({exc.msg}); {form}", path=str(path), line=number
+            ) from None
+        if not isinstance(record, dict):
+            raise CorpusFormatError(form, path=str(path), line=number)
+        yield number, record
 
 
 def parse_grade(text: str, *, path: str, line: int) -> int:
