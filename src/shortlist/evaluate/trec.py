@@ -64,6 +64,21 @@ def iter_json_objects(
         yield number, record
 
 
+def _iter_fields(path: str | Path, layout: str) -> Iterator[tuple[int, list[str]]]:
+    """The whitespace-separated fields of each non-blank line, which must match `layout`
+    (field names separated by spaces) in number."""
+    expected = len(layout.split())
+    for number, line in iter_lines(path):
+        fields = line.split()
+        if len(fields) != expected:
+            raise CorpusFormatError(
+                f"expected {expected} fields '{layout}', got {len(fields)}",
+                path=str(path),
+                line=number,
+            )
+        yield number, fields
+
+
 def parse_grade(text: str, *, path: str, line: int) -> int:
     """A relevance grade: an integer (``"1"``, ``"-1"``) or an integral float (``"2.0"``)."""
     try:
@@ -78,15 +93,7 @@ def parse_grade(text: str, *, path: str, line: int) -> int:
 def read_trec_qrels(path: str | Path) -> Qrels:
     """Read a TREC qrels file (``qid iter docid rel``). A repeated pair keeps the last grade."""
     qrels: Qrels = {}
-    for number, line in iter_lines(path):
-        fields = line.split()
-        if len(fields) != 4:
-            raise CorpusFormatError(
-                f"expected 4 fields 'query_id 0 doc_id relevance', got {len(fields)}",
-                path=str(path),
-                line=number,
-            )
-        qid, _, doc_id, grade = fields
+    for number, (qid, _, doc_id, grade) in _iter_fields(path, "query_id 0 doc_id relevance"):
         qrels.setdefault(qid, {})[doc_id] = parse_grade(grade, path=str(path), line=number)
     return qrels
 
@@ -98,15 +105,8 @@ def read_trec_run(path: str | Path) -> Run:
     same query, or a score that is not a finite number, is an error.
     """
     run: Run = {}
-    for number, line in iter_lines(path):
-        fields = line.split()
-        if len(fields) != 6:
-            raise CorpusFormatError(
-                f"expected 6 fields 'query_id Q0 doc_id rank score tag', got {len(fields)}",
-                path=str(path),
-                line=number,
-            )
-        qid, _, doc_id, _, raw_score, _ = fields
+    layout = "query_id Q0 doc_id rank score tag"
+    for number, (qid, _, doc_id, _, raw_score, _) in _iter_fields(path, layout):
         try:
             score = float(raw_score)
         except ValueError:
