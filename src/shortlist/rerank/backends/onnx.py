@@ -78,12 +78,8 @@ class OnnxBackend:
             providers.insert(0, "CUDAExecutionProvider")
         self._session = ort.InferenceSession(str(path), sess_options=so, providers=providers)
         present = {i.name for i in self._session.get_inputs()}
-        self._input_names = tuple(n for n in MODEL_INPUTS if n in present)
+        self.input_names = tuple(n for n in MODEL_INPUTS if n in present)
         self.path = path
-
-    @property
-    def input_names(self) -> tuple[str, ...]:
-        return self._input_names
 
     def run(
         self,
@@ -91,7 +87,7 @@ class OnnxBackend:
         attention_mask: np.ndarray,
         token_type_ids: np.ndarray | None,
     ) -> np.ndarray:
-        feed = model_feed(self._input_names, input_ids, attention_mask, token_type_ids)
+        feed = model_feed(self.input_names, input_ids, attention_mask, token_type_ids)
         (logits,) = self._session.run(["logits"], feed)
         return np.asarray(logits, dtype=np.float32)
 

@@ -24,11 +24,7 @@ class TorchBackend:
         self._model = model
         self._device = device
         accepted = inspect.signature(model.forward).parameters
-        self._input_names = tuple(n for n in MODEL_INPUTS if n in accepted)
-
-    @property
-    def input_names(self) -> tuple[str, ...]:
-        return self._input_names
+        self.input_names = tuple(n for n in MODEL_INPUTS if n in accepted)
 
     def run(
         self,
@@ -38,7 +34,7 @@ class TorchBackend:
     ) -> np.ndarray:
         import torch
 
-        feed = model_feed(self._input_names, input_ids, attention_mask, token_type_ids)
+        feed = model_feed(self.input_names, input_ids, attention_mask, token_type_ids)
         with torch.inference_mode():
             out = self._model(
                 **{name: torch.from_numpy(array).to(self._device) for name, array in feed.items()}
