@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
-pytest.importorskip("fastapi")
+pytest.importorskip("fastapi", reason="fastapi not installed: pip install 'shortlist[serve]'")
 
 from serve_fakes import (
     CORPUS,
