@@ -149,6 +149,16 @@ class ApiLikeReranker:
         return build_ranking(query, documents, scores, scores, top_n)
 
 
+QUERY = "big cat in the garden"
+DOCS = [
+    "the cat sat on the mat",
+    "a dog chased the cat around the big garden",
+    "stock prices fell sharply",
+    "garden cat",
+    "the big garden has a cat",
+]
+"""A query and documents for /v2/rerank: `OverlapScorer` ranks them 4, 1, 3, 0, 2."""
+
 CORPUS = {
     "d1": ("the cat sat on the mat", {"lang": "en"}),
     "d2": ("a dog chased the cat around the big garden all day long", {"lang": "en"}),

@@ -27,7 +27,7 @@ from shortlist.rerank.api import (
     VoyageReranker,
     parse_retry_after,
 )
-from shortlist.rerank.api.base import ApiReranker, plan_batches
+from shortlist.rerank.api.base import ApiReranker, KeyedApiReranker, plan_batches
 from shortlist.rerank.api.http import RetryPolicy
 from shortlist.rerank.base import Reranker
 from shortlist.types import Document, Hit
@@ -282,9 +282,9 @@ def test_split_requests_merge_to_the_same_global_ranking(
 
 
 def test_voyage_splits_on_estimated_tokens() -> None:
-    docs = ["x" * 40] * 5  # 10 estimated tokens each; the query "q" is 1
+    docs = ["one two three four five six seven"] * 5  # 7 estimated tokens each; "q" is 1
     with FakeRerankServer("voyage") as srv:
-        make("voyage", srv.url, max_tokens_per_request=25).rerank("q", docs)
+        make("voyage", srv.url, max_tokens_per_request=20).rerank("q", docs)
     assert [len(r.body["documents"]) for r in srv.requests] == [2, 2, 1]
 
 
@@ -479,16 +479,17 @@ def test_cohere_search_units() -> None:
     assert rr.cost_units(QUERY, []) == CostEstimate(requests=0)
     assert rr.cost_units(QUERY, ["short"] * 100) == CostEstimate(requests=1, search_units=1)
     assert rr.cost_units(QUERY, ["short"] * 250) == CostEstimate(requests=1, search_units=3)
-    # query "red apple pie" = 4 estimated tokens, so a billed chunk holds 496 document
-    # tokens; a 2,000-character document is 500 tokens -> 2 chunks; 99 + 2 = 101 -> 2 units
-    assert rr.cost_units(QUERY, ["short"] * 99 + ["x" * 2000]) == CostEstimate(1, 2)
+    # query "red apple pie" = 3 estimated tokens, so a billed chunk holds 497 document
+    # tokens; a 600-word document is 600 tokens -> 2 chunks; 99 + 2 = 101 -> 2 units
+    assert rr.cost_units(QUERY, ["short"] * 99 + ["word " * 600]) == CostEstimate(1, 2)
+    assert rr.cost_units(QUERY, ["short"] * 99 + ["word " * 497]) == CostEstimate(1, 1)
     split = CohereReranker("rerank-v3.5", api_key=KEY, max_docs_per_request=60)
     assert split.cost_units(QUERY, ["short"] * 100) == CostEstimate(requests=2, search_units=2)
 
 
 def test_token_billed_estimates() -> None:
-    docs = ["x" * 40, "y" * 8]  # 10 and 2 estimated tokens; the query is 4
-    expected = CostEstimate(requests=1, tokens=(4 + 10) + (4 + 2))
+    docs = ["one two three four five", "six, seven"]  # 5 and 3 estimated tokens; query 3
+    expected = CostEstimate(requests=1, tokens=(3 + 5) + (3 + 3))
     assert VoyageReranker("rerank-2.5", api_key=KEY).cost_units(QUERY, docs) == expected
     assert JinaReranker("jina-m", api_key=KEY).cost_units(QUERY, docs) == expected
     assert TEIReranker("http://tei:80").cost_units(QUERY, docs * 20) == CostEstimate(requests=2)
@@ -533,3 +534,28 @@ def test_official_cohere_sdk_v1_is_accepted_by_the_fake() -> None:
     assert resp.results[0].document is not None
     assert resp.results[0].document.text == DOCS[1]
     assert srv.requests[0].path == "/v1/rerank"
+
+
+def test_provider_limits_are_the_documented_defaults_and_can_be_changed() -> None:
+    voyage = VoyageReranker("rerank-2.5", api_key=KEY)
+    assert (voyage.max_docs_per_request, voyage.max_tokens_per_request) == (1000, 100_000)
+    unlimited = VoyageReranker("rerank-2.5", api_key=KEY, max_tokens_per_request=None)
+    assert unlimited.max_tokens_per_request is None
+    assert JinaReranker("jina-m", api_key=KEY).max_tokens_per_request is None
+    assert TEIReranker("http://tei:80").max_docs_per_request == 32
+    assert TEIReranker("http://tei:80", max_docs_per_request=8).max_docs_per_request == 8
+    with pytest.raises(InvalidInputError, match="max_docs_per_request"):
+        JinaReranker("jina-m", api_key=KEY, max_docs_per_request=0)
+
+
+@pytest.mark.parametrize(
+    ("cls", "example"),
+    [
+        (CohereReranker, "rerank-v3.5"),
+        (VoyageReranker, "rerank-2.5"),
+        (JinaReranker, "jina-reranker-v2-base-multilingual"),
+    ],
+)
+def test_missing_model_name_gives_an_example(cls: type[KeyedApiReranker], example: str) -> None:
+    with pytest.raises(InvalidInputError, match=f"model name is required, e.g. '{example}'"):
+        cls("", api_key=KEY)

@@ -115,3 +115,21 @@ def test_console_script_maps_errors_without_traceback(tmp_path: Path) -> None:
     )
     assert proc.returncode == 3
     assert proc.stderr.startswith("error: no shortlist index") and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("command", ["index", "add"])
+def test_index_and_add_read_csv_columns_and_skip_bad_records_alike(
+    tmp_path: Path, corpus: Path, command: str
+) -> None:
+    csv = tmp_path / "more.csv"
+    csv.write_text("key,body\nk1,first new text\nk2,\nk3,second new text\n", encoding="utf-8")
+    idx = str(tmp_path / "idx")
+    dense = ["--no-dense"] if command == "index" else []
+    if command == "add":
+        assert run_cli("index", str(corpus), "--index", idx, "--no-dense").exit_code == 0
+    args = ["--id-column", "key", "--text-column", "body", "--skip-bad", *dense]
+    r = run_cli(command, str(csv), "--index", idx, *args)
+    assert r.exit_code == 0, r.stderr
+    assert "more.csv:3" in r.stderr and "skipped 1 bad records" in r.stderr
+    found = run_cli("search", "second new text", "--index", idx, "--mode", "bm25", "--json")
+    assert json.loads(found.stdout)["results"][0]["doc_id"] == "k3"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,13 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from models import ARCHITECTURES, WORDS, build_tiny_cross_encoder, corpus  # noqa: E402
-from shortlist.errors import InvalidInputError, ModelLoadError, SpecError  # noqa: E402
+from optional import BACKEND_EXTRA, EXTRA_MODULES, backend_param, needs_extra  # noqa: E402
+from shortlist.errors import (  # noqa: E402
+    InvalidInputError,
+    MissingDependencyError,
+    ModelLoadError,
+    SpecError,
+)
 from shortlist.rerank.backends import BACKENDS  # noqa: E402
 from shortlist.rerank.base import PairScorer, Reranker, RerankOptions  # noqa: E402
 from shortlist.rerank.cross_encoder import (  # noqa: E402
@@ -49,7 +56,7 @@ def bert(tiny_models: dict[tuple[str, int], Path]) -> Path:
 # --- agreement with sentence-transformers --------------------------------------------------
 
 
-@pytest.mark.parametrize("backend", ["torch", "onnx"])
+@pytest.mark.parametrize("backend", [backend_param("torch"), backend_param("onnx")])
 @pytest.mark.parametrize("labels", [1, 2])
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_raw_scores_match_sentence_transformers(
@@ -135,7 +142,7 @@ def trained_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("backend", ["onnx-int8", "torch-int8"])
+@pytest.mark.parametrize("backend", [backend_param("onnx-int8"), backend_param("torch-int8")])
 def test_int8_keeps_the_ranking(trained_bert: Path, onnx_cache: Path, backend: str) -> None:
     from scipy.stats import spearmanr
 
@@ -396,6 +403,7 @@ def test_missing_model_offline_says_how_to_provide_one(
         CrossEncoderReranker(str(tmp_path / "empty"))
 
 
+@needs_extra("onnx")
 def test_onnx_export_is_cached_and_keyed_by_weights(
     tiny_models: dict[tuple[str, int], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -416,6 +424,16 @@ def test_onnx_export_is_cached_and_keyed_by_weights(
     # other weights, other key: the export runs (and here, fails loudly)
     with pytest.raises(AssertionError, match="re-exported"):
         CrossEncoderReranker(str(tiny_models[("bert", 1)]), backend="onnx", cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize(("backend", "extra"), sorted(BACKEND_EXTRA.items()))
+def test_backend_without_its_extra_names_the_extra(
+    bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str, extra: str
+) -> None:
+    for module in EXTRA_MODULES[extra]:
+        monkeypatch.setitem(sys.modules, module, None)  # import raises ImportError
+    with pytest.raises(MissingDependencyError, match=rf"pip install 'shortlist\[{extra}\]'"):
+        CrossEncoderReranker(str(bert), backend=backend, cache_dir=tmp_path)
 
 
 # --- server plan: the pairs a batching server scores ---------------------------------------

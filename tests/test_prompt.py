@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from shortlist.corpus.tokenizer import estimate_tokens
 from shortlist.errors import InvalidInputError
-from shortlist.prompt import DEFAULT_TEMPLATE, PackedPrompt, estimate_tokens, pack_prompt
+from shortlist.prompt import DEFAULT_TEMPLATE, PackedPrompt, pack_prompt
 from shortlist.types import Hit, Ranking
 
 TEMPLATE = "Q: {query}\n{context}"

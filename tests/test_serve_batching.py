@@ -14,7 +14,7 @@ pytest.importorskip("fastapi")
 
 from serve_fakes import OverlapScorer, running
 from shortlist.serve.app import ServeConfig, create_app
-from shortlist.serve.batching import DynamicBatcher, QueueFullError
+from shortlist.serve.batching import DynamicBatcher, QueueFullError, estimate_pair_tokens
 
 
 def pairs_for(q: str, n: int) -> list[tuple[str, str]]:
@@ -166,3 +166,8 @@ def test_full_queue_is_503_with_retry_after() -> None:
     assert rejected.headers["Retry-After"] == "1"
     assert "queue is full" in rejected.json()["message"]
     assert 'shortlist_requests_total{endpoint="/rerank",status="503"}' in metrics
+
+
+def test_pair_estimate_is_the_shared_estimate_plus_special_tokens() -> None:
+    # "red apple" = 2, "pie!" = 2 (a word and a symbol), plus [CLS] [SEP] [SEP]
+    assert estimate_pair_tokens("red apple", "pie!") == 2 + 2 + 3

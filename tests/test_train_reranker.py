@@ -21,6 +21,7 @@ pytest.importorskip("transformers")
 
 from clirun import run_cli  # noqa: E402
 from models import WORDS, build_tiny_encoder, corpus  # noqa: E402
+from optional import skip_without_extra  # noqa: E402
 from shortlist.errors import InvalidInputError  # noqa: E402
 from shortlist.rerank.registry import load_reranker  # noqa: E402
 from shortlist.train import TrainConfig, TrainResult, train_reranker  # noqa: E402
@@ -298,8 +299,7 @@ def test_cli_bad_input_is_one_line_naming_file_and_line(
 def test_int8_onnx_is_shipped_and_used_without_export(
     data: dict[str, Path], tmp_path: Path
 ) -> None:
-    pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnx")
+    skip_without_extra("onnx")
     out = tmp_path / "onnx-model"
     result = train_reranker(
         _config(data, out, max_steps=10, dev=None, export_int8=True, save_every=0)

@@ -74,3 +74,26 @@ def publish_dir(final_dir: Path, build: Callable[[Path], None], *, marker: str) 
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return True
+
+
+def replace_dir(target: Path, build: Callable[[Path], None], *, mode: int | None = None) -> Path:
+    """Write the folder `target` as a whole: `build(tmp)` fills a temporary sibling folder,
+    which then takes `target`'s place (an existing `target` is removed first). A failed or
+    interrupted build leaves `target` as it was and no temporary folder behind.
+
+    `mode` sets the folder's permissions (temporary folders are created 0700). Returns
+    `target`. Unlike `publish_dir`, an existing folder is replaced, not kept.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        build(tmp)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
+from clirun import run_cli
+from optional import needs_extra
 from shortlist.cli import cli
 
 
@@ -69,10 +73,14 @@ def test_eval_run_bad_metric(tmp_path: Path) -> None:
     assert "unknown metric 'ndgc'" in str(result.exception)
 
 
-def test_datasets_list_and_build(tmp_path: Path) -> None:
-    runner = CliRunner()
-    listed = runner.invoke(cli, ["datasets", "list"])
+def test_datasets_list() -> None:
+    listed = CliRunner().invoke(cli, ["datasets", "list"])
     assert listed.exit_code == 0 and "lee" in listed.stdout and "stdlib-docs" in listed.stdout
+
+
+@needs_extra("datasets")
+def test_datasets_build(tmp_path: Path) -> None:
+    runner = CliRunner()
     built = runner.invoke(cli, ["datasets", "build", "lee", "--out", str(tmp_path / "lee")])
     assert built.exit_code == 0, built.output
     assert "350 documents, 50 queries, 2450 judgements" in built.stdout
@@ -82,3 +90,21 @@ def test_datasets_list_and_build(tmp_path: Path) -> None:
         cli, ["datasets", "build", "lee", "--out", str(tmp_path / "lee"), "--force"]
     )
     assert forced.exit_code == 0
+
+
+def test_datasets_build_unknown_name_lists_the_names(tmp_path: Path) -> None:
+    result = run_cli("datasets", "build", "msmarco", "--out", str(tmp_path / "x"))
+    assert result.exit_code == 2
+    assert "unknown dataset 'msmarco'; available: debian-faq, lee, stdlib-docs" in result.stderr
+
+
+@pytest.mark.parametrize("absent", ["gensim", "shortlist_datasets"])
+@pytest.mark.parametrize("command", [["datasets", "build", "lee", "--out"], ["demo", "--index"]])
+def test_without_the_datasets_extra_the_commands_name_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, absent: str, command: list[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, absent, None)  # import raises ImportError
+    result = run_cli(*command, str(tmp_path / "out"))
+    assert result.exit_code == 6
+    assert "pip install 'shortlist[datasets]'" in result.stderr
+    assert not (tmp_path / "out").exists()

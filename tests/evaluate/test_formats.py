@@ -17,7 +17,13 @@ from shortlist.evaluate.runs import (
     write_json_run,
     write_run,
 )
-from shortlist.evaluate.trec import read_topics, read_trec_qrels, read_trec_run, write_trec_run
+from shortlist.evaluate.trec import (
+    iter_json_objects,
+    read_topics,
+    read_trec_qrels,
+    read_trec_run,
+    write_trec_run,
+)
 from shortlist.types import Document
 
 
@@ -213,3 +219,18 @@ def test_clean_qrels_without_corpus() -> None:
     cleaned, report = clean_qrels({"a": {"x": 1}, "b": {"y": 0}})
     assert cleaned == {"a": {"x": 1}}
     assert report.queries_without_relevant == ("b",)
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "message"),
+    [
+        ("{oops", "f.jsonl:3: not valid JSON (.*); each line must be X"),
+        ("[1]", "f.jsonl:3: each line must be X$"),
+    ],
+)
+def test_iter_json_objects(tmp_path: Path, bad_line: str, message: str) -> None:
+    good = _write(tmp_path / "f.jsonl", '{"a": 1}\n\n{"b": 2}\n')
+    assert list(iter_json_objects(good)) == [(1, {"a": 1}), (3, {"b": 2})]
+    bad = _write(tmp_path / "f.jsonl", '{"a": 1}\n\n' + bad_line + "\n")
+    with pytest.raises(CorpusFormatError, match=message):
+        list(iter_json_objects(bad, form="each line must be X"))

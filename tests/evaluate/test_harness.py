@@ -10,12 +10,15 @@ from pathlib import Path
 import pytest
 
 from clirun import run_cli
-from shortlist.evaluate.datasets import build_dataset
+from optional import skip_without_extra
 from shortlist.evaluate.harness import EvalResult, recommend
 
 
 @pytest.fixture(scope="module")
 def lee_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    skip_without_extra("datasets")
+    from shortlist_datasets import build_dataset
+
     out = tmp_path_factory.mktemp("lee") / "lee"
     build_dataset("lee", out)
     return out

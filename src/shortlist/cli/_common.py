@@ -18,6 +18,11 @@ def interactive() -> bool:
     return sys.stderr.isatty()
 
 
+def index_size(index: Any) -> str:
+    """``N documents (P passages)``: how commands report an index's size."""
+    return f"{index.num_documents} documents ({index.num_passages} passages)"
+
+
 def parse_filters(items: Sequence[str]) -> dict[str, Any]:
     """`key=value` pairs; a key given twice means membership (any of the values)."""
     out: dict[str, Any] = {}

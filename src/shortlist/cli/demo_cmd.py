@@ -3,7 +3,9 @@
 The corpus is the Lee news corpus inside the gensim package (300 background and 50
 evaluation news articles from the Australian Broadcasting Corporation, as used by
 Lee, Pincombe & Welsh 2005). The demo indexes it (BM25 + all-MiniLM-L6-v2 vectors),
-then answers a few queries with hybrid retrieval and the default reranker.
+then answers a few queries with hybrid retrieval and the default reranker. The corpus
+reader lives in `shortlist_datasets` and gensim is not a core dependency, so the demo
+needs ``pip install 'shortlist[datasets]'`` and says so when it is missing.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from pathlib import Path
 
 import click
 
-from shortlist.cli._common import echo_ranking, interactive
+from shortlist._optional import require
+from shortlist.cli._common import echo_ranking, index_size, interactive
 
 DEMO_QUERIES = (
     "bushfires threatening homes around Sydney",
@@ -44,12 +47,16 @@ DEMO_QUERIES = (
 def demo(
     index_dir: str | None, rerank_spec: str, k: int, top_n: int, queries: tuple[str, ...]
 ) -> None:
-    """Index the Lee news corpus (shipped with gensim) and answer a few queries."""
-    from shortlist.evaluate.datasets.lee import make_collection
+    """Index the Lee news corpus (shipped with gensim) and answer a few queries.
+
+    Needs the datasets extra: pip install 'shortlist[datasets]'.
+    """
+    require("shortlist_datasets", "datasets", "the demo corpus")
     from shortlist.pipeline import Pipeline
     from shortlist.rerank.registry import load_reranker
     from shortlist.retrieve.stages import first_stage
     from shortlist.store.index import Index
+    from shortlist_datasets.lee import make_collection
 
     with tempfile.TemporaryDirectory(prefix="shortlist-demo-") as tmp:
         path = Path(index_dir) if index_dir else Path(tmp) / "index"
@@ -58,7 +65,7 @@ def demo(
         t0 = time.perf_counter()
         index = Index.create(path, docs, overwrite=True, show_progress=interactive())
         click.echo(
-            f"indexed {index.num_documents} documents ({index.num_passages} passages) "
+            f"indexed {index_size(index)} "
             f"in {time.perf_counter() - t0:.1f}s -> {path}"
         )
         reranker = load_reranker(rerank_spec)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from shortlist.cli._common import index_size
 from shortlist.errors import IndexCompatibilityError, IndexNotFoundError, InvalidInputError
 
 
@@ -166,7 +167,7 @@ def eval_cmd(
             show_progress=sys.stderr.isatty(),
         )
         progress(
-            f"indexed {index.num_documents} documents ({index.num_passages} passages) "
+            f"indexed {index_size(index)} "
             f"in {time.perf_counter() - t:.1f}s -> {index_dir}"
         )
 

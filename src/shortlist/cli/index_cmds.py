@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections.abc import Callable, Iterator
@@ -9,54 +10,26 @@ from typing import Any
 
 import click
 
-from shortlist.cli._common import interactive
+from shortlist.cli._common import index_size, interactive
 from shortlist.corpus.chunking import Chunker
 from shortlist.corpus.readers import BadRecord, CsvColumns, read_corpus
 from shortlist.errors import InvalidInputError
 from shortlist.types import Document
 
-_source = click.argument("sources", nargs=-1, required=True, type=click.Path())
 _index_opt = click.option(
     "--index", "index_dir", required=True, type=click.Path(), help="Index directory."
 )
-
-
-def _reader_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(["jsonl", "beir", "csv", "folder"]),
-        default=None,
-        help="Input format (default: from the file extension).",
-    )(f)
-    f = click.option("--id-column", default="id", show_default=True, help="CSV: id column.")(f)
-    f = click.option("--text-column", default="text", show_default=True, help="CSV: text column.")(
-        f
-    )
-    f = click.option(
-        "--title-column", default=None, help="CSV: title column (default: 'title' when present)."
-    )(f)
-    f = click.option(
-        "--skip-bad", is_flag=True, help="Report and skip bad records instead of failing."
-    )(f)
-    return f
 
 
 class _Reader:
     """Reads sources, counting and reporting skipped records on stderr."""
 
     def __init__(
-        self,
-        sources: tuple[str, ...],
-        fmt: str | None,
-        id_column: str,
-        text_column: str,
-        title_column: str | None,
-        skip_bad: bool,
+        self, sources: tuple[str, ...], fmt: str | None, columns: CsvColumns, skip_bad: bool
     ) -> None:
         self.sources = sources
         self.fmt = fmt
-        self.columns = CsvColumns(id=id_column, text=text_column, title=title_column)
+        self.columns = columns
         self.skip_bad = skip_bad
         self.skipped = 0
         self.count = 0
@@ -76,10 +49,62 @@ class _Reader:
             self.count += 1
             yield doc
 
+    def report_skipped(self) -> None:
+        if self.skipped:
+            click.echo(f"skipped {self.skipped} bad records", err=True)
+
+
+def _reads_documents(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command SOURCES, --index and the reader options, as `index_dir` and `reader`.
+
+    The command receives a `_Reader` over the sources instead of the six reader arguments;
+    skipped records are reported after it returns.
+    """
+
+    @functools.wraps(command)
+    def run(
+        sources: tuple[str, ...],
+        fmt: str | None,
+        id_column: str,
+        text_column: str,
+        title_column: str | None,
+        skip_bad: bool,
+        **kwargs: Any,
+    ) -> None:
+        columns = CsvColumns(id=id_column, text=text_column, title=title_column)
+        reader = _Reader(sources, fmt, columns, skip_bad)
+        command(reader=reader, **kwargs)
+        reader.report_skipped()
+
+    decorators = [
+        click.argument("sources", nargs=-1, required=True, type=click.Path()),
+        _index_opt,
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(["jsonl", "beir", "csv", "folder"]),
+            default=None,
+            help="Input format (default: from the file extension).",
+        ),
+        click.option("--id-column", default="id", show_default=True, help="CSV: id column."),
+        click.option("--text-column", default="text", show_default=True, help="CSV: text column."),
+        click.option(
+            "--title-column",
+            default=None,
+            help="CSV: title column (default: 'title' when present).",
+        ),
+        click.option(
+            "--skip-bad", is_flag=True, help="Report and skip bad records instead of failing."
+        ),
+    ]
+    wrapped: Callable[..., None] = run
+    for decorate in reversed(decorators):
+        wrapped = decorate(wrapped)
+    return wrapped
+
 
 @click.command("index")
-@_source
-@_index_opt
+@_reads_documents
 @click.option("--no-dense", is_flag=True, help="BM25 only: no embedding model, no vectors.")
 @click.option(
     "--model",
@@ -94,9 +119,8 @@ class _Reader:
 @click.option("--k1", default=0.9, show_default=True, help="BM25 k1.")
 @click.option("--b", default=0.4, show_default=True, help="BM25 b.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing index (atomically).")
-@_reader_options
 def index_cmd(
-    sources: tuple[str, ...],
+    reader: _Reader,
     index_dir: str,
     no_dense: bool,
     model: str,
@@ -105,23 +129,17 @@ def index_cmd(
     k1: float,
     b: float,
     overwrite: bool,
-    fmt: str | None,
-    id_column: str,
-    text_column: str,
-    title_column: str | None,
-    skip_bad: bool,
 ) -> None:
     """Build an index from SOURCES (JSONL, BEIR corpus.jsonl, CSV, or folders of .txt/.md)."""
     from shortlist.store.index import Index
 
     t0 = time.perf_counter()
-    reader = _Reader(sources, fmt, id_column, text_column, title_column, skip_bad)
     documents = reader.documents()
     first = next(documents, None)
     if first is None:  # build nothing rather than an empty index nobody asked for
         skipped = f" ({reader.skipped} bad records skipped)" if reader.skipped else ""
         raise InvalidInputError(
-            f"no documents found in {', '.join(sources)}{skipped}; nothing was indexed"
+            f"no documents found in {', '.join(reader.sources)}{skipped}; nothing was indexed"
         )
     chunker = Chunker(size=chunk_size, overlap=chunk_overlap)
     index = Index.create(
@@ -137,34 +155,20 @@ def index_cmd(
     )
     dt = time.perf_counter() - t0
     click.echo(
-        f"indexed {index.num_documents} documents ({index.num_passages} passages) "
+        f"indexed {index_size(index)} "
         f"into {index_dir} in {dt:.1f}s" + ("" if no_dense else f" [dense: {model}]")
     )
-    if reader.skipped:
-        click.echo(f"skipped {reader.skipped} bad records", err=True)
 
 
 @click.command("add")
-@_source
-@_index_opt
+@_reads_documents
 @click.option("--replace", is_flag=True, help="Replace documents whose id is already indexed.")
-@_reader_options
-def add_cmd(
-    sources: tuple[str, ...],
-    index_dir: str,
-    replace: bool,
-    fmt: str | None,
-    id_column: str,
-    text_column: str,
-    title_column: str | None,
-    skip_bad: bool,
-) -> None:
+def add_cmd(reader: _Reader, index_dir: str, replace: bool) -> None:
     """Add documents to an existing index without rebuilding it."""
     from shortlist.store.index import Index
 
     t0 = time.perf_counter()
     index = Index.open(index_dir)
-    reader = _Reader(sources, fmt, id_column, text_column, title_column, skip_bad)
     added = index.add(
         reader.documents(),
         on_duplicate="replace" if replace else "error",
@@ -172,11 +176,8 @@ def add_cmd(
     )
     click.echo(
         f"added {added} passages from {reader.count} documents in "
-        f"{time.perf_counter() - t0:.1f}s; the index now has {index.num_documents} "
-        f"documents ({index.num_passages} passages)"
+        f"{time.perf_counter() - t0:.1f}s; the index now has {index_size(index)}"
     )
-    if reader.skipped:
-        click.echo(f"skipped {reader.skipped} bad records", err=True)
 
 
 @click.command("delete")
@@ -193,6 +194,5 @@ def delete_cmd(ids: tuple[str, ...], index_dir: str) -> None:
     if deleted == 0:
         raise InvalidInputError("none of the given ids is in the index; nothing was deleted")
     click.echo(
-        f"deleted {deleted} passages; the index now has {index.num_documents} documents "
-        f"({index.num_passages} passages)"
+        f"deleted {deleted} passages; the index now has {index_size(index)}"
     )

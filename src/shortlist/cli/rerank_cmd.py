@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from shortlist.errors import CorpusFormatError, InvalidInputError
+from shortlist.errors import CorpusFormatError
+from shortlist.evaluate.trec import iter_json_objects
 from shortlist.types import Document, Ranking
 from shortlist.validate import InvalidTextError, check_query
 
@@ -17,34 +18,16 @@ def read_docs(path: Path) -> list[Document]:
     """One JSON object per line with `text` and optional `id` (default: its 0-based index
     among the documents); other keys become metadata. Blank lines are skipped."""
     docs: list[Document] = []
-    try:
-        handle = path.open(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from exc
-    with handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CorpusFormatError(
-                    f"not valid JSON ({exc.msg}); each line must be an object with a 'text'",
-                    path=str(path),
-                    line=lineno,
-                ) from exc
-            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-                raise CorpusFormatError(
-                    "each line must be a JSON object with a string 'text'",
-                    path=str(path),
-                    line=lineno,
-                )
-            doc_id = obj.get("id", len(docs))
-            meta = {k: v for k, v in obj.items() if k not in ("id", "text")}
-            try:
-                docs.append(Document(id=str(doc_id), text=obj["text"], metadata=meta))
-            except InvalidTextError as exc:
-                raise CorpusFormatError(str(exc), path=str(path), line=lineno) from None
+    form = "each line must be a JSON object with a string 'text'"
+    for number, obj in iter_json_objects(path, form=form):
+        if not isinstance(obj.get("text"), str):
+            raise CorpusFormatError(form, path=str(path), line=number)
+        doc_id = obj.get("id", len(docs))
+        meta = {k: v for k, v in obj.items() if k not in ("id", "text")}
+        try:
+            docs.append(Document(id=str(doc_id), text=obj["text"], metadata=meta))
+        except InvalidTextError as exc:
+            raise CorpusFormatError(str(exc), path=str(path), line=number) from None
     return docs
 
 

@@ -21,17 +21,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shortlist._fs import replace_dir
 from shortlist.errors import CorpusFormatError, InvalidInputError
 from shortlist.evaluate.metrics import RELEVANCE_LEVEL
 from shortlist.evaluate.runs import read_beir_qrels
-from shortlist.evaluate.trec import iter_lines
+from shortlist.evaluate.trec import iter_json_objects
 from shortlist.types import Document, Qrels
 
 LAYOUT = "DIR/corpus.jsonl, DIR/queries.jsonl, DIR/qrels/<split>.tsv"
@@ -145,19 +144,6 @@ def clean_qrels(
     return cleaned, report
 
 
-def _jsonl_records(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
-    for number, line in iter_lines(path):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CorpusFormatError(
-                f"not valid JSON ({exc.msg})", path=str(path), line=number
-            ) from None
-        if not isinstance(record, dict):
-            raise CorpusFormatError("each line must be a JSON object", path=str(path), line=number)
-        yield number, record
-
-
 def _record_id(record: Mapping[str, Any], path: Path, number: int) -> str:
     raw = record.get("_id")
     if raw is None or isinstance(raw, bool) or not isinstance(raw, str | int) or str(raw) == "":
@@ -179,7 +165,7 @@ def read_corpus_jsonl(path: str | Path) -> list[Document]:
     path = Path(path)
     documents: list[Document] = []
     seen: set[str] = set()
-    for number, record in _jsonl_records(path):
+    for number, record in iter_json_objects(path):
         doc_id = _record_id(record, path, number)
         if doc_id in seen:
             raise CorpusFormatError(
@@ -205,7 +191,7 @@ def read_queries_jsonl(path: str | Path) -> dict[str, str]:
     """Read a BEIR ``queries.jsonl`` -> query id -> text."""
     path = Path(path)
     queries: dict[str, str] = {}
-    for number, record in _jsonl_records(path):
+    for number, record in iter_json_objects(path):
         qid = _record_id(record, path, number)
         if qid in queries:
             raise CorpusFormatError(f"duplicate query id {qid!r}", path=str(path), line=number)
@@ -309,9 +295,8 @@ def write_beir(
         if not name or "/" in name or os.sep in name or name.startswith("."):
             raise InvalidInputError(f"invalid split name {name!r}")
     query_metadata = query_metadata or {}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+
+    def build(staging: Path) -> None:
         with open(staging / "corpus.jsonl", "w", encoding="utf-8") as handle:
             for doc in corpus:
                 record: dict[str, Any] = {"_id": doc.id, "title": doc.title, "text": doc.text}
@@ -337,11 +322,6 @@ def write_beir(
             )
         if card is not None:
             (staging / "README.md").write_text(card, encoding="utf-8")
-        os.chmod(staging, 0o755)  # mkdtemp creates 0700; a dataset folder is meant to be shared
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
+
+    # mkdtemp creates 0700; a dataset folder is meant to be shared
+    return replace_dir(target, build, mode=0o755)

@@ -11,15 +11,19 @@ Formats (as read by trec_eval, https://github.com/usnistgov/trec_eval, README):
   (TREC-COVID, Deep Learning) or a plain ``query_id<TAB>text`` file (MS MARCO).
 
 Every reader raises `CorpusFormatError` naming the file and line of the first bad line.
+`iter_lines` and `iter_json_objects` are the line readers shared with the other text
+formats (BEIR JSONL, training pairs, documents to rerank).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from shortlist.errors import CorpusFormatError
 from shortlist.types import Qrels, Run
@@ -31,6 +35,8 @@ def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
         handle = open(path, encoding="utf-8")
     except FileNotFoundError:
         raise CorpusFormatError("file not found", path=str(path)) from None
+    except OSError as exc:
+        raise CorpusFormatError(f"cannot read it ({exc.strerror})", path=str(path)) from None
     with handle:
         try:
             for number, line in enumerate(handle, start=1):
@@ -38,6 +44,41 @@ def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
                     yield number, line.rstrip("\n")
         except UnicodeDecodeError as exc:
             raise CorpusFormatError(f"not valid UTF-8 ({exc.reason})", path=str(path)) from None
+
+
+def iter_json_objects(
+    path: str | Path, *, form: str = "each line must be a JSON object"
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The JSON object on each non-blank line of a JSONL file, with its 1-based line number.
+
+    A line that is not valid JSON, or not an object, raises `CorpusFormatError` naming the
+    file and line and ending with `form`, the caller's description of a valid line.
+    """
+    for number, line in iter_lines(path):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CorpusFormatError(
+                f"not valid JSON ({exc.msg}); {form}", path=str(path), line=number
+            ) from None
+        if not isinstance(record, dict):
+            raise CorpusFormatError(form, path=str(path), line=number)
+        yield number, record
+
+
+def _iter_fields(path: str | Path, layout: str) -> Iterator[tuple[int, list[str]]]:
+    """The whitespace-separated fields of each non-blank line, which must match `layout`
+    (field names separated by spaces) in number."""
+    expected = len(layout.split())
+    for number, line in iter_lines(path):
+        fields = line.split()
+        if len(fields) != expected:
+            raise CorpusFormatError(
+                f"expected {expected} fields '{layout}', got {len(fields)}",
+                path=str(path),
+                line=number,
+            )
+        yield number, fields
 
 
 def parse_grade(text: str, *, path: str, line: int) -> int:
@@ -54,15 +95,7 @@ def parse_grade(text: str, *, path: str, line: int) -> int:
 def read_trec_qrels(path: str | Path) -> Qrels:
     """Read a TREC qrels file (``qid iter docid rel``). A repeated pair keeps the last grade."""
     qrels: Qrels = {}
-    for number, line in iter_lines(path):
-        fields = line.split()
-        if len(fields) != 4:
-            raise CorpusFormatError(
-                f"expected 4 fields 'query_id 0 doc_id relevance', got {len(fields)}",
-                path=str(path),
-                line=number,
-            )
-        qid, _, doc_id, grade = fields
+    for number, (qid, _, doc_id, grade) in _iter_fields(path, "query_id 0 doc_id relevance"):
         qrels.setdefault(qid, {})[doc_id] = parse_grade(grade, path=str(path), line=number)
     return qrels
 
@@ -74,15 +107,8 @@ def read_trec_run(path: str | Path) -> Run:
     same query, or a score that is not a finite number, is an error.
     """
     run: Run = {}
-    for number, line in iter_lines(path):
-        fields = line.split()
-        if len(fields) != 6:
-            raise CorpusFormatError(
-                f"expected 6 fields 'query_id Q0 doc_id rank score tag', got {len(fields)}",
-                path=str(path),
-                line=number,
-            )
-        qid, _, doc_id, _, raw_score, _ = fields
+    layout = "query_id Q0 doc_id rank score tag"
+    for number, (qid, _, doc_id, _, raw_score, _) in _iter_fields(path, layout):
         try:
             score = float(raw_score)
         except ValueError:

@@ -13,9 +13,9 @@ future with exactly its own slice of the scores. While a batch runs, new jobs qu
 and form the next batch, so under load batches fill without any waiting.
 
 Token counts come with the job (the plan's exact counts); without them each unit is
-counted by `count_tokens` (default: a (query, text) pair estimated as
-`(len(query) + len(text)) // 4 + 3`). Counts only decide packing; the scorer does its
-own length-sorted sub-batching.
+counted by `count_tokens` (default: a (query, text) pair estimated by
+`estimate_pair_tokens`, shortlist's one token estimate on both texts plus the special
+tokens). Counts only decide packing; the scorer does its own length-sorted sub-batching.
 
 The queue is bounded in jobs: a full queue raises `QueueFullError` (HTTP 503 with
 `Retry-After`) at once instead of letting latency grow without bound. `close()` stops
@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from shortlist.corpus.tokenizer import estimate_tokens
 from shortlist.errors import ShortlistError
 
 Pair = tuple[str, str]
@@ -54,10 +55,17 @@ class QueueFullError(ShortlistError):
         self.retry_after = retry_after
 
 
-def estimate_tokens(pair: Pair) -> int:
-    """A cheap token estimate of a (query, text) pair (4 characters a token, plus specials)."""
-    query, text = pair
-    return (len(query) + len(text)) // 4 + 3
+PAIR_SPECIAL_TOKENS = 3
+"""[CLS] query [SEP] text [SEP]: the special tokens a cross-encoder adds to a pair."""
+
+
+def estimate_pair_tokens(query: str, text: str) -> int:
+    """The estimated tokens of one (query, text) pair: both texts plus the special tokens."""
+    return estimate_tokens(query) + estimate_tokens(text) + PAIR_SPECIAL_TOKENS
+
+
+def _pair_tokens(pair: Pair) -> int:
+    return estimate_pair_tokens(*pair)
 
 
 @dataclass
@@ -109,7 +117,7 @@ class DynamicBatcher:
         self.max_batch_pairs = max_batch_pairs
         self.max_wait_s = max_wait_ms / 1000.0
         self.queue_size = queue_size
-        self._count_tokens = count_tokens or estimate_tokens
+        self._count_tokens = count_tokens or _pair_tokens
         self._on_batch = on_batch
         self._on_queue_wait = on_queue_wait
         self._history = history

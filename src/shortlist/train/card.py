@@ -10,12 +10,9 @@ from __future__ import annotations
 import json
 import platform
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from shortlist.train.config import TrainConfig, TrainResult
-
-if TYPE_CHECKING:
-    from shortlist.train.prepared import Prepared
+from shortlist.train.config import Prepared, TrainConfig, TrainResult
 
 CARD = "README.md"
 MANIFEST = "training.json"

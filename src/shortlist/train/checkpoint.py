@@ -9,16 +9,16 @@ It is written into a temporary folder beside its final place and renamed into it
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from shortlist._fs import replace_dir
 
 STATE_FILE = "trainer_state.pt"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
@@ -61,21 +61,12 @@ def save_checkpoint(
     """Write `OUT/checkpoints/step-<step>` atomically and return it."""
     import torch
 
-    root = checkpoints_dir(out)
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / f"step-{step}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".step-{step}.", dir=root))
-    try:
-        model.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
-        torch.save(dict(state), tmp / STATE_FILE)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final
+    def build(folder: Path) -> None:
+        model.save_pretrained(str(folder))
+        tokenizer.save_pretrained(str(folder))
+        torch.save(dict(state), folder / STATE_FILE)
+
+    return replace_dir(checkpoints_dir(out) / f"step-{step}", build)
 
 
 def list_checkpoints(out: Path) -> list[tuple[int, Path]]:

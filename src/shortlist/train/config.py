@@ -1,13 +1,25 @@
-"""`TrainConfig`: every parameter of a training run; `TrainResult`: what it produced."""
+"""`TrainConfig`: every parameter of a training run; `Prepared`: the inputs computed before
+its first step; `TrainResult`: what it produced.
+
+`Prepared` lives here, not in `loop`, so that the model card (`card`) can describe a run
+without importing the loop that writes it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shortlist.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from shortlist.train.data import PairSet
+    from shortlist.train.evaluation import DevSet
+    from shortlist.train.negatives import Group
 
 LOSSES = ("listwise", "margin-mse", "both")
 """Names accepted by `TrainConfig.loss`."""
@@ -136,6 +148,20 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready parameters (paths as strings)."""
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything computed before the first step: data, groups (and the texts of their
+    passages, by id), teacher scores, dev set."""
+
+    train: PairSet
+    dev_pairs: PairSet | None
+    groups: list[Group]
+    passages: Mapping[str, str]
+    teacher: np.ndarray | None
+    dev: DevSet | None
+    dev_first_stage: Mapping[str, float] | None
 
 
 @dataclass(frozen=True)

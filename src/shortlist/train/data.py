@@ -18,7 +18,6 @@ and the whole corpus is the pool negatives are mined from.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 
 from shortlist._fs import hash_file_into
 from shortlist.errors import CorpusFormatError, InvalidInputError
-from shortlist.evaluate.trec import iter_lines
+from shortlist.evaluate.trec import iter_json_objects
 from shortlist.types import Document, Qrels
 
 _JSONL_FORM = (
@@ -190,8 +189,7 @@ def read_pairs_jsonl(path: str | Path) -> PairSet:
     queries: dict[str, str] = {}
     positives: dict[str, list[str]] = {}
     passages: dict[str, Document] = {}
-    for number, line in iter_lines(path):
-        record = _record(line, path, number)
+    for number, record in iter_json_objects(path, form=_JSONL_FORM):
         query = record.get("query")
         if not isinstance(query, str) or not query.strip():
             raise CorpusFormatError(
@@ -228,18 +226,6 @@ def read_pairs_jsonl(path: str | Path) -> PairSet:
         sources=(SourceFile(str(path), sha256_file(path), "pairs"),),
         name=path.stem,
     )
-
-
-def _record(line: str, path: Path, number: int) -> dict[str, Any]:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise CorpusFormatError(
-            f"not valid JSON ({exc.msg}); {_JSONL_FORM}", path=str(path), line=number
-        ) from None
-    if not isinstance(record, dict):
-        raise CorpusFormatError(_JSONL_FORM, path=str(path), line=number)
-    return record
 
 
 def _optional_id(record: Mapping[str, Any], key: str, path: Path, number: int) -> str | None:

@@ -31,7 +31,7 @@ import numpy as np
 
 from shortlist.errors import InvalidInputError, ModelLoadError
 from shortlist.train import checkpoint as ckpt
-from shortlist.train.config import TrainConfig, TrainResult
+from shortlist.train.config import Prepared, TrainConfig, TrainResult
 from shortlist.train.data import PairSet, load_pairs, merge_pools, with_corpus
 from shortlist.train.evaluation import (
     DEV_METRICS,
@@ -48,7 +48,6 @@ from shortlist.train.negatives import (
     passage_texts,
     pool_fingerprint,
 )
-from shortlist.train.prepared import Prepared
 from shortlist.train.quiet import quiet_transformers
 
 Log = Callable[[str], None]

@@ -4,7 +4,7 @@ Each class implements `shortlist.rerank.base.Reranker` over one shared HTTP tran
 (`shortlist.rerank.api.http`) and reports `cost_units(query, documents)`.
 """
 
-from shortlist.rerank.api.base import ApiReranker, CostEstimate, estimate_tokens
+from shortlist.rerank.api.base import ApiReranker, CostEstimate
 from shortlist.rerank.api.cohere import CohereReranker
 from shortlist.rerank.api.http import JsonTransport, RetryPolicy, parse_retry_after
 from shortlist.rerank.api.jina import JinaReranker
@@ -20,6 +20,5 @@ __all__ = [
     "RetryPolicy",
     "TEIReranker",
     "VoyageReranker",
-    "estimate_tokens",
     "parse_retry_after",
 ]

@@ -7,22 +7,22 @@ splits the candidates into contiguous batches that respect the provider's limits
 each batch, puts them back at the candidates' original positions, and only then
 ranks and cuts to `top_n` with `build_ranking`, so a split never changes the result.
 
-Token counts here are estimates without the provider's tokenizer: one token per
-4 characters (rounded up), the usual rule of thumb for English BPE vocabularies.
-They decide request splitting and cost estimates only; providers count exactly.
+Token counts here are estimates without the provider's tokenizer
+(`shortlist.corpus.tokenizer.estimate_tokens`, which leans high). They decide request
+splitting and cost estimates only; providers count exactly.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import httpx
 import numpy as np
 
+from shortlist.corpus.tokenizer import estimate_tokens
 from shortlist.errors import InvalidInputError, ProviderAuthError, ProviderError
 from shortlist.rerank.api.http import JsonTransport, RetryPolicy
 from shortlist.rerank.base import (  # CostEstimate is re-exported here
@@ -34,13 +34,6 @@ from shortlist.rerank.base import (  # CostEstimate is re-exported here
 )
 from shortlist.types import Ranking
 from shortlist.validate import check_candidates
-
-CHARS_PER_TOKEN = 4
-
-
-def estimate_tokens(text: str) -> int:
-    """Estimated token count of `text`: ceil(characters / 4), at least 1."""
-    return max(1, math.ceil(len(text) / CHARS_PER_TOKEN))
 
 
 def resolve_api_key(
@@ -94,49 +87,70 @@ def plan_batches(
     return batches
 
 
+class TransportOptions(TypedDict, total=False):
+    """Keywords every hosted reranker accepts, besides its own.
+
+    - `timeout`: seconds per HTTP request (default 30);
+    - `max_retries`: retries on 429, 5xx and connection errors (default 5);
+    - `max_docs_per_request`, `max_tokens_per_request`: request splitting limits (defaults:
+      the provider's documented limits, `ApiReranker.max_docs_per_request` and
+      `ApiReranker.max_tokens_per_request`; `None` tokens means no token limit);
+    - `client`: an `httpx.Client` to share (not closed by the reranker);
+    - `name`: the reranker's name (default ``provider:model``);
+    - `sleep`, `rng`: the back-off clock and jitter, replaceable in tests.
+    """
+
+    timeout: float
+    max_retries: int
+    max_docs_per_request: int
+    max_tokens_per_request: int | None
+    client: httpx.Client | None
+    name: str | None
+    sleep: Callable[[float], None]
+    rng: Callable[[], float] | None
+
+
 class ApiReranker:
     """Base class of the hosted rerankers; implements `shortlist.rerank.base.Reranker`.
 
-    Subclasses set `provider`, `calibration` and implement `_score_batch` and
-    `_batch_cost`. The API key is read once, at construction, and never shown.
+    Subclasses set `provider`, `calibration` and their documented request limits as class
+    attributes, and implement `_score_batch` and `_batch_cost`. The API key is read once,
+    at construction, sent as ``Authorization: Bearer``, and never shown.
     """
 
     provider: str = "api"
     calibration: str = "identity"
+    max_docs_per_request: int = 1000
+    max_tokens_per_request: int | None = None
 
     def __init__(
-        self,
-        *,
-        name: str,
-        headers: Mapping[str, str],
-        timeout: float,
-        max_retries: int,
-        max_docs_per_request: int,
-        max_tokens_per_request: int | None,
-        client: httpx.Client | None,
-        sleep: Callable[[float], None] = time.sleep,
-        rng: Callable[[], float] | None = None,
+        self, *, default_name: str, api_key: str | None, **options: Unpack[TransportOptions]
     ) -> None:
-        if max_docs_per_request < 1:
+        max_docs = options.get("max_docs_per_request", type(self).max_docs_per_request)
+        max_tokens = options.get("max_tokens_per_request", type(self).max_tokens_per_request)
+        timeout = options.get("timeout", 30.0)
+        max_retries = options.get("max_retries", 5)
+        if max_docs < 1:
             raise InvalidInputError("max_docs_per_request must be >= 1")
-        if max_tokens_per_request is not None and max_tokens_per_request < 1:
+        if max_tokens is not None and max_tokens < 1:
             raise InvalidInputError("max_tokens_per_request must be >= 1 (or None for no limit)")
         if max_retries < 0:
             raise InvalidInputError("max_retries must be >= 0")
         if timeout <= 0:
             raise InvalidInputError("timeout must be > 0 seconds")
-        self._name = name
-        self.max_docs_per_request = max_docs_per_request
-        self.max_tokens_per_request = max_tokens_per_request
-        extra = {"rng": rng} if rng is not None else {}
+        self._name = options.get("name") or default_name
+        self.max_docs_per_request = max_docs
+        self.max_tokens_per_request = max_tokens
+        rng = options.get("rng")
+        auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._transport = JsonTransport(
             self.provider,
-            headers={"Content-Type": "application/json", "Accept": "application/json", **headers},
+            headers={"Content-Type": "application/json", "Accept": "application/json", **auth},
             timeout=timeout,
             retry=RetryPolicy(max_retries=max_retries),
-            client=client,
-            sleep=sleep,
-            **extra,
+            client=options.get("client"),
+            sleep=options.get("sleep", time.sleep),
+            **({"rng": rng} if rng is not None else {}),
         )
 
     @property
@@ -244,6 +258,40 @@ class ApiReranker:
         return ProviderError(
             f"{self.provider}: unexpected response format: {what}", provider=self.provider
         )
+
+
+class KeyedApiReranker(ApiReranker):
+    """A hosted provider reached at a base URL with a model name and a required API key.
+
+    Subclasses declare the provider's facts as class attributes: `default_base_url`,
+    `api_key_env` (environment variables tried in order when no `api_key` is given),
+    `endpoint` (the rerank path under the base URL) and `model_example` (for messages).
+    """
+
+    default_base_url: str = ""
+    api_key_env: tuple[str, ...] = ()
+    endpoint: str = "v1/rerank"
+    model_example: str = ""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        **options: Unpack[TransportOptions],
+    ) -> None:
+        if not model:
+            raise InvalidInputError(
+                f"a {self.provider} model name is required, e.g. {self.model_example!r}"
+            )
+        key = resolve_api_key(api_key, self.api_key_env, self.provider)
+        super().__init__(default_name=f"{self.provider}:{model}", api_key=key, **options)
+        self.model = model
+        self.url = join_url(base_url or self.default_base_url, self._endpoint())
+
+    def _endpoint(self) -> str:
+        return self.endpoint
 
 
 def join_url(base_url: str, path: str) -> str:

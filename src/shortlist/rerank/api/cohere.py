@@ -26,31 +26,34 @@ authoritative count.
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import Unpack
 
-import httpx
-
+from shortlist.corpus.tokenizer import estimate_tokens
 from shortlist.errors import InvalidInputError
 from shortlist.rerank.api.base import (
-    ApiReranker,
     CostEstimate,
-    estimate_tokens,
-    join_url,
-    resolve_api_key,
+    KeyedApiReranker,
+    TransportOptions,
 )
 
-DEFAULT_BASE_URL = "https://api.cohere.com"
-API_KEY_ENV = ("COHERE_API_KEY", "CO_API_KEY")
 DOCS_PER_SEARCH_UNIT = 100
 TOKENS_PER_BILLED_CHUNK = 500
 
 
-class CohereReranker(ApiReranker):
-    """Reranks with a Cohere model (e.g. `rerank-v3.5`) through the v2 or v1 API."""
+class CohereReranker(KeyedApiReranker):
+    """Reranks with a Cohere model (e.g. `rerank-v3.5`) through the v2 or v1 API.
+
+    Options besides `TransportOptions`: `api_key` (else ``COHERE_API_KEY`` or ``CO_API_KEY``),
+    `base_url`, `api_version` (``v2`` or ``v1``), and the per-version document truncation,
+    `max_tokens_per_doc` (v2) or `max_chunks_per_doc` (v1).
+    """
 
     provider = "cohere"
     calibration = "identity"
+    default_base_url = "https://api.cohere.com"
+    api_key_env = ("COHERE_API_KEY", "CO_API_KEY")
+    model_example = "rerank-v3.5"
 
     def __init__(
         self,
@@ -59,15 +62,9 @@ class CohereReranker(ApiReranker):
         api_key: str | None = None,
         base_url: str | None = None,
         api_version: str = "v2",
-        timeout: float = 30.0,
-        max_retries: int = 5,
-        max_docs_per_request: int = 1000,
         max_tokens_per_doc: int | None = None,
         max_chunks_per_doc: int | None = None,
-        client: httpx.Client | None = None,
-        name: str | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        rng: Callable[[], float] | None = None,
+        **options: Unpack[TransportOptions],
     ) -> None:
         if api_version not in ("v1", "v2"):
             raise InvalidInputError(f"unknown Cohere api_version {api_version!r}; use 'v2' or 'v1'")
@@ -75,25 +72,13 @@ class CohereReranker(ApiReranker):
             raise InvalidInputError("max_chunks_per_doc is a v1 option; use max_tokens_per_doc")
         if api_version == "v1" and max_tokens_per_doc is not None:
             raise InvalidInputError("max_tokens_per_doc is a v2 option; use max_chunks_per_doc")
-        if not model:
-            raise InvalidInputError("a Cohere model name is required, e.g. 'rerank-v3.5'")
-        key = resolve_api_key(api_key, API_KEY_ENV, self.provider)
-        super().__init__(
-            name=name or f"cohere:{model}",
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=timeout,
-            max_retries=max_retries,
-            max_docs_per_request=max_docs_per_request,
-            max_tokens_per_request=None,
-            client=client,
-            sleep=sleep,
-            rng=rng,
-        )
-        self.model = model
         self.api_version = api_version
         self.max_tokens_per_doc = max_tokens_per_doc
         self.max_chunks_per_doc = max_chunks_per_doc
-        self.url = join_url(base_url or DEFAULT_BASE_URL, f"{api_version}/rerank")
+        super().__init__(model, api_key=api_key, base_url=base_url, **options)
+
+    def _endpoint(self) -> str:
+        return f"{self.api_version}/rerank"
 
     def _score_batch(self, query: str, texts: Sequence[str]) -> list[float]:
         body: dict[str, object] = {
@@ -121,5 +106,5 @@ class CohereReranker(ApiReranker):
 def search_units(query: str, texts: Sequence[str]) -> int:
     """Cohere search units billed for one request (see module docstring), estimated."""
     room = max(1, TOKENS_PER_BILLED_CHUNK - estimate_tokens(query))
-    chunks = sum(math.ceil(estimate_tokens(t) / room) for t in texts)
+    chunks = sum(max(1, math.ceil(estimate_tokens(t) / room)) for t in texts)
     return math.ceil(chunks / DOCS_PER_SEARCH_UNIT)

@@ -16,63 +16,23 @@ the query once per document plus every document, like Voyage. Scores are in [0, 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-import httpx
-
-from shortlist.errors import InvalidInputError
-from shortlist.rerank.api.base import (
-    ApiReranker,
-    CostEstimate,
-    estimate_tokens,
-    join_url,
-    resolve_api_key,
-)
-
-DEFAULT_BASE_URL = "https://api.jina.ai"
-API_KEY_ENV = ("JINA_API_KEY",)
+from shortlist.corpus.tokenizer import estimate_tokens
+from shortlist.rerank.api.base import CostEstimate, KeyedApiReranker
 
 
-class JinaReranker(ApiReranker):
-    """Reranks with a Jina model (e.g. `jina-reranker-v2-base-multilingual`)."""
+class JinaReranker(KeyedApiReranker):
+    """Reranks with a Jina model (e.g. `jina-reranker-v2-base-multilingual`).
+
+    Options: `api_key` (else ``JINA_API_KEY``), `base_url` and `TransportOptions`.
+    """
 
     provider = "jina"
     calibration = "identity"
-
-    def __init__(
-        self,
-        model: str,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        timeout: float = 30.0,
-        max_retries: int = 5,
-        max_docs_per_request: int = 1000,
-        max_tokens_per_request: int | None = None,
-        client: httpx.Client | None = None,
-        name: str | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        rng: Callable[[], float] | None = None,
-    ) -> None:
-        if not model:
-            raise InvalidInputError(
-                "a Jina model name is required, e.g. 'jina-reranker-v2-base-multilingual'"
-            )
-        key = resolve_api_key(api_key, API_KEY_ENV, self.provider)
-        super().__init__(
-            name=name or f"jina:{model}",
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=timeout,
-            max_retries=max_retries,
-            max_docs_per_request=max_docs_per_request,
-            max_tokens_per_request=max_tokens_per_request,
-            client=client,
-            sleep=sleep,
-            rng=rng,
-        )
-        self.model = model
-        self.url = join_url(base_url or DEFAULT_BASE_URL, "v1/rerank")
+    default_base_url = "https://api.jina.ai"
+    api_key_env = ("JINA_API_KEY",)
+    model_example = "jina-reranker-v2-base-multilingual"
 
     def _score_batch(self, query: str, texts: Sequence[str]) -> list[float]:
         body = {

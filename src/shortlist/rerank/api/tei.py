@@ -20,19 +20,22 @@ self-hosted: the cost estimate counts requests only.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
-
-import httpx
+from collections.abc import Sequence
+from typing import Unpack
 
 from shortlist.errors import InvalidInputError
-from shortlist.rerank.api.base import ApiReranker, join_url
+from shortlist.rerank.api.base import ApiReranker, TransportOptions, join_url
 
 
 class TEIReranker(ApiReranker):
-    """Reranks with a reranker model served by text-embeddings-inference at `url`."""
+    """Reranks with a reranker model served by text-embeddings-inference at `url`.
+
+    Options besides `TransportOptions`: `api_key` (only for a server started with
+    ``--api-key``), `raw_scores` (logits instead of sigmoid scores) and `truncate`.
+    """
 
     provider = "tei"
+    max_docs_per_request = 32
 
     def __init__(
         self,
@@ -41,30 +44,13 @@ class TEIReranker(ApiReranker):
         api_key: str | None = None,
         raw_scores: bool = False,
         truncate: bool = False,
-        timeout: float = 30.0,
-        max_retries: int = 5,
-        max_docs_per_request: int = 32,
-        client: httpx.Client | None = None,
-        name: str | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        rng: Callable[[], float] | None = None,
+        **options: Unpack[TransportOptions],
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise InvalidInputError(
                 f"TEI url {url!r} must start with http:// or https://, e.g. http://localhost:8080"
             )
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        super().__init__(
-            name=name or f"tei:{url}",
-            headers=headers,
-            timeout=timeout,
-            max_retries=max_retries,
-            max_docs_per_request=max_docs_per_request,
-            max_tokens_per_request=None,
-            client=client,
-            sleep=sleep,
-            rng=rng,
-        )
+        super().__init__(default_name=f"tei:{url}", api_key=api_key, **options)
         self.raw_scores = raw_scores
         self.truncate = truncate
         self.calibration = "sigmoid" if raw_scores else "identity"

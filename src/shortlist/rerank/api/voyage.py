@@ -20,29 +20,30 @@ Billing is per token, by the same total (`usage.total_tokens`). Scores are in [0
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import Unpack
 
-import httpx
-
-from shortlist.errors import InvalidInputError
+from shortlist.corpus.tokenizer import estimate_tokens
 from shortlist.rerank.api.base import (
-    ApiReranker,
     CostEstimate,
-    estimate_tokens,
-    join_url,
-    resolve_api_key,
+    KeyedApiReranker,
+    TransportOptions,
 )
 
-DEFAULT_BASE_URL = "https://api.voyageai.com"
-API_KEY_ENV = ("VOYAGE_API_KEY",)
 
+class VoyageReranker(KeyedApiReranker):
+    """Reranks with a Voyage model (e.g. `rerank-2.5`).
 
-class VoyageReranker(ApiReranker):
-    """Reranks with a Voyage model (e.g. `rerank-2.5`)."""
+    Options besides `TransportOptions`: `api_key` (else ``VOYAGE_API_KEY``), `base_url`,
+    and `truncation` (let Voyage cut documents that exceed the model's context).
+    """
 
     provider = "voyage"
     calibration = "identity"
+    default_base_url = "https://api.voyageai.com"
+    api_key_env = ("VOYAGE_API_KEY",)
+    model_example = "rerank-2.5"
+    max_tokens_per_request = 100_000
 
     def __init__(
         self,
@@ -51,32 +52,10 @@ class VoyageReranker(ApiReranker):
         api_key: str | None = None,
         base_url: str | None = None,
         truncation: bool = True,
-        timeout: float = 30.0,
-        max_retries: int = 5,
-        max_docs_per_request: int = 1000,
-        max_tokens_per_request: int | None = 100_000,
-        client: httpx.Client | None = None,
-        name: str | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        rng: Callable[[], float] | None = None,
+        **options: Unpack[TransportOptions],
     ) -> None:
-        if not model:
-            raise InvalidInputError("a Voyage model name is required, e.g. 'rerank-2.5'")
-        key = resolve_api_key(api_key, API_KEY_ENV, self.provider)
-        super().__init__(
-            name=name or f"voyage:{model}",
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=timeout,
-            max_retries=max_retries,
-            max_docs_per_request=max_docs_per_request,
-            max_tokens_per_request=max_tokens_per_request,
-            client=client,
-            sleep=sleep,
-            rng=rng,
-        )
-        self.model = model
+        super().__init__(model, api_key=api_key, base_url=base_url, **options)
         self.truncation = truncation
-        self.url = join_url(base_url or DEFAULT_BASE_URL, "v1/rerank")
 
     def _score_batch(self, query: str, texts: Sequence[str]) -> list[float]:
         body = {

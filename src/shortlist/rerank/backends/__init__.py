@@ -30,6 +30,25 @@ BACKENDS: dict[str, str] = {
 }
 """Backend name -> `module:loader`. Error messages are built from these keys."""
 
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+"""The inputs a sequence-classification model may take, in this order."""
+
+
+def model_feed(
+    input_names: tuple[str, ...],
+    input_ids: np.ndarray,
+    attention_mask: np.ndarray,
+    token_type_ids: np.ndarray | None,
+) -> dict[str, np.ndarray]:
+    """What a backend feeds its model: C-contiguous int64 ids and mask, and segment ids when
+    the model takes them (`input_names`; all zeros when the caller has none)."""
+    feed = {"input_ids": input_ids, "attention_mask": attention_mask}
+    if "token_type_ids" in input_names:
+        feed["token_type_ids"] = (
+            token_type_ids if token_type_ids is not None else np.zeros_like(input_ids)
+        )
+    return {name: np.ascontiguousarray(array, dtype=np.int64) for name, array in feed.items()}
+
 
 @runtime_checkable
 class Backend(Protocol):

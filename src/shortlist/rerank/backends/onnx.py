@@ -34,9 +34,8 @@ import numpy as np
 from shortlist._fs import hash_file_into, publish_dir
 from shortlist._optional import require
 from shortlist.errors import ModelLoadError
-from shortlist.rerank.backends import BackendOptions, default_cache_dir
+from shortlist.rerank.backends import MODEL_INPUTS, BackendOptions, default_cache_dir, model_feed
 
-_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _FUSABLE = {"bert": "bert", "roberta": "bert", "xlm-roberta": "bert", "electra": "bert"}
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
@@ -79,12 +78,8 @@ class OnnxBackend:
             providers.insert(0, "CUDAExecutionProvider")
         self._session = ort.InferenceSession(str(path), sess_options=so, providers=providers)
         present = {i.name for i in self._session.get_inputs()}
-        self._input_names = tuple(n for n in _INPUTS if n in present)
+        self.input_names = tuple(n for n in MODEL_INPUTS if n in present)
         self.path = path
-
-    @property
-    def input_names(self) -> tuple[str, ...]:
-        return self._input_names
 
     def run(
         self,
@@ -92,12 +87,7 @@ class OnnxBackend:
         attention_mask: np.ndarray,
         token_type_ids: np.ndarray | None,
     ) -> np.ndarray:
-        feed = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if "token_type_ids" in self._input_names:
-            feed["token_type_ids"] = (
-                token_type_ids if token_type_ids is not None else np.zeros_like(input_ids)
-            )
-        feed = {k: np.ascontiguousarray(v, dtype=np.int64) for k, v in feed.items()}
+        feed = model_feed(self.input_names, input_ids, attention_mask, token_type_ids)
         (logits,) = self._session.run(["logits"], feed)
         return np.asarray(logits, dtype=np.float32)
 
@@ -246,7 +236,7 @@ def _export(model_path: Path, onnx_options: OnnxOptions, out: Path) -> None:
     model = load_model(BackendOptions(model_path=model_path))
     config = AutoConfig.from_pretrained(str(model_path))
     accepted = inspect.signature(model.forward).parameters
-    names = [n for n in _INPUTS if n in accepted]
+    names = [n for n in MODEL_INPUTS if n in accepted]
 
     class Logits(torch.nn.Module):
         def __init__(self, inner: Any) -> None:

@@ -35,7 +35,7 @@ import numpy as np
 from shortlist._fs import hash_file_into, publish_dir
 from shortlist._optional import require
 from shortlist.errors import InvalidInputError, ModelLoadError
-from shortlist.rerank.backends import BackendOptions
+from shortlist.rerank.backends import BackendOptions, model_feed
 
 CACHE_FORMAT = 1
 _WEIGHT_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".model")
@@ -210,18 +210,9 @@ class OpenVINOBackend:
         token_type_ids: np.ndarray | None,
     ) -> np.ndarray:
         """Logits of shape (batch, num_labels), float32."""
-        inputs = {
-            "input_ids": np.asarray(input_ids, dtype=np.int64),
-            "attention_mask": np.asarray(attention_mask, dtype=np.int64),
-        }
-        if "token_type_ids" in self.input_names:
-            inputs["token_type_ids"] = (
-                np.asarray(token_type_ids, dtype=np.int64)
-                if token_type_ids is not None
-                else np.zeros_like(inputs["input_ids"])
-            )
+        feed = model_feed(self.input_names, input_ids, attention_mask, token_type_ids)
         request = self._compiled.create_infer_request()
-        result = request.infer(inputs)
+        result = request.infer(feed)
         return np.array(result[self._compiled.output(0)], dtype=np.float32)
 
 

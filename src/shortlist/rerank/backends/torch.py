@@ -14,9 +14,7 @@ from typing import Any
 import numpy as np
 
 from shortlist.errors import ModelLoadError
-from shortlist.rerank.backends import BackendOptions
-
-_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+from shortlist.rerank.backends import MODEL_INPUTS, BackendOptions, model_feed
 
 
 class TorchBackend:
@@ -26,11 +24,7 @@ class TorchBackend:
         self._model = model
         self._device = device
         accepted = inspect.signature(model.forward).parameters
-        self._input_names = tuple(n for n in _INPUTS if n in accepted)
-
-    @property
-    def input_names(self) -> tuple[str, ...]:
-        return self._input_names
+        self.input_names = tuple(n for n in MODEL_INPUTS if n in accepted)
 
     def run(
         self,
@@ -40,15 +34,10 @@ class TorchBackend:
     ) -> np.ndarray:
         import torch
 
-        feed = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if token_type_ids is not None and "token_type_ids" in self._input_names:
-            feed["token_type_ids"] = token_type_ids
+        feed = model_feed(self.input_names, input_ids, attention_mask, token_type_ids)
         with torch.inference_mode():
             out = self._model(
-                **{
-                    k: torch.from_numpy(np.ascontiguousarray(v)).to(self._device)
-                    for k, v in feed.items()
-                }
+                **{name: torch.from_numpy(array).to(self._device) for name, array in feed.items()}
             )
         return np.asarray(out.logits.float().cpu().numpy(), dtype=np.float32)
 

@@ -39,8 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shortlist.errors import ShortlistError
-from shortlist.evaluate.datasets.base import Collection
 from shortlist.types import Document, Qrels
+from shortlist_datasets.base import Collection
 
 SUMMARY = "known-item search: ~370 queries over >10k Python stdlib docstring passages"
 

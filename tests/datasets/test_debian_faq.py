@@ -11,9 +11,9 @@ import pytest
 
 from shortlist.errors import InvalidInputError
 from shortlist.evaluate.beir import load_beir, write_beir
-from shortlist.evaluate.datasets import debian_docs, debian_faq, faq_parsers, markup
-from shortlist.evaluate.datasets.debian_faq import Entry, assemble, chunk, pseudo_query
 from shortlist.types import Document
+from shortlist_datasets import debian_docs, debian_faq, faq_parsers, markup
+from shortlist_datasets.debian_faq import Entry, assemble, chunk, pseudo_query
 
 POD = """=head1 NAME
 
@@ -695,7 +695,7 @@ def test_missing_packages_name_the_apt_command(monkeypatch: pytest.MonkeyPatch) 
 @pytest.mark.slow
 @pytest.mark.skipif(not _installed(), reason="needs " + debian_faq.APT_COMMAND)
 def test_full_build(tmp_path: Path) -> None:
-    from shortlist.evaluate.datasets import build_dataset
+    from shortlist_datasets import build_dataset
 
     stats = build_dataset("debian-faq", tmp_path / "faq")
     assert set(stats.split_queries) == {"train", "dev"}

@@ -28,11 +28,14 @@ import importlib.util
 import statistics
 from pathlib import Path
 
-from shortlist.errors import ShortlistError
-from shortlist.evaluate.datasets.base import Collection
+from shortlist.errors import MissingDependencyError, ShortlistError
 from shortlist.types import Document, Qrels
+from shortlist_datasets.base import Collection
 
 SUMMARY = "50 news articles as queries over 350, graded by human similarity ratings (gensim)"
+
+EXTRA = "datasets"
+"""The shortlist extra that installs gensim."""
 
 HIGHLY_RELEVANT = 0.7
 RELEVANT = 0.5
@@ -43,7 +46,7 @@ def gensim_test_data() -> Path:
     """The folder of gensim's bundled test data, found without importing gensim."""
     spec = importlib.util.find_spec("gensim")
     if spec is None or not spec.submodule_search_locations:
-        raise ShortlistError("the Lee corpus ships inside gensim; install it: pip install gensim")
+        raise MissingDependencyError("gensim", EXTRA, "the Lee corpus (it ships inside gensim)")
     folder = Path(next(iter(spec.submodule_search_locations))) / "test" / "test_data"
     if not (folder / "lee.cor").is_file():
         raise ShortlistError(f"gensim's test data has no lee.cor under {folder}; reinstall gensim")

@@ -27,7 +27,7 @@ real pairs plus every pseudo pair, minus any train query whose relevant passage 
 query's relevant passage or whose words nearly repeat a dev question (token Jaccard >=
 `NEAR_DUPLICATE`). No test split is written.
 
-Held out. The packages in `shortlist.evaluate.datasets.debian_docs.EXCLUDED_PACKAGES`
+Held out. The packages in `shortlist_datasets.debian_docs.EXCLUDED_PACKAGES`
 (Debian's FAQ and manuals, the Python documentation) are never read: each source path is
 checked against their documentation folders and its ``dpkg-query -S`` owner before reading.
 """
@@ -44,16 +44,17 @@ from pathlib import Path
 from typing import Any
 
 from shortlist.errors import InvalidInputError
-from shortlist.evaluate.datasets import faq_parsers
-from shortlist.evaluate.datasets.base import Collection
-from shortlist.evaluate.datasets.debian_docs import (
+from shortlist.types import Document, Qrels
+from shortlist_datasets import faq_parsers
+from shortlist_datasets.base import Collection
+from shortlist_datasets.debian_docs import (
     EXCLUDED_PACKAGES,
     check_allowed,
     installed_version,
     owners,
     sha256,
 )
-from shortlist.evaluate.datasets.markup import (
+from shortlist_datasets.markup import (
     Section,
     adoc_sections,
     html_sections,
@@ -63,7 +64,6 @@ from shortlist.evaluate.datasets.markup import (
     strip_numbering,
     text_of,
 )
-from shortlist.types import Document, Qrels
 
 SUMMARY = (
     "reranker training set: real FAQ pairs + heading pseudo-pairs from Debian doc packages "
@@ -740,7 +740,7 @@ Built by `shortlist datasets build debian-faq --out DIR` after `{APT_COMMAND}`
 (Debian 12). Packages read: {packages}. Every file read is listed with its package,
 version and sha256 in `dataset.json`.
 
-Rules (see `shortlist.evaluate.datasets.debian_faq`): answers and sections are cut into
+Rules (see `shortlist_datasets.debian_faq`): answers and sections are cut into
 passages on paragraph then sentence boundaries; headings NAME, SYNOPSIS, OPTIONS, SEE ALSO,
 EXAMPLES and similar make no query, DESCRIPTION is queried by the page's NAME line;
 questions are deduplicated case/punctuation/whitespace-insensitively (FAQ pairs first),

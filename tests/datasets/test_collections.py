@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from optional import needs_extra
 from shortlist.errors import InvalidInputError
 from shortlist.evaluate.beir import load_beir, write_beir
-from shortlist.evaluate.datasets import build_dataset, lee, stdlib_docs
 from shortlist.evaluate.runs import read_beir_qrels
+from shortlist_datasets import build_dataset, lee, stdlib_docs
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -61,6 +62,7 @@ def test_lee_grades_from_similarity() -> None:
     assert [lee.grade(s) for s in (1.0, 0.7, 0.69, 0.5, 0.49, 0.2)] == [2, 2, 1, 1, 0, 0]
 
 
+@needs_extra("datasets")
 def test_lee_build(tmp_path: Path) -> None:
     stats = build_dataset("lee", tmp_path / "lee")
     corpus, queries = _check_layout(tmp_path / "lee")
@@ -77,6 +79,7 @@ def test_lee_build(tmp_path: Path) -> None:
     assert _files(tmp_path / "lee") == _files(tmp_path / "again")
 
 
+@needs_extra("datasets")
 def test_lee_pairs_match_the_source_matrix() -> None:
     sim = lee.read_similarities(lee.gensim_test_data() / "similarities0-1.txt")
     assert sim[0][13] == sim[13][0] == 1.0  # a pair rated identical by everyone

@@ -1,8 +1,14 @@
-"""Built-in test collections made from real text that ships with shortlist's dependencies.
+"""Evaluation collections made from real text already on the machine; not part of the runtime.
 
 Each recipe turns text written outside this project into a BEIR folder (corpus, queries,
 graded qrels, a ``README.md`` dataset card and a ``dataset.json`` manifest), offline and
 deterministically. `DATASETS` is the registry; `build_dataset` writes one.
+
+This package sits beside `shortlist`, not inside it: the runtime never imports it (only the
+``shortlist datasets`` and ``shortlist demo`` commands do, when run), so serving and the
+library carry none of its parsers. Its third-party needs (gensim, for the Lee corpus) come
+with ``pip install 'shortlist[datasets]'``; a recipe whose source is missing raises
+`shortlist.errors.MissingDependencyError` naming that extra.
 """
 
 from __future__ import annotations
@@ -14,9 +20,9 @@ from pathlib import Path
 
 from shortlist.errors import InvalidInputError
 from shortlist.evaluate.beir import write_beir
-from shortlist.evaluate.datasets import debian_faq, lee, stdlib_docs
-from shortlist.evaluate.datasets.base import Collection
 from shortlist.types import Qrels
+from shortlist_datasets import debian_faq, lee, stdlib_docs
+from shortlist_datasets.base import Collection
 
 
 @dataclass(frozen=True)

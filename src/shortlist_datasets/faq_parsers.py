@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from shortlist.evaluate.datasets.markup import (
+from shortlist_datasets.markup import (
     Element,
     adoc_sections,
     html_sections,
