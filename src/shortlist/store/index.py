@@ -15,6 +15,7 @@ identity, so an index is never searched with a different model or format.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from shortlist.errors import (
 from shortlist.retrieve.analyzer import Analyzer
 from shortlist.retrieve.bm25 import BM25Index
 from shortlist.retrieve.encoder import Encoder
-from shortlist.retrieve.fusion import fuse
+from shortlist.retrieve.fusion import FUSIONS, fuse, top
 from shortlist.retrieve.vectors import VectorIndex
 from shortlist.store.docstore import DocStore, FilterSpec
 from shortlist.store.generations import (
@@ -54,13 +55,39 @@ MODES: tuple[str, ...] = ("bm25", "dense", "hybrid")
 class HybridConfig:
     """How `mode="hybrid"` fuses BM25 and dense: a method of `shortlist.retrieve.fusion`.
 
-    Each side contributes its top `depth` (at least the requested k) before fusion.
+    `method` is a key of `shortlist.retrieve.fusion.FUSIONS` ("rrf", "minmax",
+    "zscore", "dbsf"; "weighted_sum" is min-max, kept for old manifests). `weights` are
+    (BM25, dense). Each side contributes its top `depth` (at least the requested k)
+    before fusion; `rrf_k` is RRF's k.
+
+    Raises `InvalidInputError` for an unknown method, bad weights or a depth < 1.
     """
 
     method: str = "rrf"
     depth: int = 100
     rrf_k: int = 60
     weights: tuple[float, float] = (0.5, 0.5)
+
+    def __post_init__(self) -> None:
+        if self.method not in FUSIONS:
+            raise InvalidInputError(
+                f"unknown fusion method {self.method!r}; valid: {', '.join(sorted(FUSIONS))}"
+            )
+        if self.depth < 1:
+            raise InvalidInputError(f"hybrid depth must be >= 1, got {self.depth}")
+        if len(self.weights) != 2 or any(
+            not math.isfinite(w) or w < 0 for w in self.weights
+        ) or not any(self.weights):
+            raise InvalidInputError(
+                f"hybrid weights must be two finite numbers >= 0 (BM25, dense), not both 0; "
+                f"got {self.weights}"
+            )
+
+    def fuse(self, runs: Sequence[Mapping[int, float]]) -> dict[int, float]:
+        """Fuse the (BM25, dense) runs of one query, keyed by passage row."""
+        if self.method == "rrf":
+            return fuse("rrf", runs, k=self.rrf_k, weights=self.weights)
+        return fuse(self.method, runs, weights=self.weights)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +99,8 @@ class HybridConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> HybridConfig:
+        """From `to_dict` output; keys missing from an older manifest take the values
+        that index was built with (equal-weight RRF, k=60, depth 100)."""
         return cls(
             d.get("method", "rrf"),
             int(d.get("depth", 100)),
@@ -417,14 +446,10 @@ class Index:
         d_rows, d_scores = self._dense_search(query, depth, allowed, timings)
         t = time.perf_counter()
         runs = [
-            {str(r): float(s) for r, s in zip(b_rows.tolist(), b_scores.tolist(), strict=True)},
-            {str(r): float(s) for r, s in zip(d_rows.tolist(), d_scores.tolist(), strict=True)},
+            dict(zip(b_rows.tolist(), b_scores.tolist(), strict=True)),
+            dict(zip(d_rows.tolist(), d_scores.tolist(), strict=True)),
         ]
-        if self.hybrid.method == "rrf":
-            fused = fuse("rrf", runs, k=self.hybrid.rrf_k)
-        else:
-            fused = fuse(self.hybrid.method, runs, weights=list(self.hybrid.weights))
-        ranked = sorted(fused.items(), key=lambda kv: (-kv[1], int(kv[0])))[:k]
+        ranked = top(self.hybrid.fuse(runs), k)
         timings["fusion"] = (time.perf_counter() - t) * 1000
         rows = np.asarray([int(r) for r, _ in ranked], dtype=np.int64)
         scores = np.asarray([s for _, s in ranked], dtype=np.float32)
