@@ -135,7 +135,10 @@ def test_document_grouping(tmp_path: Path) -> None:
 
     long_doc = Document("long", " ".join(f"alpha{i} beta gamma" for i in range(120)))
     idx = Index.create(
-        tmp_path / "g", [long_doc, *DOCS], encoder=ENC, chunker=Chunker(size=50, overlap=10)
+        tmp_path / "g",
+        [long_doc, *DOCS],
+        encoder=ENC,
+        chunker=Chunker(size=50, overlap=10, unit="words"),
     )
     assert idx.num_passages > idx.num_documents
     passages = idx.search("beta gamma", k=3, mode="bm25")

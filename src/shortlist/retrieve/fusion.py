@@ -29,6 +29,11 @@ from typing import Any, Literal, TypeVar
 from shortlist.errors import InvalidInputError
 
 K = TypeVar("K", int, str)
+
+DEFAULT_FUSION = "rrf"
+"""The hybrid fusion an index gets unless told otherwise (see docs/RESULTS.md)."""
+DEFAULT_FUSION_WEIGHTS: tuple[float, float] = (0.5, 0.5)
+"""(BM25, dense) weights of `DEFAULT_FUSION`."""
 Norm = Literal["minmax", "zscore", "dbsf", "none"]
 
 

@@ -32,9 +32,15 @@ from shortlist.errors import (
     InvalidInputError,
 )
 from shortlist.retrieve.analyzer import Analyzer
-from shortlist.retrieve.bm25 import BM25Index
+from shortlist.retrieve.bm25 import DEFAULT_B, DEFAULT_K1, BM25Index
 from shortlist.retrieve.encoder import Encoder
-from shortlist.retrieve.fusion import FUSIONS, fuse, top
+from shortlist.retrieve.fusion import (
+    DEFAULT_FUSION,
+    DEFAULT_FUSION_WEIGHTS,
+    FUSIONS,
+    fuse,
+    top,
+)
 from shortlist.retrieve.vectors import VectorIndex
 from shortlist.store.docstore import DocStore, FilterSpec
 from shortlist.store.generations import (
@@ -63,10 +69,10 @@ class HybridConfig:
     Raises `InvalidInputError` for an unknown method, bad weights or a depth < 1.
     """
 
-    method: str = "rrf"
+    method: str = DEFAULT_FUSION
     depth: int = 100
     rrf_k: int = 60
-    weights: tuple[float, float] = (0.5, 0.5)
+    weights: tuple[float, float] = DEFAULT_FUSION_WEIGHTS
 
     def __post_init__(self) -> None:
         if self.method not in FUSIONS:
@@ -146,8 +152,8 @@ class Index:
         dense: bool = True,
         encoder: str | Encoder = "default",
         analyzer: Analyzer | None = None,
-        k1: float = 0.9,
-        b: float = 0.4,
+        k1: float = DEFAULT_K1,
+        b: float = DEFAULT_B,
         chunker: Chunker | None = None,
         vector_dtype: str = "float16",
         hybrid: HybridConfig | None = None,
