@@ -58,8 +58,12 @@ def test_k1_and_b_change_scores() -> None:
     assert small_index(k1=1.2, b=0.75).params == {"k1": 1.2, "b": 0.75, "method": "lucene"}
 
 
+def test_default_parameters_are_lucenes() -> None:
+    assert BM25Index().params == {"k1": 1.2, "b": 0.75, "method": "lucene"}
+
+
 def test_term_frequency_and_repeated_query_terms() -> None:
-    index = BM25Index()
+    index = BM25Index(k1=0.9, b=0.4)
     index.add([["cat", "cat", "dog"], ["cat", "dog", "dog"]], [0, 1])
     rows, scores = index.search(["cat"], 5)
     assert rows.tolist() == [0, 1]
@@ -287,7 +291,7 @@ def test_agrees_with_bm25s_lucene_on_the_lee_corpus() -> None:
 
 
 def test_empty_documents_count_in_n_and_avgdl() -> None:
-    index = BM25Index()
+    index = BM25Index(k1=0.9, b=0.4)
     index.add([[], []], [0, 1])
     assert index.num_docs == 2 and index.search(["cat"], 5)[0].size == 0
     index.add([["cat"]], [2])

@@ -43,7 +43,7 @@ def check_invariants(doc: Document, passages: list[Passage]) -> None:
 
 def test_fixed_windows_with_overlap() -> None:
     doc = Document(id="d", text="w0 w1 w2 w3 w4 w5 w6 w7 w8 w9")
-    passages = Chunker(size=4, overlap=1).chunk(doc)
+    passages = Chunker(size=4, overlap=1, unit="words").chunk(doc)
     assert [p.text for p in passages] == ["w0 w1 w2 w3", "w3 w4 w5 w6", "w6 w7 w8 w9"]
     assert [(p.start, p.end) for p in passages] == [(0, 11), (9, 20), (18, 29)]
     assert [p.id for p in passages] == ["d#0", "d#1", "d#2"]
@@ -51,13 +51,13 @@ def test_fixed_windows_with_overlap() -> None:
 
 def test_prefers_sentence_end_near_the_limit() -> None:
     doc = Document(id="d", text="a b c d e f. g h i j k l m n")
-    passages = Chunker(size=8, overlap=0).chunk(doc)
+    passages = Chunker(size=8, overlap=0, unit="words").chunk(doc)
     assert [p.text for p in passages] == ["a b c d e f.", "g h i j k l m n"]
 
 
 def test_prefers_paragraph_over_sentence() -> None:
     doc = Document(id="d", text="a b c d e f. g\n\nh i j k l")
-    passages = Chunker(size=8, overlap=0).chunk(doc)
+    passages = Chunker(size=8, overlap=0, unit="words").chunk(doc)
     assert [p.text for p in passages] == ["a b c d e f. g", "h i j k l"]
 
 
@@ -65,12 +65,13 @@ def test_break_is_not_searched_too_far_back() -> None:
     # The only sentence end is after word 2; with size 8 the window may end no
     # earlier than after word 6, so it is cut at the size limit instead.
     doc = Document(id="d", text="a b. c d e f g h i j")
-    assert [p.text for p in Chunker(size=8, overlap=0).chunk(doc)] == ["a b. c d e f g h", "i j"]
+    chunker = Chunker(size=8, overlap=0, unit="words")
+    assert [p.text for p in chunker.chunk(doc)] == ["a b. c d e f g h", "i j"]
 
 
 def test_short_document_is_one_passage_numbered_zero() -> None:
     doc = Document(id="d", text="  hello world \n", title="T", metadata={"k": 1})
-    (p,) = Chunker().chunk(doc)
+    (p,) = Chunker(unit="words").chunk(doc)
     assert p == Passage(
         id="d#0", doc_id="d", text="hello world", start=2, end=13, title="T", metadata={"k": 1}
     )
@@ -82,7 +83,7 @@ def test_blank_document_gives_no_passages() -> None:
 
 def test_chunk_many_streams_in_order(data_dir: str) -> None:
     docs = list(read_corpus([os.path.join(data_dir, "lee5.jsonl")]))
-    passages = list(Chunker(size=40, overlap=8).chunk_many(docs))
+    passages = list(Chunker(size=40, overlap=8, unit="words").chunk_many(docs))
     assert [p.doc_id for p in passages] == sorted(p.doc_id for p in passages)
     by_doc = {d.id: d for d in docs}
     for doc_id in by_doc:
@@ -103,7 +104,7 @@ def test_chunk_many_streams_in_order(data_dir: str) -> None:
         ({"size": 10, "overlap": -1}, "0 or more"),
         ({"size": 10.5, "overlap": 1}, "must be an integer"),
         ({"unit": "chars"}, "words, tokens"),
-        ({"tokenizer": "/x"}, "only used with unit='tokens'"),
+        ({"tokenizer": "/x", "unit": "words"}, "only used with unit='tokens'"),
     ],
 )
 def test_invalid_settings(kwargs: dict, needle: str) -> None:
@@ -135,7 +136,7 @@ _text = st.text(
 def test_offsets_coverage_size_and_overlap(text: str, size: int, overlap_frac: float) -> None:
     overlap = min(size - 1, int(size * overlap_frac))
     doc = Document(id="doc", text=text)
-    passages = Chunker(size=size, overlap=overlap).chunk(doc)
+    passages = Chunker(size=size, overlap=overlap, unit="words").chunk(doc)
     check_invariants(doc, passages)
     spans = word_spans(text)
     assert (passages == []) == (spans == [])
@@ -193,3 +194,62 @@ def test_missing_tokenizer_path(tmp_path: os.PathLike[str]) -> None:
     chunker = Chunker(size=8, overlap=0, unit="tokens", tokenizer=os.path.join(tmp_path, "none"))
     with pytest.raises(ModelLoadError, match="no tokenizer at"):
         chunker.chunk(Document(id="d", text="text"))
+
+
+# ------------------------------------------------------------------ defaults
+
+
+def test_default_is_the_encoder_window_in_tokens() -> None:
+    from shortlist.corpus.chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
+
+    chunker = Chunker()
+    assert (chunker.unit, chunker.size, chunker.overlap) == (
+        "tokens",
+        DEFAULT_CHUNK_SIZE,
+        DEFAULT_CHUNK_OVERLAP,
+    )
+    # 256 tokens for all-MiniLM-L6-v2, less [CLS] and [SEP].
+    assert DEFAULT_CHUNK_SIZE == 254
+
+
+_prose = st.lists(
+    st.sampled_from(
+        ["Cats", "purr.", "The", "naïve", "café", "opened", "at", "nine!", "Why?", "日本語",
+         "\n\n", "\n", "tokenisation", "x" * 30, "(see", "§2)."]
+    ),
+    min_size=1,
+    max_size=400,
+).map(" ".join)
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=_prose)
+def test_default_never_splits_a_document_that_fits(model_path: str, text: str) -> None:
+    from shortlist.corpus.tokenizer import load_tokenizer, token_counter
+
+    count = token_counter(load_tokenizer(model_path))
+    doc = Document(id="d", text=text, title="T")
+    passages = Chunker().chunk(doc)
+    check_invariants(doc, passages)  # offsets into the original text are exact
+    if not text.strip():
+        assert passages == []  # nothing to index (readers reject such documents)
+    elif count(text) <= Chunker().size:
+        (only,) = passages
+        assert only.text == text.strip()
+        assert (only.start, only.end) == (len(text) - len(text.lstrip()), len(text.rstrip()))
+    else:
+        assert len(passages) >= 2
+        assert all(count(p.text) <= Chunker().size for p in passages)
+
+
+def test_default_split_follows_sentence_and_paragraph_boundaries() -> None:
+    sentence = "The quick brown fox jumps over the lazy dog near the river bank."  # 14 tokens
+    paragraphs = ["  ".join([sentence] * 8) for _ in range(3)]  # ~112 tokens each
+    doc = Document(id="d", text="\n\n".join(paragraphs))
+    passages = Chunker().chunk(doc)
+    check_invariants(doc, passages)
+    assert len(passages) == 2
+    # The first window ends at a paragraph break, not mid-sentence.
+    assert passages[0].text.endswith("bank.")
+    assert doc.text[passages[0].end : passages[0].end + 2] == "\n\n"
+    assert all(p.text.rstrip().endswith(".") for p in passages)

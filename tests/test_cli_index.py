@@ -133,3 +133,71 @@ def test_index_and_add_read_csv_columns_and_skip_bad_records_alike(
     assert "more.csv:3" in r.stderr and "skipped 1 bad records" in r.stderr
     found = run_cli("search", "second new text", "--index", idx, "--mode", "bm25", "--json")
     assert json.loads(found.stdout)["results"][0]["doc_id"] == "k3"
+
+
+def _manifest(idx: str) -> dict:  # type: ignore[type-arg]
+    from shortlist.store.index import Index
+
+    return dict(Index.open(idx).manifest)
+
+
+def test_index_records_relevance_defaults_and_options(tmp_path: Path, corpus: Path) -> None:
+    from shortlist.corpus.chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
+    from shortlist.retrieve.bm25 import DEFAULT_B, DEFAULT_K1
+    from shortlist.retrieve.fusion import DEFAULT_FUSION, DEFAULT_FUSION_WEIGHTS
+
+    plain = str(tmp_path / "plain")
+    assert run_cli("index", str(corpus), "--index", plain, "--no-dense").exit_code == 0
+    manifest = _manifest(plain)
+    assert manifest["bm25"] == {"k1": DEFAULT_K1, "b": DEFAULT_B}
+    assert manifest["chunker"] == {
+        "unit": "tokens",
+        "size": DEFAULT_CHUNK_SIZE,
+        "overlap": DEFAULT_CHUNK_OVERLAP,
+        "tokenizer": None,
+    }
+    assert manifest["hybrid"]["method"] == DEFAULT_FUSION
+    assert tuple(manifest["hybrid"]["weights"]) == DEFAULT_FUSION_WEIGHTS
+
+    tuned = str(tmp_path / "tuned")
+    r = run_cli(
+        "index", str(corpus), "--index", tuned, "--model", "hashing:32",
+        "--k1", "0.9", "--b", "0.4", "--chunk-unit", "words", "--chunk-size", "100",
+        "--chunk-overlap", "10", "--fusion", "dbsf", "--fusion-weights", "0.3,0.7",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    manifest = _manifest(tuned)
+    assert manifest["bm25"] == {"k1": 0.9, "b": 0.4}
+    assert manifest["chunker"]["unit"] == "words" and manifest["chunker"]["size"] == 100
+    assert manifest["hybrid"]["method"] == "dbsf" and manifest["hybrid"]["weights"] == [0.3, 0.7]
+    r = run_cli("search", "scheduling", "--index", tuned, "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["results"], r.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--fusion-weights", "0.3"], "BM25,DENSE"),
+        (["--fusion-weights", "-1,1"], "weights"),
+        (["--fusion", "borda"], "borda"),
+        (["--chunk-size", "10", "--chunk-overlap", "10"], "smaller than the chunk size"),
+    ],
+)
+def test_index_rejects_bad_relevance_options(
+    tmp_path: Path, corpus: Path, args: list[str], needle: str
+) -> None:
+    r = run_cli("index", str(corpus), "--index", str(tmp_path / "x"), "--no-dense", *args)
+    assert r.exit_code == 2 and needle in r.stderr
+
+
+def test_index_without_new_manifest_keys_still_opens(tmp_path: Path, corpus: Path) -> None:
+    """An index written before fusion settings existed opens with equal-weight RRF."""
+    idx = tmp_path / "old"
+    assert run_cli("index", str(corpus), "--index", str(idx), "--no-dense").exit_code == 0
+    (live,) = [p for p in idx.iterdir() if (p / "manifest.json").exists()]
+    manifest = json.loads((live / "manifest.json").read_text())
+    del manifest["hybrid"]
+    (live / "manifest.json").write_text(json.dumps(manifest))
+    from shortlist.store.index import HybridConfig, Index
+
+    assert Index.open(idx).hybrid == HybridConfig(method="rrf", weights=(0.5, 0.5))

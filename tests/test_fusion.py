@@ -8,7 +8,19 @@ import math
 import pytest
 
 from shortlist.errors import InvalidInputError
-from shortlist.retrieve.fusion import FUSIONS, fuse, normalise, ranked, rrf, weighted_sum
+from shortlist.retrieve.fusion import (
+    FUSIONS,
+    dbsf,
+    dbsf_norm,
+    fuse,
+    minmax,
+    normalise,
+    ranked,
+    rrf,
+    top,
+    weighted_sum,
+    zscore,
+)
 
 RUN_A = {"d1": 3.0, "d2": 2.0, "d3": 1.0}
 RUN_B = {"d3": 10.0, "d4": 5.0, "d1": 0.0}
@@ -76,18 +88,81 @@ def test_weighted_sum_zscore_and_none() -> None:
     std_a = math.sqrt(2 / 3)  # RUN_A mean 2
     mean_b = 5.0
     std_b = math.sqrt((25 + 0 + 25) / 3)
+    floor_a, floor_b = -1 / std_a, (0 - mean_b) / std_b  # each run's lowest z-score
     fused = weighted_sum([RUN_A, RUN_B], norm="zscore")
     assert fused == pytest.approx(
         {
             "d1": 1 / std_a + (0 - mean_b) / std_b,
-            "d2": 0.0,
+            "d2": 0.0 + floor_b,  # missing from RUN_B: its lowest z-score, not its mean
             "d3": -1 / std_a + (10 - mean_b) / std_b,
-            "d4": 0.0,
+            "d4": floor_a + 0.0,
         }
     )
+    assert zscore([RUN_A, RUN_B]) == fused
+    # "none": raw scores; a missing document gets the run's lowest raw score.
     assert weighted_sum([RUN_A, RUN_B], norm="none", weights=[1.0, 2.0]) == pytest.approx(
-        {"d1": 3.0, "d2": 2.0, "d3": 21.0, "d4": 10.0}
+        {"d1": 3.0, "d2": 2.0, "d3": 21.0, "d4": 1.0 + 10.0}
     )
+
+
+def test_weighted_rrf_hand_computed() -> None:
+    fused = rrf([RUN_A, RUN_B], k=60, weights=[2.0, 1.0])
+    assert fused == pytest.approx(
+        {"d1": 2 / 61 + 1 / 63, "d2": 2 / 62, "d3": 2 / 63 + 1 / 61, "d4": 1 / 62}
+    )
+    # Equal weights rank exactly as unweighted RRF.
+    assert rrf([RUN_A, RUN_B], weights=[0.5, 0.5]) == pytest.approx(
+        {d: s / 2 for d, s in rrf([RUN_A, RUN_B]).items()}
+    )
+
+
+def test_dbsf_norm_hand_computed() -> None:
+    # mean 2, sample std sqrt((1 + 0 + 1) / 2) = 1: limits -1 and 5, span 6.
+    assert dbsf_norm({"a": 1.0, "b": 2.0, "c": 3.0}) == pytest.approx(
+        {"a": 2 / 6, "b": 3 / 6, "c": 4 / 6}
+    )
+    assert dbsf_norm({"a": 4.0}) == {"a": 0.5}
+    assert dbsf_norm({"a": 4.0, "b": 4.0}) == {"a": 0.5, "b": 0.5}
+    assert dbsf_norm({}) == {}
+
+
+def test_dbsf_norm_clips_beyond_three_std() -> None:
+    # 15 zeros and one 16: mean 1, sample variance (15 * 1 + 15 ** 2) / 15 = 16, std 4;
+    # limits 1 - 12 = -11 and 13: 16 lies above and clips to 1, the zeros map to 11/24.
+    run = {f"z{i:02d}": 0.0 for i in range(15)} | {"top": 16.0}
+    normed = dbsf_norm(run)
+    assert normed["top"] == 1.0
+    assert normed["z00"] == pytest.approx(11 / 24)
+
+
+def test_dbsf_fusion_hand_computed() -> None:
+    # RUN_A: mean 2, sample std 1 -> d1 4/6, d2 3/6, d3 2/6.
+    # RUN_B: mean 5, sample std 5 -> limits -10, 20: d3 20/30, d4 15/30, d1 10/30.
+    fused = dbsf([RUN_A, RUN_B], weights=[0.25, 0.75])
+    assert fused == pytest.approx(
+        {
+            "d1": 0.25 * 4 / 6 + 0.75 * 10 / 30,
+            "d2": 0.25 * 3 / 6 + 0.75 * 10 / 30,  # missing from RUN_B: its floor, 10/30
+            "d3": 0.25 * 2 / 6 + 0.75 * 20 / 30,
+            "d4": 0.25 * 2 / 6 + 0.75 * 15 / 30,  # missing from RUN_A: its floor, 2/6
+        }
+    )
+    assert fuse("dbsf", [RUN_A, RUN_B], weights=[0.25, 0.75]) == fused
+
+
+def test_minmax_fusion_is_weighted_sum_default() -> None:
+    assert minmax([RUN_A, RUN_B], weights=[0.3, 0.7]) == weighted_sum(
+        [RUN_A, RUN_B], weights=[0.3, 0.7], norm="minmax"
+    )
+
+
+def test_integer_keys_tie_break_numerically() -> None:
+    # Row 9 before row 10: numeric order, never string order ("10" < "9").
+    assert [k for k, _ in ranked({10: 1.0, 9: 1.0, 100: 1.0})] == [9, 10, 100]
+    fused = rrf([{10: 1.0, 9: 1.0}, {9: 5.0, 10: 5.0}])
+    assert fused[9] > fused[10]
+    tied = weighted_sum([{10: 2.0, 9: 2.0, 3: 1.0}])
+    assert [k for k, _ in top(tied, 2)] == [9, 10]
 
 
 def test_weighted_sum_depth_cuts_before_normalising() -> None:
@@ -115,7 +190,7 @@ def test_fuse_dispatch_and_errors() -> None:
     for name in FUSIONS:
         assert name in str(err.value)
     with pytest.raises(InvalidInputError, match="accepts"):
-        fuse("rrf", [RUN_A], weights=[1.0])
+        fuse("rrf", [RUN_A], norm="minmax")
 
 
 def test_bad_parameters() -> None:
@@ -125,3 +200,7 @@ def test_bad_parameters() -> None:
         weighted_sum([RUN_A], norm="max")  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError):
         rrf([RUN_A], depth=-1)
+    with pytest.raises(InvalidInputError, match="weights"):
+        rrf([RUN_A, RUN_B], weights=[1.0, -1.0])
+    with pytest.raises(InvalidInputError, match="weights"):
+        dbsf([RUN_A], weights=[float("nan")])

@@ -135,7 +135,10 @@ def test_document_grouping(tmp_path: Path) -> None:
 
     long_doc = Document("long", " ".join(f"alpha{i} beta gamma" for i in range(120)))
     idx = Index.create(
-        tmp_path / "g", [long_doc, *DOCS], encoder=ENC, chunker=Chunker(size=50, overlap=10)
+        tmp_path / "g",
+        [long_doc, *DOCS],
+        encoder=ENC,
+        chunker=Chunker(size=50, overlap=10, unit="words"),
     )
     assert idx.num_passages > idx.num_documents
     passages = idx.search("beta gamma", k=3, mode="bm25")
@@ -274,3 +277,30 @@ def test_vectors_for_reuses_stored_vectors(index: Index) -> None:
     enc = index.encoder
     direct = enc.encode([p.text if p is not None else "" for p in index.passages(ids[:2])])
     assert abs(mat[:2] - direct).max() < 1e-2  # float16 storage
+
+
+@pytest.mark.parametrize("method", ["rrf", "minmax", "zscore", "dbsf"])
+def test_hybrid_ties_follow_row_order_not_string_order(tmp_path: Path, method: str) -> None:
+    from shortlist.store.index import HybridConfig
+
+    docs = [Document(f"doc{i}", "identical words in every document") for i in range(12)]
+    idx = Index.create(
+        tmp_path / method, docs, encoder=ENC, hybrid=HybridConfig(method=method)
+    )
+    hits = idx.search("identical words", k=12, mode="hybrid")
+    # Every passage ties on both sides: rows in numeric order (row 9 before row 10).
+    assert _ids(hits) == [f"doc{i}" for i in range(12)]
+
+
+def test_hybrid_config_validates_and_reads_old_manifests() -> None:
+    from shortlist.store.index import HybridConfig
+
+    with pytest.raises(InvalidInputError, match="valid: dbsf"):
+        HybridConfig(method="borda")
+    with pytest.raises(InvalidInputError, match="weights"):
+        HybridConfig(weights=(0.0, 0.0))
+    assert HybridConfig.from_dict({}) == HybridConfig.from_dict(
+        {"method": "rrf", "depth": 100, "rrf_k": 60, "weights": [0.5, 0.5]}
+    )
+    config = HybridConfig(method="dbsf", weights=(0.3, 0.7), depth=50)
+    assert HybridConfig.from_dict(config.to_dict()) == config

@@ -71,8 +71,9 @@ def demo(
         reranker = load_reranker(rerank_spec)
         pipeline = Pipeline(first_stage(index, "hybrid"), reranker, k=k, top_n=top_n)
         pipeline.run("warm up")  # first call loads the models; keep it out of the timings
+        fusion = f"{index.hybrid.method} {index.hybrid.weights[0]:g}/{index.hybrid.weights[1]:g}"
         click.echo(
-            f"pipeline: hybrid (BM25 + dense, RRF) top {k} -> {rerank_spec} -> top {top_n}\n"
+            f"pipeline: hybrid (BM25 + dense, {fusion}) top {k} -> {rerank_spec} -> top {top_n}\n"
         )
         for q in queries or DEMO_QUERIES:
             click.echo(f"query: {q}")

@@ -103,7 +103,6 @@ def eval_cmd(
     max_queries: int | None,
 ) -> None:
     """Run every pipeline at every k on DATASET_DIR and report which wins."""
-    from shortlist.corpus.chunking import Chunker
     from shortlist.evaluate.beir import load_beir
     from shortlist.evaluate.harness import (
         Harness,
@@ -156,13 +155,12 @@ def eval_cmd(
         progress(f"reusing index {index_dir} ({index.num_passages} passages)")
     except (IndexNotFoundError, IndexCompatibilityError):
         t = time.perf_counter()
-        # Chunk generously: BEIR passages are short, and documents are scored by their best passage.
+        # Index defaults (chunking, BM25, fusion), so eval measures what `shortlist index` builds.
         index = Index.create(
             index_dir,
             dataset.corpus,
             dense=needs_dense,
             encoder=model,
-            chunker=Chunker(size=256, overlap=32),
             overwrite=True,
             show_progress=sys.stderr.isatty(),
         )

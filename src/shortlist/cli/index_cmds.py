@@ -11,9 +11,16 @@ from typing import Any
 import click
 
 from shortlist.cli._common import index_size, interactive
-from shortlist.corpus.chunking import Chunker
+from shortlist.corpus.chunking import (
+    DEFAULT_CHUNK_OVERLAP,
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_CHUNK_UNIT,
+    Chunker,
+)
 from shortlist.corpus.readers import BadRecord, CsvColumns, read_corpus
 from shortlist.errors import InvalidInputError
+from shortlist.retrieve.bm25 import DEFAULT_B, DEFAULT_K1
+from shortlist.retrieve.fusion import DEFAULT_FUSION, DEFAULT_FUSION_WEIGHTS, FUSIONS
 from shortlist.types import Document
 
 _index_opt = click.option(
@@ -112,28 +119,64 @@ def _reads_documents(command: Callable[..., None]) -> Callable[..., None]:
     show_default=True,
     help="Dense encoder: 'default' (all-MiniLM-L6-v2, offline) or a sentence-transformers id/path.",
 )
-@click.option("--chunk-size", default=200, show_default=True, help="Passage size in words.")
 @click.option(
-    "--chunk-overlap", default=40, show_default=True, help="Overlap between passages in words."
+    "--chunk-unit",
+    type=click.Choice(["tokens", "words"]),
+    default=DEFAULT_CHUNK_UNIT,
+    show_default=True,
+    help="Unit of --chunk-size/--chunk-overlap: the default encoder's word-piece tokens, or words.",
 )
-@click.option("--k1", default=0.9, show_default=True, help="BM25 k1.")
-@click.option("--b", default=0.4, show_default=True, help="BM25 b.")
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=DEFAULT_CHUNK_SIZE,
+    show_default=True,
+    help="Longest passage; a document that fits is never split (254 tokens: "
+    "all-MiniLM-L6-v2's window).",
+)
+@click.option(
+    "--chunk-overlap",
+    type=click.IntRange(min=0),
+    default=DEFAULT_CHUNK_OVERLAP,
+    show_default=True,
+    help="Units shared by consecutive passages of a split document.",
+)
+@click.option("--k1", type=float, default=DEFAULT_K1, show_default=True, help="BM25 k1.")
+@click.option("--b", type=float, default=DEFAULT_B, show_default=True, help="BM25 b.")
+@click.option(
+    "--fusion",
+    type=click.Choice(sorted(FUSIONS)),
+    default=DEFAULT_FUSION,
+    show_default=True,
+    help="How hybrid search fuses BM25 and dense (stored in the index).",
+)
+@click.option(
+    "--fusion-weights",
+    default=",".join(f"{w:g}" for w in DEFAULT_FUSION_WEIGHTS),
+    show_default=True,
+    help="BM25,DENSE weights of the fusion.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing index (atomically).")
 def index_cmd(
     reader: _Reader,
     index_dir: str,
     no_dense: bool,
     model: str,
+    chunk_unit: str,
     chunk_size: int,
     chunk_overlap: int,
     k1: float,
     b: float,
+    fusion: str,
+    fusion_weights: str,
     overwrite: bool,
 ) -> None:
     """Build an index from SOURCES (JSONL, BEIR corpus.jsonl, CSV, or folders of .txt/.md)."""
-    from shortlist.store.index import Index
+    from shortlist.store.index import HybridConfig, Index
 
     t0 = time.perf_counter()
+    hybrid = HybridConfig(method=fusion, weights=_weights(fusion_weights))
+    chunker = Chunker(size=chunk_size, overlap=chunk_overlap, unit=chunk_unit)  # type: ignore[arg-type]
     documents = reader.documents()
     first = next(documents, None)
     if first is None:  # build nothing rather than an empty index nobody asked for
@@ -141,7 +184,6 @@ def index_cmd(
         raise InvalidInputError(
             f"no documents found in {', '.join(reader.sources)}{skipped}; nothing was indexed"
         )
-    chunker = Chunker(size=chunk_size, overlap=chunk_overlap)
     index = Index.create(
         index_dir,
         itertools.chain([first], documents),
@@ -150,6 +192,7 @@ def index_cmd(
         k1=k1,
         b=b,
         chunker=chunker,
+        hybrid=hybrid,
         overwrite=overwrite,
         show_progress=interactive(),
     )
@@ -158,6 +201,19 @@ def index_cmd(
         f"indexed {index_size(index)} "
         f"into {index_dir} in {dt:.1f}s" + ("" if no_dense else f" [dense: {model}]")
     )
+
+
+def _weights(text: str) -> tuple[float, float]:
+    from shortlist.errors import InvalidInputError
+
+    parts = text.split(",")
+    try:
+        bm25, dense = (float(p) for p in parts)
+    except ValueError:
+        raise InvalidInputError(
+            f"--fusion-weights must be two numbers BM25,DENSE such as 0.3,0.7; got {text!r}"
+        ) from None
+    return bm25, dense
 
 
 @click.command("add")

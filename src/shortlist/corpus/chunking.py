@@ -1,10 +1,13 @@
-"""Splitting documents into passages that fit a reranker's input.
+"""Splitting documents into passages that fit the encoder's window.
 
-A cross-encoder reads at most 512 tokens of query and passage together, and silent
-truncation loses whatever lies beyond. `Chunker` therefore cuts each document into
-windows of at most ``size`` units (words, or model tokens) where consecutive windows
-share exactly ``overlap`` units, so a sentence cut at one window's edge is read whole
-by the next.
+The default dense encoder (all-MiniLM-L6-v2) reads 256 word-piece tokens, ``[CLS]`` and
+``[SEP]`` included, and silently truncates the rest. `Chunker` therefore cuts each
+document into windows of at most ``size`` units (model tokens by default, or words)
+where consecutive windows share exactly ``overlap`` units, so a sentence cut at one
+window's edge is read whole by the next. A document of at most ``size`` units is never
+split. The defaults (`DEFAULT_CHUNK_SIZE` tokens of the default encoder's tokenizer,
+`DEFAULT_CHUNK_OVERLAP` overlap) were chosen by the sweep in docs/RESULTS.md
+("Relevance defaults"): splitting documents that fit the window cost nDCG@10 there.
 
 Where a window ends is chosen among the last quarter of its units, preferring (best
 first) a paragraph break, the end of a sentence, a line break, then any gap between
@@ -40,6 +43,11 @@ from shortlist.types import Document, Passage
 Unit = Literal["words", "tokens"]
 UNITS: tuple[Unit, ...] = ("words", "tokens")
 
+DEFAULT_CHUNK_UNIT: Unit = "tokens"
+DEFAULT_CHUNK_SIZE = 254
+"""all-MiniLM-L6-v2's 256-token window less ``[CLS]`` and ``[SEP]``."""
+DEFAULT_CHUNK_OVERLAP = 32
+
 _WORD = re.compile(r"\S+")
 _SENTENCE_END = re.compile(r"[.!?…。！？][\"'”’)\]]*$")
 
@@ -61,9 +69,9 @@ class Chunker:
     or when ``tokenizer`` is given with ``unit="words"``.
     """
 
-    size: int = 200
-    overlap: int = 40
-    unit: Unit = "words"
+    size: int = DEFAULT_CHUNK_SIZE
+    overlap: int = DEFAULT_CHUNK_OVERLAP
+    unit: Unit = DEFAULT_CHUNK_UNIT
     tokenizer: str | None = None
     _tok: Any = field(default=None, init=False, repr=False, compare=False)
 

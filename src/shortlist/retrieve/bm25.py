@@ -11,7 +11,8 @@ Like Lucene >= 8 and bm25s, the ``(k1 + 1)`` numerator factor of the classic for
 out; it scales every score by the same constant and so never changes a ranking. Document
 lengths are exact term counts (Lucene quantizes them to one byte; we do not). A query term
 repeated in the query counts once per occurrence, as in bm25s and a Lucene BooleanQuery.
-Defaults ``k1=0.9, b=0.4`` are Pyserini's BM25 defaults.
+Defaults ``k1=DEFAULT_K1, b=DEFAULT_B`` are Lucene's and Elasticsearch's (1.2, 0.75), chosen over
+Pyserini's MS MARCO-tuned (0.9, 0.4) by the sweep in docs/RESULTS.md ("Relevance defaults").
 
 Storage. The index is a list of immutable segments, one per `add` call. A segment holds the
 global row ids of its documents, their lengths, its own term list and postings
@@ -117,6 +118,12 @@ class _View:
     row_bound: int  # every row id is < row_bound
 
 
+DEFAULT_K1 = 1.2
+"""BM25 term-frequency saturation: Lucene's and Elasticsearch's default."""
+DEFAULT_B = 0.75
+"""BM25 length normalisation: Lucene's and Elasticsearch's default."""
+
+
 def _validate_params(k1: float, b: float) -> tuple[float, float]:
     k1, b = float(k1), float(b)
     if not (np.isfinite(k1) and k1 >= 0):
@@ -146,14 +153,14 @@ class BM25Index:
     which see either the old or the new state.
 
     Args:
-        k1: term-frequency saturation, >= 0 (default 0.9, Pyserini's).
-        b: document-length normalisation, in [0, 1] (default 0.4, Pyserini's).
+        k1: term-frequency saturation, >= 0 (default `DEFAULT_K1`).
+        b: document-length normalisation, in [0, 1] (default `DEFAULT_B`).
 
     Raises:
         InvalidInputError: k1 or b out of range.
     """
 
-    def __init__(self, k1: float = 0.9, b: float = 0.4) -> None:
+    def __init__(self, k1: float = DEFAULT_K1, b: float = DEFAULT_B) -> None:
         self._k1, self._b = _validate_params(k1, b)
         self._segments: list[_Segment] = []
         self._sources: dict[str, Path] = {}  # segment name -> index directory holding it

@@ -33,7 +33,7 @@ from shortlist.errors import (
     InvalidInputError,
 )
 from shortlist.retrieve.analyzer import Analyzer
-from shortlist.retrieve.bm25 import BM25Index
+from shortlist.retrieve.bm25 import DEFAULT_B, DEFAULT_K1, BM25Index
 from shortlist.retrieve.encoder import Encoder
 from shortlist.retrieve.hybrid import HybridConfig
 from shortlist.retrieve.stages import MODES, first_stage
@@ -112,8 +112,8 @@ class Index:
         dense: bool = True,
         encoder: str | Encoder = "default",
         analyzer: Analyzer | None = None,
-        k1: float = 0.9,
-        b: float = 0.4,
+        k1: float = DEFAULT_K1,
+        b: float = DEFAULT_B,
         chunker: Chunker | None = None,
         vector_dtype: str = "float16",
         hybrid: HybridConfig | None = None,
