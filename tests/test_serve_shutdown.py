@@ -68,7 +68,7 @@ def test_sigterm_lets_in_flight_request_finish() -> None:
             return thread
 
         def wait_for(line: str) -> None:
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 30  # generous: CI machines are shared
             while line not in httpx.get(f"{url}/metrics", timeout=2).text:
                 assert time.monotonic() < deadline, f"never saw {line!r}"
                 time.sleep(0.05)
@@ -130,7 +130,7 @@ def test_request_running_past_the_shutdown_deadline_gets_503_with_retry_after() 
             target=lambda: result.append(httpx.post(f"{url}/v2/rerank", json=body, timeout=30))
         )
         thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30  # generous: CI machines are shared
         while 'stage_duration_seconds_count{stage="queue"} 1.0' not in httpx.get(
             f"{url}/metrics", timeout=2
         ).text:

@@ -174,3 +174,19 @@ def test_not_blank_pattern_agrees_with_check_query_on_every_bmp_character() -> N
         c = chr(code)
         assert bool(pattern.search(c)) == (not c.isspace()), hex(code)
     assert pattern.search("  x ") and not pattern.search(" \t\u3000\x1f")
+
+
+def test_library_search_refuses_blank_queries_and_text_that_is_not_unicode(
+    tmp_path: Path,
+) -> None:
+    """The first stage's query check is the same function (a surrogate in a query would
+    otherwise reach a dense encoder's tokenizer)."""
+    from shortlist.store.index import Index
+
+    index = Index.create(tmp_path / "idx", [Document("a", "a cat")], dense=False)
+    with pytest.raises(InvalidTextError, match="^query: text contains a lone surrogate"):
+        index.search("c\udfffat", mode="bm25")
+    with pytest.raises(InvalidTextError, match="^query: text is empty"):
+        index.search(" \t", mode="bm25")
+    assert [h.doc_id for h in index.search("cat", mode="bm25")] == ["a"]
+    index.close()

@@ -27,6 +27,7 @@ from shortlist.retrieve.fusion import fuse
 from shortlist.retrieve.hybrid import HybridConfig
 from shortlist.retrieve.store import Filter, PassageStore
 from shortlist.types import Hit, Ranking
+from shortlist.validate import check_query
 
 MODES: tuple[str, ...] = ("bm25", "dense", "hybrid")
 """First-stage names, as used in pipeline specs and `Index.search(mode=...)`."""
@@ -279,7 +280,6 @@ def _best_per_document(hits: list[Hit]) -> list[Hit]:
 
 
 def _check_query(query: str, k: int) -> None:
-    if not query or not query.strip():
-        raise InvalidInputError("the query is empty; pass some text to search for")
+    check_query(query, "query")  # blank, or not valid text (a lone surrogate)
     if k < 1:
         raise InvalidInputError(f"k must be >= 1, got {k}")
