@@ -179,3 +179,15 @@ def test_served_bi_encoder_score_is_the_library_score() -> None:
             r = client.post("/v2/rerank", json={"model": "bi", "query": "red apple",
                                                 "documents": ["red apple"]})
         assert r.json()["results"][0]["relevance_score"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_search_defaults_to_bm25_on_an_index_without_vectors(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    sparse = Index.create(tmp_path / "sparse", DOCS, dense=False)
+    app = create_app(ServeConfig(), {"none": load_reranker("none")}, sparse)
+    with TestClient(app) as client:
+        r = client.post("/v1/search", json={"query": "solar batteries", "k": 3})
+    assert r.status_code == 200, r.text
+    assert "retrieve.bm25" in r.json()["timings_ms"]
+    assert r.json()["results"][0]["id"] == sparse.search("solar batteries", mode="bm25").ids[0]

@@ -446,7 +446,7 @@ def create_app(
         if not state["ready"]:
             raise NotReadyError("the server is starting or shutting down; retry later")
         pipeline = Pipeline(
-            first_stage(index, body.mode or "hybrid"),
+            first_stage(index, body.mode or ("hybrid" if index.has_dense else "bm25")),
             slot.reranker if slot is not None else None,
             k=k,
             top_n=body.top_n,
