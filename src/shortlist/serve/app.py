@@ -247,7 +247,9 @@ def create_app(
     by_name: dict[str, ModelSlot] = {}
     for alias, reranker in rerankers.items():
 
-        def make_batcher(stage: PlannedReranker, alias: str = alias) -> DynamicBatcher:
+        def make_batcher(
+            stage: PlannedReranker, active: Callable[[], int], alias: str = alias
+        ) -> DynamicBatcher:
             return DynamicBatcher(
                 stage.score_units,
                 max_batch_tokens=config.max_batch_tokens,
@@ -256,6 +258,7 @@ def create_app(
                 queue_size=config.queue_size,
                 on_batch=metrics.batch_observer(alias),
                 on_queue_wait=metrics.queue_observer(),
+                active_requests=active,
             )
 
         slot = ModelSlot.build(reranker, make_batcher if config.batching else None)
@@ -453,9 +456,14 @@ def create_app(
         )
         loop = asyncio.get_running_loop()
         executor = slot.executor(loop) if slot is not None else local_executor
-        ranking: Ranking = await run_in_threadpool(
-            lambda: pipeline.run(body.query, filter=body.filter, executor=executor)
-        )
+        def run() -> Ranking:
+            return pipeline.run(body.query, filter=body.filter, executor=executor)
+
+        if slot is None:
+            ranking: Ranking = await run_in_threadpool(run)
+        else:
+            async with slot.serving():
+                ranking = await run_in_threadpool(run)
         timings = dict(ranking.timings_ms)
         for stage in ("retrieve", "rerank"):
             if stage in timings:
