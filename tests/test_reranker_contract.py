@@ -191,3 +191,12 @@ def test_search_defaults_to_bm25_on_an_index_without_vectors(tmp_path: Path) -> 
     assert r.status_code == 200, r.text
     assert "retrieve.bm25" in r.json()["timings_ms"]
     assert r.json()["results"][0]["id"] == sparse.search("solar batteries", mode="bm25").ids[0]
+
+
+def test_served_bi_encoder_shares_the_index_encoder(index: Index) -> None:
+    from shortlist.rerank.bi_encoder import BiEncoderReranker
+
+    app = create_app(ServeConfig(), {"bi": load_reranker("bi-encoder:hashing:64")}, index)
+    served = app.state.slots["bi"].reranker
+    assert isinstance(served, BiEncoderReranker)
+    assert served.encoder is index.encoder  # one model in memory, batcher included

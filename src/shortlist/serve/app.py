@@ -50,7 +50,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shortlist.errors import InvalidInputError, ShortlistError
 from shortlist.pipeline import Pipeline
-from shortlist.rerank.base import PlannedReranker, Reranker, RerankOptions, local_executor
+from shortlist.rerank.base import (
+    PlannedReranker,
+    Reranker,
+    RerankOptions,
+    bind_to_store,
+    local_executor,
+)
 from shortlist.retrieve.stages import first_stage
 from shortlist.serve.batching import DynamicBatcher, QueueFullError
 from shortlist.serve.metrics import Metrics
@@ -245,7 +251,10 @@ def create_app(
     metrics = Metrics()
     slots: dict[str, ModelSlot] = {}
     by_name: dict[str, ModelSlot] = {}
-    for alias, reranker in rerankers.items():
+    for alias, served in rerankers.items():
+        # Bound once so a bi-encoder shares the index's encoder (one model in memory, its
+        # batcher included); /v1/search binds again to the index it searches.
+        reranker = bind_to_store(served, index) if index is not None else served
 
         def make_batcher(
             stage: PlannedReranker, active: Callable[[], int], alias: str = alias
