@@ -272,3 +272,28 @@ def test_bi_encoder_score_pairs_encodes_each_distinct_text_once() -> None:
     fresh = BiEncoderReranker("fake", encoder=BagOfWordsEncoder())
     for (q, t), s in zip(pairs, scores, strict=True):
         assert s == pytest.approx(fresh.score_pairs([(q, t)])[0], abs=1e-6)
+
+
+def test_run_reranker_uses_the_executor_for_every_planned_stage() -> None:
+    from shortlist.rerank.base import (
+        PlannedReranker,
+        ScoringPlan,
+        local_executor,
+        run_reranker,
+    )
+    from shortlist.rerank.cascade import CascadeReranker
+
+    first = BiEncoderReranker("hashing:32", name="cheap")
+    second = BiEncoderReranker("hashing:64", name="fine")
+    cascade = CascadeReranker(first, 3, second)
+    texts = ["red apple pie", "green pear", "apple tart", "stock market", "apple"]
+    calls: list[tuple[str, int]] = []
+
+    def executor(stage: PlannedReranker, plan: ScoringPlan) -> np.ndarray:
+        calls.append((stage.name, len(plan.units)))
+        return local_executor(stage, plan)
+
+    got = run_reranker(cascade, "apple", texts, 2, executor=executor)
+    want = cascade.rerank("apple", texts, 2)
+    assert calls == [("cheap", 1 + 5), ("fine", 1 + 3)]  # the query, then each candidate
+    assert [(h.index, h.score) for h in got] == [(h.index, h.score) for h in want]
