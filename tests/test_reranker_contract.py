@@ -153,19 +153,23 @@ class CountingEncoder(HashingEncoder):
 
 @pytest.mark.parametrize("batching", [True, False])
 def test_served_bi_encoder_reuses_the_index_vectors(index: Index, batching: bool) -> None:
-    """Regression: /v1/search re-encoded every candidate instead of reading the index."""
+    """Regression: /v1/search re-encoded every candidate instead of reading the index.
+    Now the only text embedded is the query, once, shared by the first stage and the
+    bi-encoder."""
     from fastapi.testclient import TestClient
 
-    from shortlist.rerank.bi_encoder import BiEncoderReranker
-
     encoder = CountingEncoder()
-    reranker = BiEncoderReranker("hashing:64", encoder=encoder)
-    app = create_app(ServeConfig(batching=batching), {"bi": reranker}, index)
+    counted = Index.open(index.path, encoder=encoder)
+    app = create_app(ServeConfig(batching=batching), {"bi": load_reranker("bi-encoder:hashing:64")},
+                     counted)
     with TestClient(app) as client:
-        r = client.post("/v1/search", json={"query": "solar batteries", "k": 6, "mode": "bm25"})
-    assert r.status_code == 200, r.text
-    assert len(r.json()["results"]) > 1
-    assert encoder.texts == ["solar batteries"]  # the query only: passages come from the index
+        r = client.post("/v1/search", json={"query": "solar batteries", "k": 6})
+        assert r.status_code == 200, r.text
+        assert len(r.json()["results"]) > 1
+        assert encoder.texts == ["solar batteries"]
+        r = client.post("/v1/search", json={"query": "roman bread", "k": 6, "mode": "bm25"})
+        assert r.status_code == 200, r.text
+    assert encoder.texts == ["solar batteries", "roman bread"]
 
 
 def test_served_bi_encoder_score_is_the_library_score() -> None:

@@ -106,6 +106,9 @@ class FakeIndex:
     def load_encoder(self) -> BagOfWordsEncoder:
         return self._encoder
 
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._encoder.encode([text])[0]
+
     @property
     def encoder_identity(self) -> Mapping[str, Any] | None:
         return self._identity
@@ -131,8 +134,9 @@ def test_bi_encoder_reuses_stored_vectors_of_the_same_encoder() -> None:
                   Passage(id="p1", doc_id="d1", text="green pear"),
                   Passage(id="p9", doc_id="d9", text="apple"), "red"]
     ranking = reranker.rerank("red apple", candidates)
-    # only the query, the unknown passage and the plain string were encoded
-    assert encoder.encoded == ["red apple", "apple", "red"]
+    # the index embedded the query; only the unknown passage and the string were encoded
+    assert encoder.encoded == ["apple", "red"]
+    assert indexed.encoded[-1] == "red apple"
     assert index.asked == ["p0", "p1", "p9"]
     assert [h.index for h in ranking] == [0, 2, 3, 1]
     fresh = BiEncoderReranker("fake", encoder=BagOfWordsEncoder()).rerank("red apple", candidates)

@@ -15,6 +15,8 @@ identity, so an index is never searched with a different model or format.
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +46,9 @@ from shortlist.store.generations import (
 from shortlist.types import Document, Passage, Ranking
 
 __all__ = ["MODES", "HybridConfig", "Index", "Mode"]
+
+QUERY_MEMO = 256
+"""How many recent query embeddings an open `Index` keeps (`embed_query`)."""
 
 FORMAT = "shortlist-index"
 FORMAT_VERSION = 1
@@ -76,6 +81,8 @@ class Index:
         self.chunker = Chunker.from_dict(manifest["chunker"])
         self.hybrid = HybridConfig.from_dict(manifest.get("hybrid", {}))
         self._generation = int(manifest.get("generation", 0))
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._queries_lock = threading.Lock()
 
     # ---- construction ------------------------------------------------------
     @classmethod
@@ -218,6 +225,22 @@ class Index:
     def load_encoder(self) -> Encoder:
         """`encoder`, for the `PassageStore` protocol."""
         return self.encoder
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """`text` embedded by `encoder`; the last `QUERY_MEMO` queries are kept, so the
+        dense first stage and a bi-encoder reranking its hits embed a query once."""
+        with self._queries_lock:
+            vector = self._queries.get(text)
+            if vector is not None:
+                self._queries.move_to_end(text)
+                return vector
+        vector = np.asarray(self.encoder.encode([text])[0], dtype=np.float32)
+        vector.setflags(write=False)
+        with self._queries_lock:
+            self._queries[text] = vector
+            while len(self._queries) > QUERY_MEMO:
+                self._queries.popitem(last=False)
+        return vector
 
     # ---- mutation ------------------------------------------------------------
     def add(
