@@ -130,3 +130,22 @@ def test_a_damaged_new_generation_on_disk_keeps_the_old_one_serving(
     with live.lease() as (index, gen):
         assert gen.name == "gen-000001" and "d0" in _ids(index)
     live.close()
+
+
+def test_a_switch_hands_the_loaded_encoder_to_the_new_generation(tmp_path: Path) -> None:
+    root = tmp_path / "dense"
+    Index.create(root, [_doc(i) for i in range(5)], encoder="hashing:32").close()
+    live = LiveIndex(root)
+    with live.lease() as (first, _gen):
+        first.search("common", k=3, mode="dense")  # loads the encoder
+        encoder = first.loaded_encoder
+    assert encoder is not None
+    writer = Index.open(root)
+    writer.delete(["d0"])
+    writer.close()
+    assert live.refresh() is True
+    with live.lease() as (second, gen):
+        assert gen.number == 2
+        assert second.loaded_encoder is encoder  # no second copy of the model
+        assert "d0" not in {h.doc_id for h in second.search("common", k=5, mode="dense")}
+    live.close()

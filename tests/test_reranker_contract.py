@@ -153,19 +153,23 @@ class CountingEncoder(HashingEncoder):
 
 @pytest.mark.parametrize("batching", [True, False])
 def test_served_bi_encoder_reuses_the_index_vectors(index: Index, batching: bool) -> None:
-    """Regression: /v1/search re-encoded every candidate instead of reading the index."""
+    """Regression: /v1/search re-encoded every candidate instead of reading the index.
+    Now the only text embedded is the query, once, shared by the first stage and the
+    bi-encoder."""
     from fastapi.testclient import TestClient
 
-    from shortlist.rerank.bi_encoder import BiEncoderReranker
-
     encoder = CountingEncoder()
-    reranker = BiEncoderReranker("hashing:64", encoder=encoder)
-    app = create_app(ServeConfig(batching=batching), {"bi": reranker}, index)
+    counted = Index.open(index.path, encoder=encoder)
+    app = create_app(ServeConfig(batching=batching), {"bi": load_reranker("bi-encoder:hashing:64")},
+                     counted)
     with TestClient(app) as client:
-        r = client.post("/v1/search", json={"query": "solar batteries", "k": 6, "mode": "bm25"})
-    assert r.status_code == 200, r.text
-    assert len(r.json()["results"]) > 1
-    assert encoder.texts == ["solar batteries"]  # the query only: passages come from the index
+        r = client.post("/v1/search", json={"query": "solar batteries", "k": 6})
+        assert r.status_code == 200, r.text
+        assert len(r.json()["results"]) > 1
+        assert encoder.texts == ["solar batteries"]
+        r = client.post("/v1/search", json={"query": "roman bread", "k": 6, "mode": "bm25"})
+        assert r.status_code == 200, r.text
+    assert encoder.texts == ["solar batteries", "roman bread"]
 
 
 def test_served_bi_encoder_score_is_the_library_score() -> None:
@@ -179,3 +183,24 @@ def test_served_bi_encoder_score_is_the_library_score() -> None:
             r = client.post("/v2/rerank", json={"model": "bi", "query": "red apple",
                                                 "documents": ["red apple"]})
         assert r.json()["results"][0]["relevance_score"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_search_defaults_to_bm25_on_an_index_without_vectors(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    sparse = Index.create(tmp_path / "sparse", DOCS, dense=False)
+    app = create_app(ServeConfig(), {"none": load_reranker("none")}, sparse)
+    with TestClient(app) as client:
+        r = client.post("/v1/search", json={"query": "solar batteries", "k": 3})
+    assert r.status_code == 200, r.text
+    assert "retrieve.bm25" in r.json()["timings_ms"]
+    assert r.json()["results"][0]["id"] == sparse.search("solar batteries", mode="bm25").ids[0]
+
+
+def test_served_bi_encoder_shares_the_index_encoder(index: Index) -> None:
+    from shortlist.rerank.bi_encoder import BiEncoderReranker
+
+    app = create_app(ServeConfig(), {"bi": load_reranker("bi-encoder:hashing:64")}, index)
+    served = app.state.slots["bi"].reranker
+    assert isinstance(served, BiEncoderReranker)
+    assert served.encoder is index.encoder  # one model in memory, batcher included

@@ -106,6 +106,9 @@ class FakeIndex:
     def load_encoder(self) -> BagOfWordsEncoder:
         return self._encoder
 
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._encoder.encode([text])[0]
+
     @property
     def encoder_identity(self) -> Mapping[str, Any] | None:
         return self._identity
@@ -131,8 +134,9 @@ def test_bi_encoder_reuses_stored_vectors_of_the_same_encoder() -> None:
                   Passage(id="p1", doc_id="d1", text="green pear"),
                   Passage(id="p9", doc_id="d9", text="apple"), "red"]
     ranking = reranker.rerank("red apple", candidates)
-    # only the query, the unknown passage and the plain string were encoded
-    assert encoder.encoded == ["red apple", "apple", "red"]
+    # the index embedded the query; only the unknown passage and the string were encoded
+    assert encoder.encoded == ["apple", "red"]
+    assert indexed.encoded[-1] == "red apple"
     assert index.asked == ["p0", "p1", "p9"]
     assert [h.index for h in ranking] == [0, 2, 3, 1]
     fresh = BiEncoderReranker("fake", encoder=BagOfWordsEncoder()).rerank("red apple", candidates)
@@ -272,3 +276,28 @@ def test_bi_encoder_score_pairs_encodes_each_distinct_text_once() -> None:
     fresh = BiEncoderReranker("fake", encoder=BagOfWordsEncoder())
     for (q, t), s in zip(pairs, scores, strict=True):
         assert s == pytest.approx(fresh.score_pairs([(q, t)])[0], abs=1e-6)
+
+
+def test_run_reranker_uses_the_executor_for_every_planned_stage() -> None:
+    from shortlist.rerank.base import (
+        PlannedReranker,
+        ScoringPlan,
+        local_executor,
+        run_reranker,
+    )
+    from shortlist.rerank.cascade import CascadeReranker
+
+    first = BiEncoderReranker("hashing:32", name="cheap")
+    second = BiEncoderReranker("hashing:64", name="fine")
+    cascade = CascadeReranker(first, 3, second)
+    texts = ["red apple pie", "green pear", "apple tart", "stock market", "apple"]
+    calls: list[tuple[str, int]] = []
+
+    def executor(stage: PlannedReranker, plan: ScoringPlan) -> np.ndarray:
+        calls.append((stage.name, len(plan.units)))
+        return local_executor(stage, plan)
+
+    got = run_reranker(cascade, "apple", texts, 2, executor=executor)
+    want = cascade.rerank("apple", texts, 2)
+    assert calls == [("cheap", 1 + 5), ("fine", 1 + 3)]  # the query, then each candidate
+    assert [(h.index, h.score) for h in got] == [(h.index, h.score) for h in want]

@@ -92,3 +92,19 @@ def test_best_per_document_collapses_passages(tmp_path: Path) -> None:
     ranking = first_stage(index, "bm25", by="document").run("alpha", k=2)
     assert sorted(h.doc_id for h in ranking) == ["b", "long"]
     assert [h.rank for h in ranking] == [1, 2]
+
+
+def test_index_embeds_a_query_once_and_keeps_a_bounded_memo(
+    store: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shortlist.store.index as index_module
+
+    fresh = Index.open(store.path)
+    first = fresh.embed_query("lighthouse lamp")
+    assert fresh.embed_query("lighthouse lamp") is first
+    assert not first.flags.writeable
+    np.testing.assert_allclose(first, fresh.encoder.encode(["lighthouse lamp"])[0])
+    monkeypatch.setattr(index_module, "QUERY_MEMO", 2)
+    fresh.embed_query("a")
+    fresh.embed_query("b")
+    assert fresh.embed_query("lighthouse lamp") is not first  # evicted, embedded again

@@ -171,3 +171,27 @@ def test_full_queue_is_503_with_retry_after() -> None:
 def test_pair_estimate_is_the_shared_estimate_plus_special_tokens() -> None:
     # "red apple" = 2, "pie!" = 2 (a word and a symbol), plus [CLS] [SEP] [SEP]
     assert estimate_pair_tokens("red apple", "pie!") == 2 + 2 + 3
+
+
+def test_a_lone_request_is_not_held_for_max_wait() -> None:
+    """With `active_requests`, the batcher stops waiting once every active request's job is
+    in the batch; without it, a lone job waits `max_wait_ms` for company."""
+    scorer = OverlapScorer()
+    active = {"n": 1}
+
+    async def main() -> tuple[np.ndarray, int]:
+        batcher = DynamicBatcher(
+            scorer.score_pairs, max_wait_ms=600_000, active_requests=lambda: active["n"]
+        )
+        await batcher.start()
+        alone = await asyncio.wait_for(batcher.score([("q", "a b")]), timeout=60)
+        # Two active requests: the first job waits for the second, and they share a batch.
+        active["n"] = 2
+        both = asyncio.gather(batcher.score([("q", "a")]), batcher.score([("q", "b")]))
+        await asyncio.wait_for(both, timeout=60)
+        await batcher.close()
+        return alone, batcher.stats.batches
+
+    alone, batches = asyncio.run(main())
+    assert alone.shape == (1,)
+    assert batches == 2 and scorer.batches == [1, 2]

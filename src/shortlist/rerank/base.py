@@ -238,8 +238,7 @@ def rerank_planned(
         raise InvalidInputError("top_n must be >= 0")
     started = time.perf_counter()
     plan = reranker.plan(query, documents, options)
-    scores = executor(reranker, plan) if plan.units else reranker.score_units(())
-    scores = np.asarray(scores)
+    scores = np.asarray(executor(reranker, plan)) if plan.units else np.zeros(0)
     if scores.shape[:1] != (len(plan.units),):
         raise InvalidInputError(
             f"{reranker.name} scored {scores.shape[:1]} rows for {len(plan.units)} units"

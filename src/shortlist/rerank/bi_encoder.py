@@ -37,10 +37,12 @@ __all__ = ["BiEncoderReranker", "VectorSource"]
 
 @dataclass(frozen=True, slots=True)
 class _Stored:
-    """Plan context: vectors read from the source, and which candidates they cover."""
+    """Plan context: vectors read from the source, which candidates they cover, and the
+    query's vector when the source embedded it (else the query is the plan's first unit)."""
 
     vectors: np.ndarray | None
     found: np.ndarray
+    query: np.ndarray | None = None
 
 
 def _load_encoder(spec: str) -> Encoder:
@@ -115,11 +117,18 @@ class BiEncoderReranker:
             self._model, encoder=encoder or self.encoder, vector_source=source, name=self._name
         )
 
+    def _matching_source(self) -> VectorSource | None:
+        """The vector source, when its vectors come from this reranker's model."""
+        source = self._source
+        if source is None or source.encoder_identity != self.encoder.identity:
+            return None
+        return source
+
     def _stored(self, documents: Sequence[Candidate]) -> tuple[np.ndarray | None, np.ndarray]:
         """Stored vectors (or None) and the mask of candidates they cover."""
         found = np.zeros(len(documents), dtype=bool)
-        source = self._source
-        if source is None or source.encoder_identity != self.encoder.identity:
+        source = self._matching_source()
+        if source is None:
             return None, found
         positions = [i for i, c in enumerate(documents) if not isinstance(c, str)]
         if not positions:
@@ -154,21 +163,27 @@ class BiEncoderReranker:
     ) -> ScoringPlan:
         """Step 1: stored vectors for what the source holds; texts to embed for the rest.
 
-        Units are texts: the query (owner -1), then each candidate without a stored vector.
+        Units are texts: each candidate without a stored vector, preceded by the query
+        (owner -1) unless the bound source embeds it (and keeps it from the first stage).
         """
         if not documents:
             return ScoringPlan(query, 0, context=_Stored(None, np.zeros(0, dtype=bool)))
         check_candidates(query, [candidate_text(d) for d in documents])
         stored, found = self._stored(documents)
         missing = [i for i in range(len(documents)) if not found[i]]
-        texts = (query, *(candidate_text(documents[i]) for i in missing))
+        source = self._matching_source()
+        qvec = source.embed_query(query) if source is not None else None
+        texts = tuple(candidate_text(documents[i]) for i in missing)
+        owner = tuple(missing)
+        if qvec is None:
+            texts, owner = (query, *texts), (-1, *owner)
         return ScoringPlan(
             query=query,
             n_documents=len(documents),
             units=texts,
             tokens=tuple(_estimate_tokens(t) for t in texts),
-            owner=(-1, *missing),
-            context=_Stored(stored, found),
+            owner=owner,
+            context=_Stored(stored, found, qvec),
         )
 
     def score_units(self, units: Sequence[str]) -> np.ndarray:
@@ -193,10 +208,15 @@ class BiEncoderReranker:
             if context.vectors is not None
             else np.zeros((plan.n_documents, self.encoder.dim), dtype=np.float32)
         )
-        missing = list(plan.owner[1:])
+        if context.query is not None:
+            q = _normalise(context.query[None, :])[0]
+            embedded = scores
+        else:
+            q = _normalise(scores[:1])[0]
+            embedded = scores[1:]
+        missing = [i for i in plan.owner if i >= 0]
         if missing:
-            passages[missing] = scores[1:]
-        q = _normalise(scores[:1])[0]
+            passages[missing] = embedded
         raw = np.clip(_normalise(passages) @ q, -1.0, 1.0)
         return build_ranking(plan.query, documents, raw, calibrate(raw, "cosine"), top_n)
 

@@ -124,7 +124,7 @@ class DenseRetriever(_RowStage):
 
     def search_rows(self, query: str, k: int, *, allowed: np.ndarray | None) -> RowHits:
         t = time.perf_counter()
-        vector = self.store.load_encoder().encode([query])[0]
+        vector = self.store.embed_query(query)
         encoded = time.perf_counter()
         rows, scores = self.store.vector_search(vector, k, allowed=allowed)
         timings = {

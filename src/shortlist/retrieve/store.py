@@ -35,7 +35,8 @@ class VectorSource(Protocol):
       vectors); a reranker reuses them only when the identity equals its own encoder's;
     - `load_encoder()`: that model, loaded on first use (only when `encoder_spec` is set);
     - `vectors_for(ids)`: `(vectors, found)`, shape `(len(ids), dim)` and a boolean mask
-      of the ids it holds (other rows are zeros).
+      of the ids it holds (other rows are zeros);
+    - `embed_query(text)`: a query's embedding by that model.
     """
 
     @property
@@ -50,6 +51,14 @@ class VectorSource(Protocol):
         ...
 
     def vectors_for(self, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """`text` embedded by the store's encoder (read-only float32, shape (dim,)).
+
+        A store may keep its recent query embeddings, so that the dense first stage and a
+        reranker bound to the same store embed a query once.
+        """
+        ...
 
 
 @runtime_checkable

@@ -58,7 +58,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shortlist.errors import InvalidInputError, ShortlistError
 from shortlist.pipeline import Pipeline
-from shortlist.rerank.base import PlannedReranker, Reranker, RerankOptions, local_executor
+from shortlist.rerank.base import (
+    PlannedReranker,
+    Reranker,
+    RerankOptions,
+    bind_to_store,
+    local_executor,
+)
 from shortlist.retrieve.stages import first_stage
 from shortlist.serve.batching import DynamicBatcher, QueueFullError
 from shortlist.serve.live import Generation, LiveIndex
@@ -329,9 +335,17 @@ def create_app(
     metrics = Metrics()
     slots: dict[str, ModelSlot] = {}
     by_name: dict[str, ModelSlot] = {}
-    for alias, reranker in rerankers.items():
+    for alias, given in rerankers.items():
+        # Bound once so a bi-encoder shares the index's encoder (one model in memory, its
+        # batcher included); /v1/search binds again to the generation it searches.
+        reranker = given
+        if served is not None:
+            with served.lease() as (current, _generation):
+                reranker = bind_to_store(given, current)
 
-        def make_batcher(stage: PlannedReranker, alias: str = alias) -> DynamicBatcher:
+        def make_batcher(
+            stage: PlannedReranker, active: Callable[[], int], alias: str = alias
+        ) -> DynamicBatcher:
             return DynamicBatcher(
                 stage.score_units,
                 max_batch_tokens=config.max_batch_tokens,
@@ -340,6 +354,7 @@ def create_app(
                 queue_size=config.queue_size,
                 on_batch=metrics.batch_observer(alias),
                 on_queue_wait=metrics.queue_observer(),
+                active_requests=active,
             )
 
         slot = ModelSlot.build(reranker, make_batcher if config.batching else None)
@@ -577,9 +592,14 @@ def create_app(
         )
         loop = asyncio.get_running_loop()
         executor = slot.executor(loop) if slot is not None else local_executor
-        ranking: Ranking = await run_in_threadpool(
-            lambda: pipeline.run(body.query, filter=body.filter, executor=executor)
-        )
+        def run() -> Ranking:
+            return pipeline.run(body.query, filter=body.filter, executor=executor)
+
+        if slot is None:
+            ranking: Ranking = await run_in_threadpool(run)
+        else:
+            async with slot.serving():
+                ranking = await run_in_threadpool(run)
         timings = dict(ranking.timings_ms)
         for stage in ("retrieve", "rerank"):
             if stage in timings:

@@ -17,6 +17,10 @@ counted by `count_tokens` (default: a (query, text) pair estimated by
 `estimate_pair_tokens`, shortlist's one token estimate on both texts plus the special
 tokens). Counts only decide packing; the scorer does its own length-sorted sub-batching.
 
+With `active_requests` (how many requests are between arriving and finishing, each
+submitting at most one job at a time), the batcher stops waiting as soon as every active
+request's job is in the batch: a lone request is scored at once, not `max_wait_ms` later.
+
 The queue is bounded in jobs: a full queue raises `QueueFullError` (HTTP 503 with
 `Retry-After`) at once instead of letting latency grow without bound. `close()` stops
 taking jobs and finishes every queued and running one before returning.
@@ -109,6 +113,7 @@ class DynamicBatcher:
         on_batch: Callable[[int, int, float], None] | None = None,
         on_queue_wait: Callable[[float], None] | None = None,
         history: int = 0,
+        active_requests: Callable[[], int] | None = None,
     ) -> None:
         if max_batch_tokens < 1 or max_batch_pairs < 1 or queue_size < 1 or max_wait_ms < 0:
             raise ValueError("batch limits and queue size must be positive, max_wait_ms >= 0")
@@ -121,6 +126,7 @@ class DynamicBatcher:
         self._on_batch = on_batch
         self._on_queue_wait = on_queue_wait
         self._history = history
+        self._active_requests = active_requests
         self._jobs: deque[_Job] = deque()
         self._wakeup: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -195,6 +201,11 @@ class DynamicBatcher:
                 return None
         return self._jobs[0]
 
+    def _nobody_else(self, jobs_in_batch: int) -> bool:
+        """Whether every request that could still submit a job already has one in the batch
+        (then waiting `max_wait_ms` for more only adds latency)."""
+        return self._active_requests is not None and self._active_requests() <= jobs_in_batch
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
@@ -208,7 +219,7 @@ class DynamicBatcher:
                 remaining = deadline - loop.time()
                 nxt = self._jobs[0] if self._jobs else None
                 if nxt is None:
-                    if remaining <= 0 or self._closing:
+                    if remaining <= 0 or self._closing or self._nobody_else(len(batch)):
                         break
                     nxt = await self._next_job(remaining)
                     if nxt is None:

@@ -73,9 +73,7 @@ class LiveIndex:
         poll_interval_s: float = 0.1,
     ) -> None:
         if open_index is None:
-            from shortlist.store.index import Index
-
-            open_index = Index.open
+            open_index = self._open_sharing_encoder
         if current_name is None:
             from shortlist.store.generations import current_generation_name
 
@@ -89,6 +87,15 @@ class LiveIndex:
         self._served = _Served(self._open(self.root))
         self._failed: str | None = None
         self._closed = False
+
+    def _open_sharing_encoder(self, root: Path) -> Any:
+        """`Index.open`, handing the served generation's loaded encoder to the new one, so
+        a switch never loads the model again (the identity check still runs)."""
+        from shortlist.store.index import Index
+
+        served = getattr(self, "_served", None)
+        encoder = served.index.loaded_encoder if served is not None else None
+        return Index.open(root, encoder=encoder)
 
     @property
     def generation(self) -> Generation:

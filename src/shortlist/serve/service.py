@@ -22,8 +22,9 @@ reranker's plan as `RerankOptions`; the ones it does not support
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,7 +44,9 @@ from shortlist.rerank.base import (
 from shortlist.serve.batching import DynamicBatcher
 from shortlist.types import Ranking
 
-BatcherFactory = Callable[[PlannedReranker], DynamicBatcher]
+BatcherFactory = Callable[[PlannedReranker, Callable[[], int]], DynamicBatcher]
+"""Makes the batcher of a planned stage; the second argument counts the slot's active
+requests (`DynamicBatcher(active_requests=...)`)."""
 
 
 @dataclass
@@ -52,6 +55,8 @@ class ModelSlot:
 
     reranker: Reranker
     batchers: Mapping[str, DynamicBatcher] = field(default_factory=dict)
+    active: int = 0
+    """Requests using this slot right now (read by the batchers; event-loop thread only)."""
     _lane: ThreadPoolExecutor | None = field(default=None, repr=False)
 
     @classmethod
@@ -59,11 +64,24 @@ class ModelSlot:
         """A slot for `reranker`; `make_batcher` (None: batching off) makes one batcher
         per planned stage, keyed by the stage's name."""
         batchers: dict[str, DynamicBatcher] = {}
+        slot = cls(reranker, batchers)
         if make_batcher is not None:
             for stage in flatten_stages(reranker):
                 if isinstance(stage, PlannedReranker) and stage.name not in batchers:
-                    batchers[stage.name] = make_batcher(stage)
-        return cls(reranker, batchers)
+                    batchers[stage.name] = make_batcher(stage, slot.active_requests)
+        return slot
+
+    def active_requests(self) -> int:
+        return self.active
+
+    @asynccontextmanager
+    async def serving(self) -> AsyncIterator[None]:
+        """Counts a request as active on this slot while it runs."""
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1
 
     @property
     def batcher(self) -> DynamicBatcher | None:
@@ -112,11 +130,12 @@ class ModelSlot:
         """Rerank `documents`; returns the ranking and warnings about ignored options."""
         options = options or RerankOptions()
         executor = self.executor(asyncio.get_running_loop())
-        ranking = await run_in_threadpool(
-            lambda: run_reranker(
-                self.reranker, query, documents, top_n, options=options, executor=executor
+        async with self.serving():
+            ranking = await run_in_threadpool(
+                lambda: run_reranker(
+                    self.reranker, query, documents, top_n, options=options, executor=executor
+                )
             )
-        )
         return ranking, self.warnings(options)
 
     def warnings(self, options: RerankOptions) -> list[str]:

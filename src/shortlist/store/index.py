@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +59,9 @@ from shortlist.store.generations import (
 from shortlist.types import Document, Passage, Ranking
 
 __all__ = ["MODES", "HybridConfig", "Index", "Mode"]
+
+QUERY_MEMO = 256
+"""How many recent query embeddings an open `Index` keeps (`embed_query`)."""
 
 FORMAT = "shortlist-index"
 FORMAT_VERSION = 1
@@ -101,6 +106,8 @@ class Index:
         self.chunker = Chunker.from_dict(manifest["chunker"])
         self.hybrid = HybridConfig.from_dict(manifest.get("hybrid", {}))
         self._generation = int(manifest.get("generation", 0))
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._queries_lock = threading.Lock()
 
     # ---- construction ------------------------------------------------------
     @classmethod
@@ -293,9 +300,34 @@ class Index:
             self._encoder = enc
         return self._encoder
 
+    @property
+    def loaded_encoder(self) -> Encoder | None:
+        """The encoder if it is already loaded, else None (never loads a model).
+
+        Lets a reader that moves to a newer generation hand the same model over
+        (`Index.open(path, encoder=old.loaded_encoder)`) instead of loading it again.
+        """
+        return self._encoder
+
     def load_encoder(self) -> Encoder:
         """`encoder`, for the `PassageStore` protocol."""
         return self.encoder
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """`text` embedded by `encoder`; the last `QUERY_MEMO` queries are kept, so the
+        dense first stage and a bi-encoder reranking its hits embed a query once."""
+        with self._queries_lock:
+            vector = self._queries.get(text)
+            if vector is not None:
+                self._queries.move_to_end(text)
+                return vector
+        vector = np.asarray(self.encoder.encode([text])[0], dtype=np.float32)
+        vector.setflags(write=False)
+        with self._queries_lock:
+            self._queries[text] = vector
+            while len(self._queries) > QUERY_MEMO:
+                self._queries.popitem(last=False)
+        return vector
 
     # ---- mutation ------------------------------------------------------------
     def add(
