@@ -15,7 +15,8 @@ Usage:
     python benchmarks/relevance_defaults.py --cache /work/data/cache \\
         --collection lee=/work/data/lee --collection stdlib-docs=/work/data/stdlib-docs \\
         --collection debian-faq=/work/data/debian-faq:dev \\
-        [--tables bm25,chunking,scoring,fusion,bm25s,defaults] [--chunking-on lee,stdlib-docs]
+        [--tables bm25,chunking,fusion,bm25s,defaults,previous] \\
+        [--chunking-on lee,stdlib-docs,debian-faq:tokens-254/32] [--dump runs.pkl]
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ CHUNKINGS: dict[str, Chunker | None] = {
     "tokens-128/16": Chunker(size=128, overlap=16, unit="tokens"),
 }
 
-BM25_WEIGHTS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+BM25_WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 
 
 class CachedEncoder:
@@ -209,6 +210,31 @@ def fused(
     return out
 
 
+def peak(pairs: Sequence[tuple[int, float]], kind: str) -> float:
+    """How far a run's best score stands out: (s1 - mean) / std or (s1 - s2) / std."""
+    scores = np.asarray([s for _, s in pairs[:FUSION_DEPTH]], dtype=np.float64)
+    if len(scores) < 3 or scores.std() == 0:
+        return 1e-6
+    top = scores[0] - (scores.mean() if kind == "top1" else scores[1])
+    return max(float(top / scores.std()), 1e-6)
+
+
+def adaptive(
+    a: PassageRun, b: PassageRun, method: str, kind: str, power: float
+) -> PassageRun:
+    """Label-free per-query weights: each run weighted by peak(run) ** power (experimental)."""
+    out: PassageRun = {}
+    for qid in a:
+        wa, wb = peak(a[qid], kind) ** power, peak(b[qid], kind) ** power
+        runs = [dict(a[qid][:FUSION_DEPTH]), dict(b[qid][:FUSION_DEPTH])]
+        out[qid] = ranked(fuse(method, runs, weights=[wa / (wa + wb), wb / (wa + wb)]), DEPTH)
+    return out
+
+
+ADAPTIVE = [(f"adaptive {m}, w ~ {k}-peak^{p}", m, k, p)
+            for m in ("zscore", "dbsf") for k in ("top1", "gap") for p in (1, 4)]
+
+
 def mean_ndcg(qrels: Qrels, run: Run) -> float:
     values = ndcg(qrels, run, 10)
     return float(np.mean(list(values.values())))
@@ -299,7 +325,10 @@ def table_fusion(
         col["dense"] = mean_ndcg(ds.qrels, to_docs(de, rowmap))
         for label, method, weights in FUSION_VARIANTS:
             col[label] = mean_ndcg(ds.qrels, to_docs(fused(bm, de, method, weights), rowmap))
-    labels = ["BM25", "dense", *(v[0] for v in FUSION_VARIANTS)]
+        for label, method, kind, power in ADAPTIVE:
+            col[label] = mean_ndcg(ds.qrels, to_docs(adaptive(bm, de, method, kind, power),
+                                                     rowmap))
+    labels = ["BM25", "dense", *(v[0] for v in FUSION_VARIANTS), *(v[0] for v in ADAPTIVE)]
     rows = []
     for label in labels:
         row: list[Any] = [label]
@@ -360,14 +389,26 @@ def default_k1_b() -> tuple[float, float]:
     return float(params["k1"].default), float(params["b"].default)
 
 
+PREVIOUS_DEFAULTS: dict[str, Any] = {
+    "k1": 0.9,
+    "b": 0.4,
+    "chunker": Chunker(size=200, overlap=40, unit="words"),
+    "hybrid": HybridConfig(method="rrf", weights=(0.5, 0.5)),
+}
+"""The index settings shipped before issue #10, for the before/after table."""
+
+
 def table_defaults(
-    sets: dict[str, Dataset], cache: Path, encoder: CachedEncoder
+    sets: dict[str, Dataset], cache: Path, encoder: CachedEncoder, previous: bool = False
 ) -> str:
-    """BM25, dense and hybrid through `Index.search` with every index setting at its default."""
+    """BM25, dense and hybrid through `Index.search` with every index setting at its default
+    (or, with `previous`, at the defaults shipped before issue #10)."""
     rows = []
+    settings = PREVIOUS_DEFAULTS if previous else {}
     for name, ds in sets.items():
-        path = cache / "indexes" / f"{name}--defaults"
-        index = Index.create(path, ds.corpus, encoder=encoder, overwrite=True)  # type: ignore[arg-type]
+        path = cache / "indexes" / f"{name}--{'previous-' if previous else ''}defaults"
+        index = Index.create(path, ds.corpus, encoder=encoder, overwrite=True,  # type: ignore[arg-type]
+                             **settings)
         row: list[Any] = [name, f"{index.num_passages}/{index.num_documents}"]
         values = {}
         for mode in ("bm25", "dense", "hybrid"):
@@ -379,12 +420,13 @@ def table_defaults(
             row.append(values[mode])
         row.append(f"{values['hybrid'] - max(values['bm25'], values['dense']):+.4f}")
         rows.append(row)
-    h = index.hybrid
+    h, bm = index.hybrid, index.manifest["bm25"]
+    c = index.chunker
     return fmt_table(
-        ["collection", "passages/docs", "BM25", "dense",
+        ["collection", "passages/docs", f"BM25 {bm['k1']}/{bm['b']}", "dense",
          f"hybrid ({h.method}, weights {h.weights})", "hybrid - better part"],
         rows,
-    )
+    ) + f"\n\nchunking: {c.size}/{c.overlap} {c.unit}"
 
 
 def main() -> None:
@@ -394,7 +436,8 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, required=True)
     parser.add_argument("--tables", default="bm25,chunking,fusion,bm25s,defaults")
     parser.add_argument("--chunking-on", default="lee,stdlib-docs",
-                        help="collections to build every chunking variant for")
+                        help="collections to build chunking variants for: NAME (every "
+                        "variant) or NAME:V1+V2, comma-separated")
     parser.add_argument("--variants", default=",".join(CHUNKINGS))
     parser.add_argument("--dump", type=Path, default=None,
                         help="write each collection's qrels and whole-passage BM25/dense runs "
@@ -415,9 +458,15 @@ def main() -> None:
               f"({split or 'test'})", flush=True)
 
     indexes: dict[tuple[str, str], Index] = {}
-    chunk_sets = set(args.chunking_on.split(",")) if "chunking" in tables else set()
+    chunk_sets: dict[str, list[str]] = {}
+    if "chunking" in tables:
+        for item in args.chunking_on.split(","):
+            name, _, only = item.partition(":")
+            chunk_sets[name] = only.split("+") if only else args.variants.split(",")
     for name, ds in sets.items():
-        variants = args.variants.split(",") if name in chunk_sets else ["whole"]
+        variants = chunk_sets.get(name, ["whole"])
+        if "whole" not in variants:
+            variants = ["whole", *variants]
         for variant in variants:
             indexes[(name, variant)] = index_for(args.cache, name, ds, variant, encoder)
     whole = {name: indexes[(name, "whole")] for name in sets}
@@ -431,6 +480,7 @@ def main() -> None:
         ("fusion", lambda: table_fusion(sets, whole, encoder, k1, b)[0]),
         ("bm25s", lambda: table_bm25s(sets, whole)),
         ("defaults", lambda: table_defaults(sets, args.cache, encoder)),
+        ("previous", lambda: table_defaults(sets, args.cache, encoder, previous=True)),
     ]
     for key, step in steps:
         if key in tables:
