@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from shortlist.errors import InvalidInputError
-from shortlist.retrieve.fusion import DEFAULT_FUSION, DEFAULT_FUSION_WEIGHTS, FUSIONS
+from shortlist.retrieve.fusion import DEFAULT_FUSION, DEFAULT_FUSION_WEIGHTS, FUSIONS, fuse
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,10 @@ class HybridConfig:
             int(d.get("rrf_k", 60)),
             (float(w[0]), float(w[1])) if (w := d.get("weights")) else (0.5, 0.5),
         )
+
+    def fuse(self, runs: Sequence[Mapping[int, float]]) -> dict[int, float]:
+        """Fuse the (BM25, dense) runs of one query, keyed by passage row."""
+        return fuse(self.method, runs, **self.fusion_params())
 
     def fusion_params(self) -> dict[str, Any]:
         """Keyword parameters for `fuse(self.method, ...)`."""
