@@ -18,6 +18,8 @@ import pytest
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
+pytest.importorskip("datasets", reason="datasets not installed: pip install 'shortlist[train]'")
+pytest.importorskip("accelerate", reason="accelerate not installed: pip install 'shortlist[train]'")
 
 from clirun import run_cli  # noqa: E402
 from models import WORDS, build_tiny_encoder, corpus  # noqa: E402
@@ -25,7 +27,6 @@ from optional import skip_without_extra  # noqa: E402
 from shortlist.errors import InvalidInputError  # noqa: E402
 from shortlist.rerank.registry import load_reranker  # noqa: E402
 from shortlist.train import TrainConfig, TrainResult, train_reranker  # noqa: E402
-from shortlist.train.checkpoint import list_checkpoints  # noqa: E402
 from shortlist.train.data import passage_id  # noqa: E402
 from shortlist.train.negatives import Group  # noqa: E402
 
@@ -94,6 +95,10 @@ def _same_weights(a: Path, b: Path) -> bool:
     return wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa)
 
 
+def _checkpoints(out: Path) -> list[int]:
+    return sorted(int(p.name.split("-")[1]) for p in (out / "checkpoints").glob("checkpoint-*"))
+
+
 def _groups(out: Path) -> list[Group]:
     (path,) = (out / "work").glob("groups-*.jsonl")
     return [Group.from_dict(json.loads(line)) for line in path.read_text().splitlines()]
@@ -144,7 +149,7 @@ def test_dev_evaluation_keeps_the_best_step(trained: TrainResult) -> None:
     main = {step: m["ndcg@10"] for step, m in trained.evals.items()}
     assert trained.best_step == max(main, key=lambda s: (main[s], -s))
     assert main[40] > main[0]
-    best_ckpt = trained.out / "checkpoints" / f"step-{trained.best_step}"
+    best_ckpt = trained.out / "checkpoints" / f"checkpoint-{trained.best_step}"
     if best_ckpt.is_dir():  # the root holds the best step's weights
         assert _same_weights(trained.out, best_ckpt)
 
@@ -168,9 +173,11 @@ def test_model_card_records_data_parameters_and_metrics(trained: TrainResult) ->
 
 
 def test_checkpoints_are_complete_and_pruned(trained: TrainResult) -> None:
-    steps = [s for s, _ in list_checkpoints(trained.out)]
-    assert steps == [20, 40]
-    assert not [p for p in (trained.out / "checkpoints").iterdir() if p.name.startswith(".")]
+    assert _checkpoints(trained.out) == [20, 40]
+    for step in (20, 40):
+        folder = trained.out / "checkpoints" / f"checkpoint-{step}"
+        for name in ("model.safetensors", "optimizer.pt", "scheduler.pt", "trainer_state.json"):
+            assert (folder / name).is_file(), (step, name)
 
 
 def test_resume_ends_with_the_weights_of_the_uninterrupted_run(
@@ -179,11 +186,13 @@ def test_resume_ends_with_the_weights_of_the_uninterrupted_run(
     out = tmp_path / "interrupted"
     shutil.copytree(trained.out, out)
     # Interrupted after the step-20 checkpoint: the later one never got written.
-    shutil.rmtree(out / "checkpoints" / "step-40")
+    shutil.rmtree(out / "checkpoints" / "checkpoint-40")
     resumed = train_reranker(_config(data, out, resume=True))
     assert resumed.losses == trained.losses
     assert resumed.evals == trained.evals
-    assert _same_weights(out / "checkpoints" / "step-40", trained.out / "checkpoints" / "step-40")
+    assert _same_weights(
+        out / "checkpoints" / "checkpoint-40", trained.out / "checkpoints" / "checkpoint-40"
+    )
 
 
 def test_same_seed_same_loss_curve_other_seed_other_curve(
