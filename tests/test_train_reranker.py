@@ -347,6 +347,27 @@ def test_beir_folder_with_train_and_dev_splits(data: dict[str, Path], tmp_path: 
     assert roles == ["corpus", "queries", "qrels/dev"]
 
 
+def test_missing_train_extra_is_named_before_any_work(
+    data: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from shortlist.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "datasets", None)  # import datasets -> ImportError
+    with pytest.raises(MissingDependencyError, match=r"shortlist\[train\]"):
+        train_reranker(_config(data, tmp_path / "m"))
+    assert not (tmp_path / "m").exists()
+
+
 def test_teacher_scale_must_be_positive(data: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="teacher_scale"):
         _config(data, tmp_path / "x", loss="both", teacher="bi-encoder", teacher_scale=0)
+
+
+def test_device_names_the_way_to_pick_a_gpu() -> None:
+    from shortlist.train.loop import resolve_device
+
+    assert resolve_device("cpu") == "cpu"
+    with pytest.raises(InvalidInputError, match="CUDA_VISIBLE_DEVICES"):
+        resolve_device("cuda:1")

@@ -67,10 +67,12 @@ def train_reranker(
 
     `log` receives one-line status messages (default: none). `load_teacher` builds the
     teacher from its spec (default `shortlist.rerank.registry.load_reranker`).
-    Raises `InvalidInputError`/`CorpusFormatError` for bad data or options and
-    `ModelLoadError` when the initial model cannot be loaded.
+    Raises `InvalidInputError`/`CorpusFormatError` for bad data or options,
+    `ModelLoadError` when the initial model cannot be loaded and
+    `MissingDependencyError` without the `train` extra (datasets, accelerate).
     """
     say: Log = log or (lambda _msg: None)
+    _require_trainer()
     _check_out(config)
     prepared = prepare(config, say, load_teacher)
     return _fit(config, prepared, say)
@@ -229,10 +231,6 @@ def total_steps(config: TrainConfig, num_groups: int) -> int:
 
 
 def _fit(config: TrainConfig, prep: Prepared, say: Log) -> TrainResult:
-    from shortlist._optional import require
-
-    require("datasets", "train", "training a reranker")
-    require("accelerate", "train", "training a reranker")
     from sentence_transformers.cross_encoder import (
         CrossEncoderTrainer,
         CrossEncoderTrainingArguments,
@@ -324,6 +322,14 @@ def _fit(config: TrainConfig, prep: Prepared, say: Log) -> TrainResult:
     )
     write_card(out, config, prep, result)
     return result
+
+
+def _require_trainer() -> None:
+    """Fail before indexing and mining when the trainer's dependencies are missing."""
+    from shortlist._optional import require
+
+    for module in ("datasets", "accelerate"):
+        require(module, "train", "training a reranker")
 
 
 def _dev_metrics() -> tuple[str, ...]:
