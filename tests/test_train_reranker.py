@@ -371,3 +371,16 @@ def test_device_names_the_way_to_pick_a_gpu() -> None:
     assert resolve_device("cpu") == "cpu"
     with pytest.raises(InvalidInputError, match="CUDA_VISIBLE_DEVICES"):
         resolve_device("cuda:1")
+
+
+def test_resume_skips_a_checkpoint_whose_save_did_not_finish(tmp_path: Path) -> None:
+    from shortlist.train.loop import latest_checkpoint
+
+    root = tmp_path / "checkpoints"
+    for step in (20, 40, 100):
+        (root / f"checkpoint-{step}").mkdir(parents=True)
+    for step in (20, 40):  # transformers writes trainer_state.json last
+        (root / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    (root / "checkpoint-x").mkdir()
+    assert latest_checkpoint(tmp_path) == root / "checkpoint-40"
+    assert latest_checkpoint(tmp_path / "none") is None

@@ -32,7 +32,7 @@ import numpy as np
 from shortlist.errors import InvalidInputError
 from shortlist.train.config import Prepared, TrainConfig, TrainResult
 from shortlist.train.data import PairSet, load_pairs, merge_pools, with_corpus
-from shortlist.train.evaluation import build_devset, first_stage_metrics
+from shortlist.train.evaluation import DEV_METRICS, build_devset, first_stage_metrics
 from shortlist.train.negatives import (
     Group,
     cached_groups,
@@ -312,7 +312,7 @@ def _fit(config: TrainConfig, prep: Prepared, say: Log) -> TrainResult:
         steps=done,
         losses=tuple(float(e["loss"]) for e in history if "loss" in e),
         evals={
-            int(e["step"]): {m: float(e[f"eval_{m}"]) for m in _dev_metrics()}
+            int(e["step"]): {m: float(e[f"eval_{m}"]) for m in DEV_METRICS}
             for e in history
             if st.EVAL_KEY in e
         },
@@ -330,12 +330,6 @@ def _require_trainer() -> None:
 
     for module in ("datasets", "accelerate"):
         require(module, "train", "training a reranker")
-
-
-def _dev_metrics() -> tuple[str, ...]:
-    from shortlist.train.evaluation import DEV_METRICS
-
-    return DEV_METRICS
 
 
 def _default_init() -> str:
