@@ -286,6 +286,7 @@ def test_cli_end_to_end(data: dict[str, Path], tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert f"trained 4 steps on 20 groups -> {out}" in result.stdout
     assert "mining hard negatives" in result.stderr
+    assert "'loss'" not in result.stdout + result.stderr  # no per-step log dicts
     card = (out / "README.md").read_text()
     assert f"shortlist train-reranker {data['pairs']} --out {out}" in card
     assert "--max-length 48 --batch-groups 4 --max-steps 4 --no-onnx\n" in card

@@ -292,6 +292,7 @@ def _fit(config: TrainConfig, prep: Prepared, say: Log) -> TrainResult:
         evaluator=st.DevEvaluator(prep.dev) if prep.dev is not None else None,
         callbacks=[st.PublishBest(lambda m: publish(m, out), say)],
     )
+    st.quiet_console(trainer, config.show_progress)
     with quiet_transformers():
         trainer.train(resume_from_checkpoint=str(latest) if latest is not None else None)
     history = trainer.state.log_history

@@ -87,9 +87,7 @@ def pool_fingerprint(pool: Mapping[str, Document], encoder: str | None) -> str:
     return h.hexdigest()[:24]
 
 
-def open_pool_index(
-    pool: Mapping[str, Document], work: Path, *, dense: bool, encoder: str
-) -> Any:
+def open_pool_index(pool: Mapping[str, Document], work: Path, *, dense: bool, encoder: str) -> Any:
     """The `Index` over `pool` in `work/index-<fingerprint>`, built on first use."""
     from shortlist.store.generations import current_generation
     from shortlist.store.index import Index
@@ -100,9 +98,7 @@ def open_pool_index(
     if current_generation(path) is not None:
         return Index.open(path)
     work.mkdir(parents=True, exist_ok=True)
-    return Index.create(
-        path, list(pool.values()), dense=dense, encoder=encoder, overwrite=True
-    )
+    return Index.create(path, list(pool.values()), dense=dense, encoder=encoder, overwrite=True)
 
 
 def first_stage(

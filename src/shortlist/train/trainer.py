@@ -13,6 +13,7 @@ imports it only inside `train_reranker`, so `import shortlist.train` stays cheap
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Generator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -207,3 +208,49 @@ class PublishBest(TrainerCallback):
         best = best_eval(state.log_history)
         if best is not None and best[1] == step and EVAL_KEY in metrics:
             self._publish(kwargs["model"])
+
+
+class Progress(TrainerCallback):
+    """One tqdm bar on stderr with the mean loss of the last 20 steps, replacing
+    transformers' progress and printer callbacks, which write every log line (here one
+    per step) to the console."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._enabled = enabled
+        self._bar: Any = None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(
+            total=state.max_steps,
+            initial=state.global_step,
+            desc="train",
+            unit="step",
+            file=sys.stderr,
+            disable=not self._enabled,
+            dynamic_ncols=True,
+        )
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self._bar is not None:
+            self._bar.update(state.global_step - self._bar.n)
+
+    def on_log(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        losses = [e["loss"] for e in state.log_history[-40:] if "loss" in e][-20:]
+        if self._bar is not None and losses:
+            self._bar.set_postfix(loss=f"{np.mean(losses):.4f}")
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def quiet_console(trainer: Any, show_progress: bool) -> None:
+    """Swap transformers' console callbacks for `Progress`."""
+    from transformers import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(Progress(show_progress))
