@@ -37,15 +37,12 @@ def _scored(loss: Any, table: Table, calls: list[int] | None = None) -> Any:
     """`loss` with its model calls answered from `table` (scores with gradients)."""
     leaf = {k: torch.tensor(v, requires_grad=True) for k, v in table.items()}
 
-    def columns(anchors: list[str], candidates: list[str], **_: Any) -> Any:
-        if calls is not None:
-            calls.append(len(candidates))
-        return torch.stack([leaf[(a, c)] for a, c in zip(anchors, candidates, strict=True)])
-
     def pairs(pairs: list[tuple[str, str]], **_: Any) -> Any:
+        if calls is not None:
+            calls.append(len(pairs))
         return torch.stack([leaf[(a, c)] for a, c in pairs])
 
-    loss.call_model_with_columns = columns
+    loss.call_model_with_pairs = pairs
     loss.logits_from_pairs = pairs
     loss.leaf = leaf
     return loss
@@ -71,8 +68,8 @@ def test_listwise_is_softmax_cross_entropy_over_the_group(model: Any) -> None:
     loss = _scored(ListwiseLoss(model), SCORES, calls)
     expected = (math.log(1 + 2 * math.exp(-2)) + math.log(3)) / 2
     assert loss(_inputs(GROUPS), None).item() == pytest.approx(expected, rel=1e-6)
-    # One call per passage column: no in-batch negatives from the other group.
-    assert calls == [2, 2, 2]
+    # One model call over the 2 x 3 pairs: no in-batch negatives from the other group.
+    assert calls == [6]
 
 
 def test_listwise_is_small_when_the_positive_dominates(model: Any) -> None:

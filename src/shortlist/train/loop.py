@@ -231,10 +231,7 @@ def total_steps(config: TrainConfig, num_groups: int) -> int:
 
 
 def _fit(config: TrainConfig, prep: Prepared, say: Log) -> TrainResult:
-    from sentence_transformers.cross_encoder import (
-        CrossEncoderTrainer,
-        CrossEncoderTrainingArguments,
-    )
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer
 
     from shortlist.train import trainer as st
 
@@ -257,32 +254,13 @@ def _fit(config: TrainConfig, prep: Prepared, say: Log) -> TrainResult:
     teacher = prep.teacher * config.teacher_scale if prep.teacher is not None else None
     dataset = st.group_dataset(prep.groups, prep.passages, teacher)
     has_dev = prep.dev is not None
-    args = CrossEncoderTrainingArguments(
-        output_dir=str(checkpoints_dir(out)),
-        per_device_train_batch_size=config.batch_groups,
-        gradient_accumulation_steps=config.grad_accum,
-        learning_rate=config.lr,
-        weight_decay=config.weight_decay,
-        warmup_steps=int(config.warmup_ratio * steps),
-        lr_scheduler_type="linear",
-        max_grad_norm=1.0,
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps if config.max_steps is not None else -1,
-        seed=config.seed,
-        data_seed=config.seed,
-        save_strategy="steps",
-        save_steps=config.save_every or steps,
-        save_total_limit=config.keep_checkpoints,
-        eval_strategy="steps" if has_dev else "no",
-        eval_steps=(config.eval_every or steps) if has_dev else None,
-        eval_on_start=has_dev and latest is None,
-        logging_strategy="steps",
-        logging_steps=1,
-        report_to="none",
-        disable_tqdm=not config.show_progress,
-        use_cpu=device == "cpu",
-        bf16=device == "cuda",
-        dataloader_drop_last=False,
+    args = st.training_args(
+        config,
+        output_dir=checkpoints_dir(out),
+        steps=steps,
+        device=device,
+        has_dev=has_dev,
+        resuming=latest is not None,
     )
     trainer = CrossEncoderTrainer(
         model=model,

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from sentence_transformers.base.evaluation import BaseEvaluator
 from sentence_transformers.base.modules import Transformer
-from sentence_transformers.cross_encoder import CrossEncoder
+from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainingArguments
 from sentence_transformers.cross_encoder.losses import (
     MarginMSELoss,
     MultipleNegativesRankingLoss,
@@ -30,6 +30,7 @@ from sentence_transformers.cross_encoder.losses import (
 from transformers import TrainerCallback
 
 from shortlist.errors import ModelLoadError
+from shortlist.train.config import TrainConfig
 from shortlist.train.evaluation import DEV_METRICS, DevSet, evaluate_reranking
 from shortlist.train.negatives import Group
 from shortlist.train.quiet import quiet_transformers
@@ -73,11 +74,54 @@ def load_model(source: str | Path, *, max_length: int, device: str) -> CrossEnco
     return model
 
 
+def training_args(
+    config: TrainConfig,
+    *,
+    output_dir: Path,
+    steps: int,
+    device: str,
+    has_dev: bool,
+    resuming: bool,
+) -> CrossEncoderTrainingArguments:
+    """The trainer's arguments for `config`: AdamW with linear warmup (`warmup_ratio` of
+    `steps`) and decay, clipping at 1.0, a log entry per step (the loss curve), dev
+    evaluation at step 0 (unless resuming), every `eval_every` steps and at the end,
+    checkpoints every `save_every` steps and at the end (0: only at the end)."""
+    return CrossEncoderTrainingArguments(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=config.batch_groups,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.lr,
+        weight_decay=config.weight_decay,
+        warmup_steps=int(config.warmup_ratio * steps),
+        lr_scheduler_type="linear",
+        max_grad_norm=1.0,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps if config.max_steps is not None else -1,
+        seed=config.seed,
+        data_seed=config.seed,
+        save_strategy="steps",
+        save_steps=config.save_every or steps,
+        save_total_limit=config.keep_checkpoints,
+        eval_strategy="steps" if has_dev else "no",
+        eval_steps=(config.eval_every or steps) if has_dev else None,
+        eval_on_start=has_dev and not resuming,
+        logging_strategy="steps",
+        logging_steps=1,
+        report_to="none",
+        disable_tqdm=True,  # `Progress` draws the bar
+        use_cpu=device == "cpu",
+        bf16=device == "cuda" and torch.cuda.is_bf16_supported(),
+        dataloader_drop_last=False,
+    )
+
+
 def group_dataset(
     groups: Sequence[Group], passages: Mapping[str, str], teacher: np.ndarray | None
 ) -> Any:
     """A `datasets.Dataset` with columns query, positive, negative_1..n (and label: the
-    teacher's scores of the group, positive first, when distilling)."""
+    teacher's scores of the group, positive first, when distilling). The column order
+    is the loss's input order. Texts are copied per group into Arrow memory."""
     from datasets import Dataset
 
     width = len(groups[0].passage_ids)
@@ -97,9 +141,12 @@ class ListwiseLoss(MultipleNegativesRankingLoss):
     contrastive estimation" loss of Gao, Dai and Callan, ECIR 2021
     (https://arxiv.org/abs/2101.08751). It is sentence-transformers'
     `MultipleNegativesRankingLoss` on raw logits (no activation, scale 1) without its
-    random in-batch negatives: ST's `num_negatives` cannot be 0, so the in-batch
-    sampling is switched off here. `ListNetLoss` would not do: it takes the softmax of
-    the labels as the target, so a 1/0 label gives the positive e/(e + n), not 1.
+    random in-batch negatives (ST's `num_negatives` cannot be 0). `ListNetLoss` would
+    not do: its target is the softmax of the labels, so a 1/0 label gives the positive
+    e/(e + n), not 1.
+
+    All (1 + n) x groups pairs of a batch go through the model in one call, where ST
+    makes one call per column: measured in benchmarks/train_speed.py.
     """
 
     def __init__(self, model: CrossEncoder) -> None:
@@ -112,7 +159,22 @@ class ListwiseLoss(MultipleNegativesRankingLoss):
 
     def column_scores(self, inputs: list[list[str]]) -> list[torch.Tensor]:
         """The logits of (query, column) for every passage column, positive first."""
-        return [self.call_model_with_columns(inputs[0], column) for column in inputs[1:]]
+        anchors = inputs[0]
+        pairs = [
+            [a, text] for column in inputs[1:] for a, text in zip(anchors, column, strict=True)
+        ]
+        scores = self.call_model_with_pairs(pairs)
+        return list(scores.view(len(inputs) - 1, len(anchors)))
+
+    def forward(
+        self,
+        inputs: list[list[str]],
+        labels: torch.Tensor | list[torch.Tensor] | None = None,
+        prompt: str | None = None,
+        task: str | None = None,
+    ) -> torch.Tensor:
+        # ST annotates `logits` as a Tensor; it is the list of per-column logits.
+        return self.calculate_loss(self.column_scores(inputs), len(inputs[0]))  # type: ignore[arg-type]
 
 
 class ListwiseWithMarginMSE(ListwiseLoss):
@@ -130,10 +192,12 @@ class ListwiseWithMarginMSE(ListwiseLoss):
     def forward(
         self,
         inputs: list[list[str]],
-        labels: torch.Tensor | list[torch.Tensor],
+        labels: torch.Tensor | list[torch.Tensor] | None = None,
         prompt: str | None = None,
         task: str | None = None,
     ) -> torch.Tensor:
+        if labels is None:
+            raise ValueError("listwise + MarginMSE needs teacher scores as labels")
         columns = self.column_scores(inputs)
         # ST annotates `logits` as a Tensor; it is the list of per-column logits.
         listwise = self.calculate_loss(columns, len(inputs[0]))  # type: ignore[arg-type]
