@@ -195,6 +195,17 @@ def test_resume_ends_with_the_weights_of_the_uninterrupted_run(
     )
 
 
+def test_resuming_a_finished_run_changes_nothing(
+    data: dict[str, Path], trained: TrainResult, tmp_path: Path
+) -> None:
+    out = tmp_path / "finished"
+    shutil.copytree(trained.out, out)
+    again = train_reranker(_config(data, out, resume=True))
+    assert (again.steps, again.losses, again.evals) == (40, trained.losses, trained.evals)
+    assert again.best_step == trained.best_step
+    assert _same_weights(out, trained.out)
+
+
 def test_same_seed_same_loss_curve_other_seed_other_curve(
     data: dict[str, Path], tmp_path: Path
 ) -> None:
