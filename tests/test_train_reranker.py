@@ -305,6 +305,16 @@ def test_cli_end_to_end(data: dict[str, Path], tmp_path: Path) -> None:
     assert load_reranker(f"cross-encoder:{out}").rerank("cat dog", ["cat", "dog"]).hits
 
 
+def test_progress_bar_without_per_step_log_lines(
+    data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(data, tmp_path / "bar", max_steps=3, dev=None, show_progress=True)
+    train_reranker(config)
+    captured = capsys.readouterr()
+    assert "3/3" in captured.err  # the bar reached the last step
+    assert "'loss'" not in captured.out + captured.err
+
+
 def test_cli_bad_input_is_one_line_naming_file_and_line(
     data: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -167,7 +167,9 @@ def checkpoints_dir(out: Path) -> Path:
 
 
 def latest_checkpoint(out: Path) -> Path | None:
-    """The newest complete `checkpoints/checkpoint-N` (one with its trainer state)."""
+    """The newest complete `checkpoints/checkpoint-N`: one with `trainer_state.json`,
+    which transformers writes last (its `get_last_checkpoint` takes the highest number,
+    complete or not)."""
     root = checkpoints_dir(out)
     if not root.is_dir():
         return None

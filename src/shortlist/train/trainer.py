@@ -13,7 +13,6 @@ imports it only inside `train_reranker`, so `import shortlist.train` stays cheap
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Generator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from sentence_transformers.cross_encoder.losses import (
     MarginMSELoss,
     MultipleNegativesRankingLoss,
 )
-from transformers import TrainerCallback
+from transformers import PrinterCallback, ProgressCallback, TrainerCallback
 
 from shortlist.errors import ModelLoadError
 from shortlist.train.config import TrainConfig
@@ -109,7 +108,7 @@ def training_args(
         logging_strategy="steps",
         logging_steps=1,
         report_to="none",
-        disable_tqdm=True,  # `Progress` draws the bar
+        disable_tqdm=not config.show_progress,
         use_cpu=device == "cpu",
         bf16=device == "cuda" and torch.cuda.is_bf16_supported(),
         dataloader_drop_last=False,
@@ -274,47 +273,18 @@ class PublishBest(TrainerCallback):
             self._publish(kwargs["model"])
 
 
-class Progress(TrainerCallback):
-    """One tqdm bar on stderr with the mean loss of the last 20 steps, replacing
-    transformers' progress and printer callbacks, which write every log line (here one
-    per step) to the console."""
+class _QuietProgress(ProgressCallback):
+    """transformers' progress bar without its `on_log`, which writes every log entry
+    (here one per step, for the loss curve) under the bar."""
 
-    def __init__(self, enabled: bool) -> None:
-        self._enabled = enabled
-        self._bar: Any = None
-
-    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        from tqdm.auto import tqdm
-
-        self._bar = tqdm(
-            total=state.max_steps,
-            initial=state.global_step,
-            desc="train",
-            unit="step",
-            file=sys.stderr,
-            disable=not self._enabled,
-            dynamic_ncols=True,
-        )
-
-    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self._bar is not None:
-            self._bar.update(state.global_step - self._bar.n)
-
-    def on_log(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        losses = [e["loss"] for e in state.log_history[-40:] if "loss" in e][-20:]
-        if self._bar is not None and losses:
-            self._bar.set_postfix(loss=f"{np.mean(losses):.4f}")
-
-    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+    def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+        return None
 
 
 def quiet_console(trainer: Any, show_progress: bool) -> None:
-    """Swap transformers' console callbacks for `Progress`."""
-    from transformers import PrinterCallback, ProgressCallback
-
+    """Keep per-step log lines off the console: transformers prints each one, through
+    its progress bar or, with the bar off, its `PrinterCallback`."""
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
-    trainer.add_callback(Progress(show_progress))
+    if show_progress:
+        trainer.add_callback(_QuietProgress())
