@@ -56,9 +56,11 @@ EAGER_ALLOWED: dict[str, frozenset[str]] = {
     ),
     "shortlist.integrations.langchain": frozenset({"langchain_core", "pydantic"}),
     "shortlist.integrations.llamaindex": frozenset({"llama_index", "pydantic"}),
+    "shortlist.train.trainer": frozenset({"torch", "transformers", "sentence_transformers"}),
 }
-"""Module (or package) prefix -> heavy libraries it may import at module level: the server
-and the integrations exist to wrap them, and nothing else imports those modules eagerly."""
+"""Module (or package) prefix -> heavy libraries it may import at module level: the server,
+the integrations and the training glue (subclasses of sentence-transformers' losses and
+callbacks) exist to wrap them, and nothing else imports those modules eagerly."""
 
 
 def _module_name(path: Path) -> str:

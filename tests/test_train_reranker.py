@@ -18,6 +18,8 @@ import pytest
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
+pytest.importorskip("datasets", reason="datasets not installed: pip install 'shortlist[train]'")
+pytest.importorskip("accelerate", reason="accelerate not installed: pip install 'shortlist[train]'")
 
 from clirun import run_cli  # noqa: E402
 from models import WORDS, build_tiny_encoder, corpus  # noqa: E402
@@ -25,7 +27,6 @@ from optional import skip_without_extra  # noqa: E402
 from shortlist.errors import InvalidInputError  # noqa: E402
 from shortlist.rerank.registry import load_reranker  # noqa: E402
 from shortlist.train import TrainConfig, TrainResult, train_reranker  # noqa: E402
-from shortlist.train.checkpoint import list_checkpoints  # noqa: E402
 from shortlist.train.data import passage_id  # noqa: E402
 from shortlist.train.negatives import Group  # noqa: E402
 
@@ -94,6 +95,10 @@ def _same_weights(a: Path, b: Path) -> bool:
     return wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa)
 
 
+def _checkpoints(out: Path) -> list[int]:
+    return sorted(int(p.name.split("-")[1]) for p in (out / "checkpoints").glob("checkpoint-*"))
+
+
 def _groups(out: Path) -> list[Group]:
     (path,) = (out / "work").glob("groups-*.jsonl")
     return [Group.from_dict(json.loads(line)) for line in path.read_text().splitlines()]
@@ -144,7 +149,7 @@ def test_dev_evaluation_keeps_the_best_step(trained: TrainResult) -> None:
     main = {step: m["ndcg@10"] for step, m in trained.evals.items()}
     assert trained.best_step == max(main, key=lambda s: (main[s], -s))
     assert main[40] > main[0]
-    best_ckpt = trained.out / "checkpoints" / f"step-{trained.best_step}"
+    best_ckpt = trained.out / "checkpoints" / f"checkpoint-{trained.best_step}"
     if best_ckpt.is_dir():  # the root holds the best step's weights
         assert _same_weights(trained.out, best_ckpt)
 
@@ -168,9 +173,11 @@ def test_model_card_records_data_parameters_and_metrics(trained: TrainResult) ->
 
 
 def test_checkpoints_are_complete_and_pruned(trained: TrainResult) -> None:
-    steps = [s for s, _ in list_checkpoints(trained.out)]
-    assert steps == [20, 40]
-    assert not [p for p in (trained.out / "checkpoints").iterdir() if p.name.startswith(".")]
+    assert _checkpoints(trained.out) == [20, 40]
+    for step in (20, 40):
+        folder = trained.out / "checkpoints" / f"checkpoint-{step}"
+        for name in ("model.safetensors", "optimizer.pt", "scheduler.pt", "trainer_state.json"):
+            assert (folder / name).is_file(), (step, name)
 
 
 def test_resume_ends_with_the_weights_of_the_uninterrupted_run(
@@ -179,11 +186,24 @@ def test_resume_ends_with_the_weights_of_the_uninterrupted_run(
     out = tmp_path / "interrupted"
     shutil.copytree(trained.out, out)
     # Interrupted after the step-20 checkpoint: the later one never got written.
-    shutil.rmtree(out / "checkpoints" / "step-40")
+    shutil.rmtree(out / "checkpoints" / "checkpoint-40")
     resumed = train_reranker(_config(data, out, resume=True))
     assert resumed.losses == trained.losses
     assert resumed.evals == trained.evals
-    assert _same_weights(out / "checkpoints" / "step-40", trained.out / "checkpoints" / "step-40")
+    assert _same_weights(
+        out / "checkpoints" / "checkpoint-40", trained.out / "checkpoints" / "checkpoint-40"
+    )
+
+
+def test_resuming_a_finished_run_changes_nothing(
+    data: dict[str, Path], trained: TrainResult, tmp_path: Path
+) -> None:
+    out = tmp_path / "finished"
+    shutil.copytree(trained.out, out)
+    again = train_reranker(_config(data, out, resume=True))
+    assert (again.steps, again.losses, again.evals) == (40, trained.losses, trained.evals)
+    assert again.best_step == trained.best_step
+    assert _same_weights(out, trained.out)
 
 
 def test_same_seed_same_loss_curve_other_seed_other_curve(
@@ -277,11 +297,22 @@ def test_cli_end_to_end(data: dict[str, Path], tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert f"trained 4 steps on 20 groups -> {out}" in result.stdout
     assert "mining hard negatives" in result.stderr
+    assert "'loss'" not in result.stdout + result.stderr  # no per-step log dicts
     card = (out / "README.md").read_text()
     assert f"shortlist train-reranker {data['pairs']} --out {out}" in card
     assert "--max-length 48 --batch-groups 4 --max-steps 4 --no-onnx\n" in card
     assert "--resume" not in card and "--lr" not in card
     assert load_reranker(f"cross-encoder:{out}").rerank("cat dog", ["cat", "dog"]).hits
+
+
+def test_progress_bar_without_per_step_log_lines(
+    data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(data, tmp_path / "bar", max_steps=3, dev=None, show_progress=True)
+    train_reranker(config)
+    captured = capsys.readouterr()
+    assert "3/3" in captured.err  # the bar reached the last step
+    assert "'loss'" not in captured.out + captured.err
 
 
 def test_cli_bad_input_is_one_line_naming_file_and_line(
@@ -338,6 +369,40 @@ def test_beir_folder_with_train_and_dev_splits(data: dict[str, Path], tmp_path: 
     assert roles == ["corpus", "queries", "qrels/dev"]
 
 
+def test_missing_train_extra_is_named_before_any_work(
+    data: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from shortlist.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "datasets", None)  # import datasets -> ImportError
+    with pytest.raises(MissingDependencyError, match=r"shortlist\[train\]"):
+        train_reranker(_config(data, tmp_path / "m"))
+    assert not (tmp_path / "m").exists()
+
+
 def test_teacher_scale_must_be_positive(data: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="teacher_scale"):
         _config(data, tmp_path / "x", loss="both", teacher="bi-encoder", teacher_scale=0)
+
+
+def test_device_names_the_way_to_pick_a_gpu() -> None:
+    from shortlist.train.loop import resolve_device
+
+    assert resolve_device("cpu") == "cpu"
+    with pytest.raises(InvalidInputError, match="CUDA_VISIBLE_DEVICES"):
+        resolve_device("cuda:1")
+
+
+def test_resume_skips_a_checkpoint_whose_save_did_not_finish(tmp_path: Path) -> None:
+    from shortlist.train.loop import latest_checkpoint
+
+    root = tmp_path / "checkpoints"
+    for step in (20, 40, 100):
+        (root / f"checkpoint-{step}").mkdir(parents=True)
+    for step in (20, 40):  # transformers writes trainer_state.json last
+        (root / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    (root / "checkpoint-x").mkdir()
+    assert latest_checkpoint(tmp_path) == root / "checkpoint-40"
+    assert latest_checkpoint(tmp_path / "none") is None

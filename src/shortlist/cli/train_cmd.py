@@ -84,13 +84,21 @@ def command_line(ctx: click.Context) -> str:
 @click.option("--epochs", default=1, show_default=True)
 @click.option("--max-steps", type=int, default=None, help="Optimizer steps (overrides --epochs).")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available).")
+@click.option(
+    "--device",
+    default=None,
+    help="cpu or cuda (default: cuda if available; pick a GPU with CUDA_VISIBLE_DEVICES).",
+)
 @click.option("--save-every", default=500, show_default=True, help="Checkpoint every N steps.")
 @click.option("--eval-every", default=500, show_default=True, help="Dev evaluation every N steps.")
 @click.option("--eval-depth", default=30, show_default=True, help="Dev candidates per query.")
 @click.option("--max-dev-queries", default=500, show_default=True, help="Cap on dev queries.")
-@click.option("--keep-checkpoints", default=2, show_default=True)
-@click.option("--resume", is_flag=True, help="Continue from the latest checkpoint in --out.")
+@click.option(
+    "--keep-checkpoints", default=2, show_default=True, help="Newest checkpoint-N folders kept."
+)
+@click.option(
+    "--resume", is_flag=True, help="Continue from the latest OUT/checkpoints/checkpoint-N."
+)
 @click.option("--overwrite", is_flag=True, help="Start again even if --out holds a model.")
 @click.option(
     "--work-dir", type=click.Path(), default=None, help="Index and caches (default: OUT/work)."

@@ -5,13 +5,15 @@ The pieces, one per module:
 - `data`: training pairs from JSONL or a BEIR folder (`PairSet`);
 - `negatives`: hard negatives mined with shortlist's own first stage (`Group`);
 - `teacher`: teacher scores for distillation, computed once and cached;
-- `losses`: listwise cross-entropy and MarginMSE, pure torch functions;
-- `checkpoint`: atomic checkpoints with optimizer, scheduler and RNG state;
 - `evaluation`: nDCG@10 / MRR@10 of reranking first-stage candidates of dev queries;
+- `trainer`: the sentence-transformers glue: model, dataset, losses, dev evaluator,
+  best-step callback (optimisation, checkpoints and resume are `CrossEncoderTrainer`'s);
 - `card`: the model card (`README.md`);
-- `loop`: `TrainConfig`, `train_reranker`, `TrainResult`.
+- `config`: `TrainConfig`, `Prepared`, `TrainResult`;
+- `loop`: `train_reranker`: prepare the groups, then run the trainer.
 
-torch is imported lazily inside functions, so importing this package is cheap.
+torch, datasets and sentence-transformers are imported lazily inside functions (the
+`trainer` module is imported only by `train_reranker`), so importing this package is cheap.
 """
 
 from __future__ import annotations

@@ -3,6 +3,10 @@
 It records what is needed to trust and reproduce the model: the training data manifest
 (files, sha256, counts), every parameter, the exact command line, the dev metrics of
 the first stage alone and of each evaluation, and how to load the model.
+
+sentence-transformers writes its own card into each checkpoint; it knows neither the
+data files and their hashes nor the first-stage baseline, so the published model at
+`OUT/` carries this one instead.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ MANIFEST = "training.json"
 
 def card_data(config: TrainConfig, prep: Prepared, result: TrainResult) -> dict[str, Any]:
     """The card's facts as JSON (also written to `training.json` beside the card)."""
+    import sentence_transformers
     import torch
     import transformers
 
@@ -49,6 +54,7 @@ def card_data(config: TrainConfig, prep: Prepared, result: TrainResult) -> dict[
             "python": platform.python_version(),
             "torch": torch.__version__,
             "transformers": transformers.__version__,
+            "sentence_transformers": sentence_transformers.__version__,
         },
     }
     if prep.dev_pairs is not None and prep.dev is not None:

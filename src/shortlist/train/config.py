@@ -45,14 +45,15 @@ class TrainConfig:
         `distill_weight`: weight of MarginMSE in `both`; `teacher_scale` multiplies the
         teacher's raw scores before margins are taken (a bi-encoder's cosines differ by
         tenths where a cross-encoder's logits differ by units; ~20 puts them on a par).
-    Optimisation
+    Optimisation (sentence-transformers' `CrossEncoderTrainer`)
         AdamW with `lr`, `weight_decay`, linear warmup over `warmup_ratio` of the steps
         then linear decay; `batch_groups` groups per micro-batch, `grad_accum`
-        micro-batches per optimizer step; `epochs` or `max_steps` (which wins when set).
+        micro-batches per optimizer step; `epochs` or `max_steps` (which wins when set);
+        `device`: "cpu" or "cuda" (None: cuda when available).
     Bookkeeping
         `save_every`, `eval_every` in optimizer steps (0: only at the end);
-        `keep_checkpoints`: how many `checkpoints/step-N` to keep; `resume`: continue
-        from the latest checkpoint in `out`; `work_dir`: index, mined groups and
+        `keep_checkpoints`: how many `checkpoints/checkpoint-N` to keep; `resume`:
+        continue from the latest complete checkpoint in `out`; `work_dir`: index, mined groups and
         teacher scores (None: `out/work`).
     """
 

@@ -5,6 +5,12 @@ Candidates come from the same pool index the negatives were mined from (top
 (nDCG@10 and MRR@10 by default, averaged over the dev queries). A relevant document
 the first stage missed stays missed: these numbers measure the reranker in the
 pipeline it will run in, not in isolation.
+
+sentence-transformers' `CrossEncoderRerankingEvaluator` does the same reranking, but
+with its own metric code; these numbers come from the metrics the evaluation harness
+reports (checked against trec_eval), so a dev nDCG here and an eval table in
+docs/RESULTS.md mean the same thing. `shortlist.train.trainer.DevEvaluator` plugs this
+into the trainer.
 """
 
 from __future__ import annotations

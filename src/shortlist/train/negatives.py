@@ -6,6 +6,15 @@ when dense negatives are asked for). For each (query, positive) pair a `Group` t
 ranks 1..depth, never one of the query's positives and never the same passage twice;
 when the first stage has too few, the group is topped up with random pool passages,
 so every group has exactly `n_bm25 + n_dense` negatives.
+
+Why not sentence-transformers' `mine_hard_negatives`: it ranks candidates with a
+bi-encoder's embeddings only (optionally rescored by a cross-encoder), so it cannot mine
+the BM25 half of a group, nor with shortlist's analyzer (stemming, stopwords) that the
+first stage uses at query time. A reranker is trained on the candidates it will see, and
+those come from our BM25 and hybrid first stage. It also excludes a query's positives by
+text of the pair's own positive column, where a query here may have several judged
+positives (BEIR qrels), all of which must stay out of its negatives; this module
+excludes them by id.
 """
 
 from __future__ import annotations
@@ -78,9 +87,7 @@ def pool_fingerprint(pool: Mapping[str, Document], encoder: str | None) -> str:
     return h.hexdigest()[:24]
 
 
-def open_pool_index(
-    pool: Mapping[str, Document], work: Path, *, dense: bool, encoder: str
-) -> Any:
+def open_pool_index(pool: Mapping[str, Document], work: Path, *, dense: bool, encoder: str) -> Any:
     """The `Index` over `pool` in `work/index-<fingerprint>`, built on first use."""
     from shortlist.store.generations import current_generation
     from shortlist.store.index import Index
@@ -91,9 +98,7 @@ def open_pool_index(
     if current_generation(path) is not None:
         return Index.open(path)
     work.mkdir(parents=True, exist_ok=True)
-    return Index.create(
-        path, list(pool.values()), dense=dense, encoder=encoder, overwrite=True
-    )
+    return Index.create(path, list(pool.values()), dense=dense, encoder=encoder, overwrite=True)
 
 
 def first_stage(
