@@ -48,7 +48,7 @@ def test_fusion_ties_break_by_numeric_row() -> None:
     # Row 9 and row 10 fuse to the same RRF score; string order would put "10" first.
     left = RowHits(np.asarray([9, 10], dtype=np.int64), np.asarray([2.0, 1.0], np.float32))
     right = RowHits(np.asarray([10, 9], dtype=np.int64), np.asarray([2.0, 1.0], np.float32))
-    rows, scores = fuse_rows(HybridConfig(method="rrf"), [left, right], k=2)
+    rows, scores = fuse_rows(HybridConfig(method="rrf", weights=(0.5, 0.5)), [left, right], k=2)
     assert rows.tolist() == [9, 10]
     assert scores[0] == scores[1]
 
