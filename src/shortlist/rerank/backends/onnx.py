@@ -15,6 +15,14 @@ A model folder may also ship its artifacts: ``onnx/shortlist.json`` maps file na
 made from (`ship_artifact` writes them; `shortlist train-reranker` does). A shipped
 artifact whose weights hash and options match is used as is, with no export and no
 cache, so a trained folder runs on `onnx-int8` offline wherever it is copied.
+
+Why this exporter and not sentence-transformers' (`CrossEncoder(backend="onnx")`,
+`export_dynamic_quantized_onnx_model`, issue #11): both are built on `optimum-onnx`, and
+every release of it (up to 0.1.0) requires transformers<4.58, while sentence-transformers
+6.x requires transformers>=5. pip finds no solution even for ST's own extra
+(`pip install "sentence-transformers[onnx]==6.2.0"`: ResolutionImpossible), so that path
+cannot be installed next to the transformers shortlist runs on. `benchmarks/export_compare.py`
+times both paths in one run and skips ST's with the reason, to re-check when it resolves.
 """
 
 from __future__ import annotations
