@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
 
-from shortlist.cli._common import interactive
+from shortlist.cli._common import echo_json, threads_option
 from shortlist.corpus.chunking import Chunker
 from shortlist.corpus.readers import BadRecord, CsvColumns, read_corpus
 from shortlist.types import Document
@@ -83,7 +84,8 @@ class _Reader:
     "--model",
     default="default",
     show_default=True,
-    help="Dense encoder: 'default' (all-MiniLM-L6-v2, offline) or a sentence-transformers id/path.",
+    help="Dense encoder: 'default' (all-MiniLM-L6-v2, offline) or a sentence-transformers "
+    "id/path, with an optional ?backend=torch|onnx|onnx-int8|openvino|openvino-int8.",
 )
 @click.option("--chunk-size", default=200, show_default=True, help="Passage size in words.")
 @click.option(
@@ -92,6 +94,8 @@ class _Reader:
 @click.option("--k1", default=0.9, show_default=True, help="BM25 k1.")
 @click.option("--b", default=0.4, show_default=True, help="BM25 b.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing index (atomically).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@threads_option
 @_reader_options
 def index_cmd(
     sources: tuple[str, ...],
@@ -103,13 +107,19 @@ def index_cmd(
     k1: float,
     b: float,
     overwrite: bool,
+    as_json: bool,
+    threads: int,
     fmt: str | None,
     id_column: str,
     text_column: str,
     title_column: str | None,
     skip_bad: bool,
 ) -> None:
-    """Build an index from SOURCES (JSONL, BEIR corpus.jsonl, CSV, or folders of .txt/.md)."""
+    """Build an index from SOURCES (JSONL, BEIR corpus.jsonl, CSV, or folders of .txt/.md).
+
+    Progress goes to stderr: a bar per stage on a terminal, one line per stage otherwise.
+    """
+    from shortlist.progress import progress_for
     from shortlist.store.index import Index
 
     t0 = time.perf_counter()
@@ -124,13 +134,26 @@ def index_cmd(
         b=b,
         chunker=chunker,
         overwrite=overwrite,
-        show_progress=interactive(),
+        progress=progress_for(sys.stderr),
+        num_threads=threads,
     )
     dt = time.perf_counter() - t0
-    click.echo(
+    if as_json:
+        echo_json(
+            {
+                "index": index_dir,
+                "documents": index.num_documents,
+                "passages": index.num_passages,
+                "seconds": round(dt, 3),
+                "encoder": index.encoder_identity,
+                "skipped": reader.skipped,
+            }
+        )
+    else:
+        click.echo(
         f"indexed {index.num_documents} documents ({index.num_passages} passages) "
-        f"into {index_dir} in {dt:.1f}s" + ("" if no_dense else f" [dense: {model}]")
-    )
+            f"into {index_dir} in {dt:.1f}s" + ("" if no_dense else f" [dense: {model}]")
+        )
     if reader.skipped:
         click.echo(f"skipped {reader.skipped} bad records", err=True)
 
@@ -139,33 +162,51 @@ def index_cmd(
 @_source
 @_index_opt
 @click.option("--replace", is_flag=True, help="Replace documents whose id is already indexed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@threads_option
 @_reader_options
 def add_cmd(
     sources: tuple[str, ...],
     index_dir: str,
     replace: bool,
+    as_json: bool,
+    threads: int,
     fmt: str | None,
     id_column: str,
     text_column: str,
     title_column: str | None,
     skip_bad: bool,
 ) -> None:
-    """Add documents to an existing index without rebuilding it."""
+    """Add documents to an existing index without rebuilding it (progress on stderr)."""
+    from shortlist.progress import progress_for
     from shortlist.store.index import Index
 
     t0 = time.perf_counter()
-    index = Index.open(index_dir)
+    index = Index.open(index_dir, num_threads=threads)
     reader = _Reader(sources, fmt, id_column, text_column, title_column, skip_bad)
     added = index.add(
         reader.documents(),
         on_duplicate="replace" if replace else "error",
-        show_progress=interactive(),
+        progress=progress_for(sys.stderr),
     )
-    click.echo(
-        f"added {added} passages from {reader.count} documents in "
-        f"{time.perf_counter() - t0:.1f}s; the index now has {index.num_documents} "
-        f"documents ({index.num_passages} passages)"
-    )
+    dt = time.perf_counter() - t0
+    if as_json:
+        echo_json(
+            {
+                "index": index_dir,
+                "added_passages": added,
+                "read_documents": reader.count,
+                "documents": index.num_documents,
+                "passages": index.num_passages,
+                "seconds": round(dt, 3),
+                "skipped": reader.skipped,
+            }
+        )
+    else:
+        click.echo(
+            f"added {added} passages from {reader.count} documents in {dt:.1f}s; the index "
+            f"now has {index.num_documents} documents ({index.num_passages} passages)"
+        )
     if reader.skipped:
         click.echo(f"skipped {reader.skipped} bad records", err=True)
 

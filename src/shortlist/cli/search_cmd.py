@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
-from shortlist.cli._common import echo_json, echo_ranking, parse_filters
+from shortlist.cli._common import (
+    echo_json,
+    echo_ranking,
+    load_reranker_with_threads,
+    parse_filters,
+    threads_option,
+)
 
 
 @click.command("search")
@@ -60,6 +66,7 @@ from shortlist.cli._common import echo_json, echo_ranking, parse_filters
     show_default=True,
 )
 @click.option("--budget", default=2000, show_default=True, help="--format prompt: token budget.")
+@threads_option
 def search_cmd(
     query: str,
     index_dir: str,
@@ -72,18 +79,18 @@ def search_cmd(
     as_json: bool,
     fmt: str,
     budget: int,
+    threads: int,
 ) -> None:
     """Search an index; with --rerank, rescore the top K and keep the top N."""
     from shortlist.pipeline import Pipeline
     from shortlist.store.index import Index
 
-    index = Index.open(index_dir)
+    index = Index.open(index_dir, num_threads=threads)
     mode = mode or ("hybrid" if index.has_dense else "bm25")
     flt = parse_filters(filters) or None
     if rerank_spec and rerank_spec != "none":
-        from shortlist.rerank.registry import load_reranker
-
-        pipeline = Pipeline(index, load_reranker(rerank_spec), k=k or 50, top_n=top_n, mode=mode)
+        reranker = load_reranker_with_threads(rerank_spec, threads)
+        pipeline = Pipeline(index, reranker, k=k or 50, top_n=top_n, mode=mode)
         ranking = pipeline.run(query, filter=flt)
     else:
         ranking = index.search(query, k=k or 10, mode=mode, filter=flt, by=by)  # type: ignore[arg-type]

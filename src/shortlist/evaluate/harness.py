@@ -34,6 +34,7 @@ import numpy as np
 from shortlist.errors import InvalidInputError
 from shortlist.evaluate.trec import read_trec_run, write_trec_run
 from shortlist.pipeline import PipelineSpec, parse_pipeline
+from shortlist.progress import NoProgress, Progress
 from shortlist.types import Hit, Qrels, Run
 
 DEFAULT_METRICS: tuple[str, ...] = ("ndcg@10", "mrr@10", "recall@100")
@@ -130,7 +131,10 @@ class Harness:
         prices: Mapping[str, Mapping[str, float]] | None = None,
         load_reranker: Callable[[str], Any] | None = None,
         progress: Callable[[str], None] | None = None,
+        stages: Progress | None = None,
     ) -> None:
+        """`progress` receives one-line messages; `stages` shows the per-query loops
+        (a bar on a terminal, see `shortlist.progress`)."""
         self.index = index
         self.queries = dict(queries)
         self.qrels = qrels
@@ -146,6 +150,7 @@ class Harness:
             load_reranker = _load
         self._load_reranker = load_reranker
         self._progress = progress or (lambda _msg: None)
+        self._stages: Progress = stages or NoProgress()
         self._first_stage_cache: dict[
             tuple[str, int], tuple[dict[str, list[Hit]], dict[str, float]]
         ] = {}
@@ -161,11 +166,13 @@ class Harness:
         if self.queries:
             # Untimed warm-up: loading the encoder must not be charged to the first query.
             self.index.search(next(iter(self.queries.values())), k=k, mode=mode)
-        for qid, text in self.queries.items():
-            t = time.perf_counter()
-            ranking = self.index.search(text, k=k, mode=mode)
-            lat[qid] = (time.perf_counter() - t) * 1000
-            hits[qid] = list(ranking.hits)
+        with self._stages.stage(f"search {mode} k={k}", len(self.queries), "queries") as stage:
+            for qid, text in self.queries.items():
+                t = time.perf_counter()
+                ranking = self.index.search(text, k=k, mode=mode)
+                lat[qid] = (time.perf_counter() - t) * 1000
+                hits[qid] = list(ranking.hits)
+                stage.advance()
         self._first_stage_cache[(mode, k)] = (hits, lat)
         return hits, lat
 
@@ -238,32 +245,35 @@ class Harness:
                 if hits_by_q[qid]:
                     reranker.rerank(text, hits_by_q[qid][:k], top_n=None)
                     break
-        for qid, text in self.queries.items():
-            cands = hits_by_q[qid][:k]
-            if self.ignore_identical_ids:
-                # The query is itself a corpus document (doc-to-doc tasks): drop its self-match
-                # before reranking, as BEIR does for ArguAna and Quora.
-                cands = [h for h in cands if h.doc_id != qid]
-            first_run[qid] = _doc_run(cands)
-            rerank_ms = 0.0
-            final = cands
-            if reranker is not None and cands:
-                t = time.perf_counter()
-                final = list(reranker.rerank(text, cands, top_n=None).hits)
-                rerank_ms = (time.perf_counter() - t) * 1000
-                cost_units = getattr(reranker, "cost_units", None)
-                if cost_units is not None:
-                    est = cost_units(text, [h.text for h in cands])
-                    for unit, v in (
-                        ("searches", est.search_units),
-                        ("tokens", est.tokens),
-                        ("requests", est.requests),
-                    ):
-                        units[unit] = units.get(unit, 0.0) + float(v)
-            run[qid] = _doc_run(final)
-            lat["retrieve"][qid] = retrieve_lat[qid]
-            lat["rerank"][qid] = rerank_ms
-            lat["total"][qid] = retrieve_lat[qid] + rerank_ms
+        label = f"rerank {parsed.reranker} k={k}" if reranker is not None else f"score k={k}"
+        with self._stages.stage(label, len(self.queries), "queries") as stage:
+            for qid, text in self.queries.items():
+                cands = hits_by_q[qid][:k]
+                if self.ignore_identical_ids:
+                    # The query is itself a corpus document (doc-to-doc tasks): drop its self-match
+                    # before reranking, as BEIR does for ArguAna and Quora.
+                    cands = [h for h in cands if h.doc_id != qid]
+                first_run[qid] = _doc_run(cands)
+                rerank_ms = 0.0
+                final = cands
+                if reranker is not None and cands:
+                    t = time.perf_counter()
+                    final = list(reranker.rerank(text, cands, top_n=None).hits)
+                    rerank_ms = (time.perf_counter() - t) * 1000
+                    cost_units = getattr(reranker, "cost_units", None)
+                    if cost_units is not None:
+                        est = cost_units(text, [h.text for h in cands])
+                        for unit, v in (
+                            ("searches", est.search_units),
+                            ("tokens", est.tokens),
+                            ("requests", est.requests),
+                        ):
+                            units[unit] = units.get(unit, 0.0) + float(v)
+                run[qid] = _doc_run(final)
+                lat["retrieve"][qid] = retrieve_lat[qid]
+                lat["rerank"][qid] = rerank_ms
+                lat["total"][qid] = retrieve_lat[qid] + rerank_ms
+                stage.advance()
         cost = self._cost(parsed.reranker, units, len(self.queries))
         return run, first_run, lat, cost
 

@@ -154,7 +154,7 @@ REGISTRY: dict[str, _Kind] = {
             "window_stride": Param(_positive_int, "tokens between window starts"),
             "device": Param(str, "torch device, e.g. cpu or cuda"),
         },
-        options=("cache_dir", "device"),
+        options=("cache_dir", "device", "num_threads"),
     ),
     "cohere": _Kind(
         _api("shortlist.rerank.api.cohere", "CohereReranker"),

@@ -384,9 +384,7 @@ def artifact_key(folder: Path, backend: str, extra: Sequence[str] = ()) -> str:
     h = hashlib.sha256()
     meta = [str(_CACHE_FORMAT), backend, torch.__version__, transformers.__version__, *extra]
     h.update("\n".join(meta).encode())
-    files = sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix in _MODEL_FILE_SUFFIXES
-    )
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in _MODEL_FILE_SUFFIXES)
     for p in files:
         h.update(p.name.encode())
         hash_file_into(h, p)

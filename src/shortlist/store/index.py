@@ -15,8 +15,9 @@ identity, so an index is never searched with a different model or format.
 from __future__ import annotations
 
 import json
+import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from shortlist.errors import (
     IndexNotFoundError,
     InvalidInputError,
 )
+from shortlist.progress import NoProgress, Progress, progress_for
 from shortlist.retrieve.analyzer import Analyzer
 from shortlist.retrieve.bm25 import BM25Index
 from shortlist.retrieve.encoder import Encoder
@@ -95,8 +97,12 @@ class Index:
         bm25: BM25Index,
         vectors: VectorIndex | None,
         encoder: Encoder | None,
+        *,
+        num_threads: int | None = None,
     ) -> None:
         self.path = path
+        self._num_threads = num_threads
+        self._progress: Progress = NoProgress()
         self._manifest = manifest
         self._docs = docstore
         self._bm25 = bm25
@@ -124,6 +130,8 @@ class Index:
         hybrid: HybridConfig | None = None,
         overwrite: bool = False,
         show_progress: bool = False,
+        progress: Progress | None = None,
+        num_threads: int | None = None,
     ) -> Index:
         """Build a new index at `path` from `documents`.
 
@@ -131,6 +139,12 @@ class Index:
         the new index replaces it atomically (the old one answers until the switch).
         `encoder` is a spec for `shortlist.retrieve.encoders.load_encoder` or an
         `Encoder` object (then its identity must be reproducible from `encoder_spec`).
+        The spec's `?backend=` is recorded in the manifest's encoder identity, and the
+        index is always searched with that backend.
+
+        `progress` reports each stage (see `shortlist.progress`); `show_progress=True`
+        without it means bars on a terminal stderr, one line per stage otherwise.
+        `num_threads` is the encoder's intra-op thread count (None: its runtime's default).
         """
         root = Path(path)
         if current_generation(root) is not None and not overwrite:
@@ -143,7 +157,7 @@ class Index:
         enc: Encoder | None = None
         encoder_spec = encoder if isinstance(encoder, str) else getattr(encoder, "spec", "custom")
         if dense:
-            enc = _load_encoder(encoder) if isinstance(encoder, str) else encoder
+            enc = _load_encoder(encoder, num_threads) if isinstance(encoder, str) else encoder
         analyzer = analyzer or Analyzer()
         chunker = chunker or Chunker()
         manifest: dict[str, Any] = {
@@ -170,18 +184,38 @@ class Index:
             if enc is not None
             else None
         )
-        index = cls(root, manifest, DocStore(), BM25Index(k1=k1, b=b), vectors, enc)
-        index._ingest(documents, show_progress=show_progress, on_duplicate="error")
-        index._commit(fresh=True)
+        index = cls(
+            root,
+            manifest,
+            DocStore(),
+            BM25Index(k1=k1, b=b),
+            vectors,
+            enc,
+            num_threads=num_threads,
+        )
+        index._progress = _pick_progress(show_progress, progress)
+        try:
+            index._ingest(documents, on_duplicate="error")
+            index._commit(fresh=True)
+        finally:
+            index._progress = NoProgress()
         return index
 
     @classmethod
-    def open(cls, path: str | Path, *, encoder: Encoder | None = None) -> Index:
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        encoder: Encoder | None = None,
+        num_threads: int | None = None,
+    ) -> Index:
         """Open the live generation of the index at `path`.
 
         Raises `IndexNotFoundError` when there is none, and `IndexCompatibilityError`
         when it was written by another format version, or when `encoder` is given and
-        differs from the model the index was built with.
+        differs from the model (or the backend) the index was built with. Without
+        `encoder`, the one in the manifest is loaded on first use, with `num_threads`
+        intra-op threads (None: its runtime's default).
         """
         root = Path(path)
         gen = current_generation(root)
@@ -206,7 +240,7 @@ class Index:
         docstore = DocStore.load(gen / "docs")
         bm25 = BM25Index.load(gen / "bm25")
         vectors = VectorIndex.load(gen / "vectors") if dense["enabled"] else None
-        return cls(root, manifest, docstore, bm25, vectors, encoder)
+        return cls(root, manifest, docstore, bm25, vectors, encoder, num_threads=num_threads)
 
     # ---- properties ----------------------------------------------------------
     @property
@@ -240,7 +274,7 @@ class Index:
             )
         if self._encoder is None:
             dense = self._manifest["dense"]
-            enc = _load_encoder(dense["encoder"])
+            enc = _load_encoder(dense["encoder"], self._num_threads)
             _check_identity(self.path, dense["identity"], enc.identity)
             self._encoder = enc
         return self._encoder
@@ -252,18 +286,23 @@ class Index:
         *,
         on_duplicate: Literal["error", "replace", "skip"] = "error",
         show_progress: bool = False,
+        progress: Progress | None = None,
     ) -> int:
         """Add documents incrementally and commit a new generation; returns passages added.
 
         A document id already in the index is an error (`on_duplicate="error"`),
         replaces the old document (`"replace"`) or is left alone (`"skip"`).
+        `progress` / `show_progress` report each stage, as for `create`.
         """
+        self._progress = _pick_progress(show_progress, progress)
         try:
-            added = self._ingest(documents, show_progress=show_progress, on_duplicate=on_duplicate)
+            added = self._ingest(documents, on_duplicate=on_duplicate)
             self._commit()
         except BaseException:
             self._reload()
             raise
+        finally:
+            self._progress = NoProgress()
         return added
 
     def delete(self, ids: Iterable[str]) -> tuple[int, list[str]]:
@@ -289,9 +328,8 @@ class Index:
         if self._vectors is not None:
             self._vectors.delete(arr)
 
-    def _ingest(
-        self, documents: Iterable[Document], *, show_progress: bool, on_duplicate: str
-    ) -> int:
+    def _ingest(self, documents: Iterable[Document], *, on_duplicate: str) -> int:
+        progress = self._progress
         docs: list[Document] = []
         seen: set[str] = set()
         replace_ids: list[str] = []
@@ -314,13 +352,19 @@ class Index:
             self._delete_rows(replaced)
         if not docs:
             return 0
-        passages: list[Passage] = list(self.chunker.chunk_many(docs))
+        with progress.stage("chunk", len(docs), "documents") as stage:
+            passages: list[Passage] = list(self.chunker.chunk_many(docs))
+            stage.advance(len(docs))
         texts = [_indexed_text(p) for p in passages]
-        tokens = self.analyzer.analyze_many(texts)
-        rows = self._docs.add(passages)
-        self._bm25.add(tokens, rows)
+        with progress.stage("bm25", len(texts), "passages") as stage:
+            tokens = self.analyzer.analyze_many(texts)
+            rows = self._docs.add(passages)
+            self._bm25.add(tokens, rows)
+            stage.advance(len(texts))
         if self._vectors is not None:
-            vecs = self.encoder.encode(texts, show_progress=show_progress)
+            encoder = self.encoder
+            with progress.stage("encode", len(texts), "passages") as stage:
+                vecs = _encode_in_slices(encoder, texts, stage.advance)
             self._vectors.add(vecs, rows)
         return len(passages)
 
@@ -341,13 +385,15 @@ class Index:
             manifest["updated_at"] = _now()
             manifest["counts"] = {"documents": self.num_documents, "passages": self.num_passages}
             gen = begin_generation(self.path)
-            self._docs.save(gen / "docs")
-            self._bm25.save(gen / "bm25")
-            if self._vectors is not None:
-                self._vectors.save(gen / "vectors")
-            (gen / "manifest.json").write_text(
-                json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8"
-            )
+            with self._progress.stage("write", self.num_passages, "passages") as stage:
+                self._docs.save(gen / "docs")
+                self._bm25.save(gen / "bm25")
+                if self._vectors is not None:
+                    self._vectors.save(gen / "vectors")
+                (gen / "manifest.json").write_text(
+                    json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8"
+                )
+                stage.advance(self.num_passages)
             commit_generation(self.path, gen)
         self._manifest = manifest
         self._generation = manifest["generation"]
@@ -356,7 +402,7 @@ class Index:
         """Drop in-memory changes after a failed write: go back to the live generation."""
         if current_generation(self.path) is None:
             return
-        fresh = Index.open(self.path, encoder=self._encoder)
+        fresh = Index.open(self.path, encoder=self._encoder, num_threads=self._num_threads)
         self.__dict__.update(fresh.__dict__)
 
     # ---- search ----------------------------------------------------------------
@@ -509,10 +555,35 @@ def _best_per_document(hits: list[Hit]) -> list[Hit]:
     return out
 
 
-def _load_encoder(spec: str) -> Encoder:
+def _load_encoder(spec: str, num_threads: int | None = None) -> Encoder:
     from shortlist.retrieve.encoders import load_encoder
 
-    return load_encoder(spec)
+    return load_encoder(spec, num_threads=num_threads)
+
+
+def _pick_progress(show_progress: bool, progress: Progress | None) -> Progress:
+    if progress is not None:
+        return progress
+    return progress_for(sys.stderr) if show_progress else NoProgress()
+
+
+# Texts per encode call while indexing: small enough for a progress update every few
+# seconds on CPU, large enough to keep batches full.
+ENCODE_SLICE = 256
+
+
+def _encode_in_slices(
+    encoder: Encoder, texts: Sequence[str], advance: Callable[[int], None]
+) -> np.ndarray:
+    """Encode `texts` shortest first in slices (similar lengths share a slice, so batches
+    carry little padding), reporting each slice; rows come back in input order."""
+    out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
+    order = np.argsort(np.asarray([len(t) for t in texts], dtype=np.int64), kind="stable")
+    for start in range(0, len(order), ENCODE_SLICE):
+        rows = order[start : start + ENCODE_SLICE]
+        out[rows] = encoder.encode([texts[i] for i in rows.tolist()])
+        advance(len(rows))
+    return out
 
 
 def _check_identity(
@@ -528,3 +599,21 @@ def _check_identity(
             f"the index at {root} was built with encoder {exp}, but {act} was given; "
             "search it with the same model, or rebuild it with `shortlist index ... --overwrite`"
         )
+    # Indexes written before backends existed were encoded by sentence-transformers (torch).
+    # Backends are never mixed: int8 vectors differ from fp32 ones by ~1e-2 cosine.
+    built = _backend_of(expected)
+    given = _backend_of(actual)
+    if built != given:
+        raise IndexCompatibilityError(
+            f"the index at {root} was encoded with backend {built!r}, but the query encoder "
+            f"uses {given!r}; query it with the same backend (e.g. "
+            f"'{expected.get('model')}?backend={built}', which `shortlist search` does by "
+            f"itself), or rebuild it with `shortlist index ... --model "
+            f"'{expected.get('model')}?backend={given}' --overwrite`"
+        )
+
+
+def _backend_of(identity: Mapping[str, Any]) -> str | None:
+    if identity.get("kind") != "sentence-transformers":
+        return identity.get("backend")
+    return str(identity.get("backend") or "torch")
