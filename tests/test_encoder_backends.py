@@ -217,3 +217,41 @@ def test_indexes_without_a_backend_are_torch(tmp_path: Path) -> None:
     Index.open(tmp_path / "old", encoder=_Encoder("torch"))
     with pytest.raises(IndexCompatibilityError, match="backend 'torch'"):
         Index.open(tmp_path / "old", encoder=_Encoder("openvino"))
+
+
+def test_an_index_is_queried_on_the_backend_it_was_built_with() -> None:
+    from shortlist.retrieve.encoders import pin_backend
+
+    st = {"kind": "sentence-transformers", "model": "default", "dim": 384}
+    assert pin_backend("default", st) == "default?backend=torch"  # pre-backend manifest
+    assert pin_backend("default", {**st, "backend": "onnx"}) == "default?backend=onnx"
+    assert (
+        pin_backend("./m?batch_tokens=512", {**st, "backend": "openvino"})
+        == "./m?batch_tokens=512&backend=openvino"
+    )
+    assert pin_backend("default?backend=onnx", {**st, "backend": "onnx"}) == "default?backend=onnx"
+    assert pin_backend("hashing:16", {"kind": "hashing", "dim": 16}) == "hashing:16"
+    assert pin_backend("default", None) == "default"
+
+
+def test_index_loads_its_encoder_on_the_recorded_backend(
+    tiny_models: dict[str, Path], cache: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _needs("onnx")
+    import shortlist.retrieve.encoders as encoders
+
+    folder = str(tiny_models["mean"])
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache.parent / "xdg"))
+    Index.create(tmp_path / "ix", DOCS, encoder=f"{folder}?backend=onnx")
+    seen: list[str] = []
+    real = encoders.load_encoder
+
+    def spy(spec: str, **kwargs: Any) -> Any:
+        seen.append(spec)
+        return real(spec, **kwargs)
+
+    monkeypatch.setattr(encoders, "load_encoder", spy)
+    index = Index.open(tmp_path / "ix", num_threads=1)
+    assert index.search(DOCS[0].text, k=1, mode="dense").hits[0].doc_id == "d0"
+    assert seen == [f"{folder}?backend=onnx"]
+    assert index.encoder.identity["backend"] == "onnx"

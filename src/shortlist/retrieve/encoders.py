@@ -330,6 +330,25 @@ ENCODERS: dict[str, tuple[str, Callable[[str], Encoder]]] = {
 """Encoder spec prefixes -> (usage form, factory taking the text after the first ':')."""
 
 
+def pin_backend(spec: str, identity: dict[str, Any] | None) -> str:
+    """`spec` with the backend an index was encoded with made explicit.
+
+    A sentence-transformers spec without `?backend=` gets the backend in `identity`
+    (`torch` for identities written before backends existed), so an index is always
+    queried on its own backend, whatever the default backend is today. Other specs,
+    and specs that name a backend, are returned unchanged.
+    """
+    if identity is None or identity.get("kind") != "sentence-transformers":
+        return spec
+    if parse_encoder_spec(spec).backend is not None:
+        return spec
+    from shortlist.retrieve.encoder_backends import DEFAULT_BACKEND
+
+    backend = str(identity.get("backend") or DEFAULT_BACKEND)
+    joiner = "&" if "?" in spec and "=" in spec.rpartition("?")[2] else "?"
+    return f"{spec}{joiner}backend={backend}"
+
+
 def encoder_spec_forms() -> list[str]:
     """The valid spec forms, for help texts and error messages."""
     return [form for form, _ in ENCODERS.values()] + [

@@ -274,7 +274,7 @@ class Index:
             )
         if self._encoder is None:
             dense = self._manifest["dense"]
-            enc = _load_encoder(dense["encoder"], self._num_threads)
+            enc = _load_encoder(_pinned_spec(dense), self._num_threads)
             _check_identity(self.path, dense["identity"], enc.identity)
             self._encoder = enc
         return self._encoder
@@ -559,6 +559,12 @@ def _load_encoder(spec: str, num_threads: int | None = None) -> Encoder:
     from shortlist.retrieve.encoders import load_encoder
 
     return load_encoder(spec, num_threads=num_threads)
+
+
+def _pinned_spec(dense: Mapping[str, Any]) -> str:
+    from shortlist.retrieve.encoders import pin_backend
+
+    return pin_backend(str(dense["encoder"]), dense.get("identity"))
 
 
 def _pick_progress(show_progress: bool, progress: Progress | None) -> Progress:
