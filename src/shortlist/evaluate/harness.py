@@ -245,8 +245,10 @@ class Harness:
                 if hits_by_q[qid]:
                     reranker.rerank(text, hits_by_q[qid][:k], top_n=None)
                     break
-        label = f"rerank {parsed.reranker} k={k}" if reranker is not None else f"score k={k}"
-        with self._stages.stage(label, len(self.queries), "queries") as stage:
+        # Only reranking is slow enough to be worth a bar; scoring a first stage is instant.
+        stages = self._stages if reranker is not None else NoProgress()
+        label = f"rerank {parsed.reranker} k={k}"
+        with stages.stage(label, len(self.queries), "queries") as stage:
             for qid, text in self.queries.items():
                 cands = hits_by_q[qid][:k]
                 if self.ignore_identical_ids:

@@ -73,6 +73,10 @@ _CACHE_FORMAT = 1
 _MODEL_FILE_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".model")
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _POOLING_MODES = ("cls", "mean", "max")
+# ONNX export settings, part of the cache key. Eager attention: the graph traced from
+# PyTorch's SDPA path is not recognised by ONNX Runtime's optimizer, the eager one fuses
+# into Attention/BiasGelu/EmbedLayerNormalization kernels (checked on all-MiniLM-L6-v2).
+_ONNX_EXPORT = ("opset=17", "attn=eager", "fuse=bert")
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,15 +401,20 @@ def _cache_root(options: EncoderOptions) -> Path:
     return (options.cache_dir or default_cache_dir()) / "dense"
 
 
-def _hidden_module(folder: Path) -> tuple[Any, tuple[str, ...]]:
+def _hidden_module(
+    folder: Path, attn_implementation: str | None = None
+) -> tuple[Any, tuple[str, ...]]:
     """The fp32 transformer wrapped to return only `last_hidden_state`, and its input names."""
     import inspect
 
     import torch
 
     transformers = require("transformers", "dense", "exporting the encoder")
+    kwargs: dict[str, Any] = {"dtype": "float32"}
+    if attn_implementation is not None:
+        kwargs["attn_implementation"] = attn_implementation
     try:
-        model = transformers.AutoModel.from_pretrained(str(folder), dtype="float32").eval()
+        model = transformers.AutoModel.from_pretrained(str(folder), **kwargs).eval()
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot load a transformer from {folder}: {exc}") from exc
     accepted = inspect.signature(model.forward).parameters
@@ -440,14 +449,14 @@ def _onnx_artifact(
     from shortlist.rerank.backends.onnx import OnnxOptions, _quantize
 
     root = _cache_root(options)
-    fp32_dir = root / f"onnx-{artifact_key(folder, 'onnx')}"
+    fp32_dir = root / f"onnx-{artifact_key(folder, 'onnx', _ONNX_EXPORT)}"
     publish_dir(fp32_dir, lambda tmp: _export_onnx(folder, layout, tmp), marker="model.onnx")
     if backend == "onnx":
         return fp32_dir / "model.onnx"
     # Per-channel int8 weights, the cross-encoder's choice (better rank agreement than
     # per-tensor at the same speed).
     q_options = OnnxOptions(quantize="qint8", per_channel=True)
-    q_dir = root / f"onnx-int8-{artifact_key(folder, 'onnx-int8')}"
+    q_dir = root / f"onnx-int8-{artifact_key(folder, 'onnx-int8', _ONNX_EXPORT)}"
     publish_dir(
         q_dir,
         lambda tmp: _quantize(fp32_dir / "model.onnx", q_options, tmp / "model.onnx"),
@@ -463,7 +472,7 @@ def _export_onnx(folder: Path, layout: ModelLayout, tmp: Path) -> None:
 
     from shortlist.rerank.backends.onnx import _FUSABLE, _fuse
 
-    module, names = _hidden_module(folder)
+    module, names = _hidden_module(folder, attn_implementation="eager")
     vocab = int(module.inner.config.vocab_size)
     axes = {n: {0: "batch", 1: "sequence"} for n in names}
     axes["last_hidden_state"] = {0: "batch", 1: "sequence"}
