@@ -53,13 +53,20 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["dense", "hybrid"])
     parser.add_argument("--threads", type=int, default=None, help="default: as the CLI")
     parser.add_argument("--rounds", type=int, default=2, help="passes over the queries")
+    parser.add_argument(
+        "--runtime-defaults",
+        action="store_true",
+        help="the 'before' case: leave thread settings to torch/ONNX Runtime/OpenVINO",
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     from shortlist.threads import apply_threads, available_cpus, default_threads
 
-    threads = args.threads or default_threads()
-    apply_threads(threads)
+    threads: int | None = None
+    if not args.runtime_defaults:
+        threads = args.threads or default_threads()
+        apply_threads(threads)
 
     from shortlist.evaluate.beir import load_beir
     from shortlist.store.index import Index
@@ -68,7 +75,8 @@ def main() -> None:
     queries = [text for _qid, text in sorted(dataset.queries.items())]
     cpus = len(available_cpus())
     print(
-        f"dataset={args.dataset.name} queries={len(queries)}x{args.rounds} threads={threads} "
+        f"dataset={args.dataset.name} queries={len(queries)}x{args.rounds} "
+        f"threads={threads or 'runtime defaults'} "
         f"cpus={cpus} load_avg={os.getloadavg()[0]:.1f}"
     )
     print(

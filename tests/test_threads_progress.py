@@ -49,8 +49,11 @@ def test_apply_threads_sets_environment_and_a_loaded_torch(
     monkeypatch.setitem(sys.modules, "torch", fake_torch)
     env: dict[str, str] = {}
     apply_threads(3, env)
-    assert env == {name: "3" for name in THREAD_ENV_VARS}
-    assert calls == [3]
+    assert env == {**{name: "3" for name in THREAD_ENV_VARS}, "OMP_WAIT_POLICY": "PASSIVE"}
+    chosen = {"OMP_WAIT_POLICY": "ACTIVE"}
+    apply_threads(2, chosen)
+    assert chosen["OMP_WAIT_POLICY"] == "ACTIVE"  # the user's choice stands
+    assert calls == [3, 2]
     with pytest.raises(ValueError, match="--threads must be >= 1"):
         apply_threads(0, env)
 

@@ -63,8 +63,9 @@ def default_threads(environ: Mapping[str, str] | None = None) -> int:
 
 def apply_threads(n: int, environ: MutableMapping[str, str] | None = None) -> None:
     """Use `n` intra-op threads in this process: the OpenMP/MKL/OpenBLAS environment for
-    libraries not loaded yet, and `torch.set_num_threads` when torch is already loaded
-    (once loaded, torch ignores the environment). Process-wide: call it at the edge."""
+    libraries not loaded yet (and `OMP_WAIT_POLICY=PASSIVE` unless already set), and
+    `torch.set_num_threads` when torch is already loaded (once loaded, torch ignores the
+    environment). Process-wide: call it at the edge."""
     if n < 1:
         from shortlist.errors import InvalidInputError
 
@@ -72,6 +73,9 @@ def apply_threads(n: int, environ: MutableMapping[str, str] | None = None) -> No
     env = os.environ if environ is None else environ
     for name in THREAD_ENV_VARS:
         env[name] = str(n)
+    # Idle OpenMP workers sleep instead of spinning (unless the user chose otherwise):
+    # spinning workers are what steal the cores from a preempted one under contention.
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(n)
