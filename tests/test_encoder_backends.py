@@ -255,3 +255,15 @@ def test_index_loads_its_encoder_on_the_recorded_backend(
     assert index.search(DOCS[0].text, k=1, mode="dense").hits[0].doc_id == "d0"
     assert seen == [f"{folder}?backend=onnx"]
     assert index.encoder.identity["backend"] == "onnx"
+
+
+def test_bi_encoder_reuses_vectors_of_indexes_written_before_backends(tmp_path: Path) -> None:
+    from shortlist.rerank.bi_encoder import BiEncoderReranker
+
+    index = Index.create(tmp_path / "old", DOCS, encoder=_Encoder(None))
+    reranker = BiEncoderReranker("default", encoder=_Encoder("torch"), vector_source=index)
+    hits = index.search(DOCS[1].text, k=3, mode="bm25").hits
+    stored, mask = reranker._stored(list(hits))
+    assert stored is not None and mask.all()  # same model, torch both: no re-encoding
+    other = BiEncoderReranker("default", encoder=_Encoder("onnx-int8"), vector_source=index)
+    assert other._stored(list(hits))[0] is None  # int8 vectors are not the index's

@@ -16,7 +16,7 @@ import numpy as np
 
 from shortlist.errors import InvalidInputError
 from shortlist.rerank.base import Candidate, build_ranking, calibrate, candidate_text
-from shortlist.retrieve.encoder import Encoder
+from shortlist.retrieve.encoder import Encoder, normalized_identity
 from shortlist.types import Ranking
 
 
@@ -107,7 +107,9 @@ class BiEncoderReranker:
         """Stored vectors (or None) and the mask of candidates they cover."""
         found = np.zeros(len(documents), dtype=bool)
         source = self._source
-        if source is None or source.encoder_identity != self.encoder.identity:
+        if source is None or normalized_identity(source.encoder_identity) != normalized_identity(
+            self.encoder.identity
+        ):
             return None, found
         positions = [i for i, c in enumerate(documents) if not isinstance(c, str)]
         if not positions:

@@ -34,7 +34,7 @@ from shortlist.errors import (
 from shortlist.progress import NoProgress, Progress, progress_for
 from shortlist.retrieve.analyzer import Analyzer
 from shortlist.retrieve.bm25 import BM25Index
-from shortlist.retrieve.encoder import Encoder
+from shortlist.retrieve.encoder import Encoder, normalized_identity
 from shortlist.retrieve.fusion import fuse
 from shortlist.retrieve.vectors import VectorIndex
 from shortlist.store.docstore import DocStore, FilterSpec
@@ -607,8 +607,8 @@ def _check_identity(
         )
     # Indexes written before backends existed were encoded by sentence-transformers (torch).
     # Backends are never mixed: int8 vectors differ from fp32 ones by ~1e-2 cosine.
-    built = _backend_of(expected)
-    given = _backend_of(actual)
+    built = (normalized_identity(expected) or {}).get("backend")
+    given = (normalized_identity(actual) or {}).get("backend")
     if built != given:
         raise IndexCompatibilityError(
             f"the index at {root} was encoded with backend {built!r}, but the query encoder "
@@ -618,8 +618,3 @@ def _check_identity(
             f"'{expected.get('model')}?backend={given}' --overwrite`"
         )
 
-
-def _backend_of(identity: Mapping[str, Any]) -> str | None:
-    if identity.get("kind") != "sentence-transformers":
-        return identity.get("backend")
-    return str(identity.get("backend") or "torch")
