@@ -60,7 +60,8 @@ ENCODER_BACKENDS: dict[str, str] = {
 """Backend name -> `module:loader`. Error messages are built from these keys."""
 
 DEFAULT_BACKEND = "torch"
-"""The backend of an index whose manifest predates backends, and of a spec without one."""
+"""The backend of a spec that names none. (An index whose manifest predates backends is a
+torch index whatever this says: see `shortlist.retrieve.encoder.normalized_identity`.)"""
 
 INT8_BACKENDS = frozenset({"onnx-int8", "openvino-int8"})
 

@@ -25,7 +25,12 @@ import numpy as np
 from shortlist._fs import sha256_of_file
 from shortlist._optional import require
 from shortlist.errors import InvalidInputError, ModelLoadError, SpecError
-from shortlist.retrieve.encoder import DEFAULT_MODEL, Encoder, default_model_path
+from shortlist.retrieve.encoder import (
+    DEFAULT_MODEL,
+    Encoder,
+    default_model_path,
+    normalized_identity,
+)
 
 # Weight files in the order sentence-transformers/transformers prefer them.
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.onnx")
@@ -342,9 +347,8 @@ def pin_backend(spec: str, identity: dict[str, Any] | None) -> str:
         return spec
     if parse_encoder_spec(spec).backend is not None:
         return spec
-    from shortlist.retrieve.encoder_backends import DEFAULT_BACKEND
-
-    backend = str(identity.get("backend") or DEFAULT_BACKEND)
+    # Not DEFAULT_BACKEND: an identity without a backend predates backends, hence torch.
+    backend = str((normalized_identity(identity) or {})["backend"])
     joiner = "&" if "?" in spec and "=" in spec.rpartition("?")[2] else "?"
     return f"{spec}{joiner}backend={backend}"
 
