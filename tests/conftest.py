@@ -31,6 +31,6 @@ def _restore_thread_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     torch = sys.modules.get("torch")
     before = torch.get_num_threads() if torch is not None else None
     yield
-    torch = sys.modules.get("torch")
+    # The torch loaded before the test (a test may put a fake in sys.modules meanwhile).
     if torch is not None and before is not None and torch.get_num_threads() != before:
         torch.set_num_threads(before)
