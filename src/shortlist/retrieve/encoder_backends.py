@@ -577,7 +577,11 @@ def _convert_openvino(
         if "token_type_ids" in names:
             feed["token_type_ids"] = np.zeros_like(ids)
         items.append(feed)
-    with warnings.catch_warnings():
+    import contextlib
+    import sys
+
+    # NNCF draws its progress on stdout; keep stdout for the program's output (`--json`).
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
         warnings.simplefilter("ignore")
         return nncf.quantize(
             ov_model,
