@@ -1,7 +1,7 @@
 """Export/quantization: shortlist's own code against sentence-transformers' export functions.
 
 Issue #11 asks whether shortlist's hand-written ONNX/OpenVINO export and int8 quantization
-(`shortlist.rerank.backends.onnx` / `.openvino`) can be rebuilt on sentence-transformers'
+(`shortlist.runtime.onnx` / `.openvino`) can be rebuilt on sentence-transformers'
 `CrossEncoder(backend="onnx"|"openvino")`, `export_dynamic_quantized_onnx_model` and
 `export_static_quantized_openvino_model`. This script answers it by measurement, in one
 run, on the same passages as `benchmarks/rerank_latency.py` (50 pairs, ~220 tokens, a
@@ -75,7 +75,7 @@ def tiny_model(folder: Path) -> Path:
 
 class IRBackend:
     """An OpenVINO IR file under shortlist's backend contract (same compile settings as
-    `shortlist.rerank.backends.openvino.OpenVINOBackend`)."""
+    `shortlist.runtime.openvino.OpenVINOBackend`)."""
 
     def __init__(self, xml: Path, num_threads: int) -> None:
         import openvino as ov
@@ -89,7 +89,7 @@ class IRBackend:
         self.input_names = tuple(sorted(p.get_any_name() for p in self._compiled.inputs))
 
     def run(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> np.ndarray:
-        from shortlist.rerank.backends import model_feed
+        from shortlist.runtime import model_feed
 
         feed = model_feed(self.input_names, input_ids, attention_mask, token_type_ids)
         result = self._compiled.create_infer_request().infer(feed)
@@ -100,8 +100,8 @@ class OnnxFileBackend:
     """An ONNX file under shortlist's backend contract."""
 
     def __init__(self, path: Path, num_threads: int) -> None:
-        from shortlist.rerank.backends import BackendOptions
-        from shortlist.rerank.backends.onnx import OnnxBackend
+        from shortlist.runtime import BackendOptions
+        from shortlist.runtime.onnx import OnnxBackend
 
         self._inner = OnnxBackend(
             path, BackendOptions(model_path=path.parent, num_threads=num_threads)
@@ -115,7 +115,7 @@ class OnnxFileBackend:
 def calibration_dataset(folder: Path) -> Path:
     """shortlist's calibration pairs as a local JSON-lines dataset with a `pair` column of
     [query, passage] lists; a tokenizer called on such a column encodes text pairs."""
-    from shortlist.rerank.backends.openvino import default_calibration_pairs
+    from shortlist.runtime.openvino import default_calibration_pairs
 
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "train.jsonl").open("w", encoding="utf-8") as f:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from shortlist.cli._common import index_size
+from shortlist.cli._common import index_size, load_reranker_with_threads, threads_option
 from shortlist.errors import IndexCompatibilityError, IndexNotFoundError, InvalidInputError
 
 
@@ -78,7 +78,12 @@ def _parse_ks(text: str) -> list[int]:
     default=None,
     help="Where the index and saved runs go (default: DATASET_DIR/.shortlist).",
 )
-@click.option("--model", default="default", show_default=True, help="Dense encoder for the index.")
+@click.option(
+    "--model",
+    default="default",
+    show_default=True,
+    help="Dense encoder for the index, e.g. default?backend=onnx-int8.",
+)
 @click.option(
     "--prices",
     "prices_path",
@@ -87,6 +92,7 @@ def _parse_ks(text: str) -> list[int]:
     help="JSON price table for hosted rerankers: {kind: {unit: usd_per_unit}}.",
 )
 @click.option("--max-queries", type=int, default=None, help="Evaluate only the first N queries.")
+@threads_option
 def eval_cmd(
     dataset_dir: str,
     pipelines: tuple[str, ...],
@@ -101,6 +107,7 @@ def eval_cmd(
     model: str,
     prices_path: str | None,
     max_queries: int | None,
+    threads: int,
 ) -> None:
     """Run every pipeline at every k on DATASET_DIR and report which wins."""
     from shortlist.evaluate.beir import load_beir
@@ -115,6 +122,7 @@ def eval_cmd(
     from shortlist.evaluate.metrics import parse_metric
     from shortlist.evaluate.report import format_table, render_html, to_json
     from shortlist.pipeline import parse_pipeline
+    from shortlist.progress import progress_for
     from shortlist.rerank.registry import parse_spec
     from shortlist.store.index import Index
 
@@ -151,7 +159,7 @@ def eval_cmd(
         click.echo(msg, err=True)
 
     try:
-        index = Index.open(index_dir)
+        index = Index.open(index_dir, num_threads=threads)
         progress(f"reusing index {index_dir} ({index.num_passages} passages)")
     except (IndexNotFoundError, IndexCompatibilityError):
         t = time.perf_counter()
@@ -162,7 +170,8 @@ def eval_cmd(
             dense=needs_dense,
             encoder=model,
             overwrite=True,
-            show_progress=sys.stderr.isatty(),
+            progress=progress_for(sys.stderr),
+            num_threads=threads,
         )
         progress(
             f"indexed {index_size(index)} "
@@ -180,6 +189,8 @@ def eval_cmd(
         top_n=top_n,
         prices=prices,
         progress=progress,
+        stages=progress_for(sys.stderr),
+        load_reranker=lambda spec: load_reranker_with_threads(spec, threads),
     )
     primary = metric_list[0]
     result = run_harness(harness, specs, k_list, dataset=root.name or str(root), primary=primary)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
-from shortlist.cli._common import echo_json, echo_ranking, parse_filters
+from shortlist.cli._common import (
+    echo_json,
+    echo_ranking,
+    load_reranker_with_threads,
+    parse_filters,
+    threads_option,
+)
 from shortlist.validate import check_query
 
 
@@ -61,6 +67,7 @@ from shortlist.validate import check_query
     show_default=True,
 )
 @click.option("--budget", default=2000, show_default=True, help="--format prompt: token budget.")
+@threads_option
 def search_cmd(
     query: str,
     index_dir: str,
@@ -73,6 +80,7 @@ def search_cmd(
     as_json: bool,
     fmt: str,
     budget: int,
+    threads: int,
 ) -> None:
     """Search an index; with --rerank, rescore the top K and keep the top N."""
     from shortlist.pipeline import Pipeline
@@ -80,14 +88,13 @@ def search_cmd(
     from shortlist.store.index import Index
 
     check_query(query, "the query (first argument)")
-    index = Index.open(index_dir)
+    index = Index.open(index_dir, num_threads=threads)
     mode = mode or ("hybrid" if index.has_dense else "bm25")
     flt = parse_filters(filters) or None
     if rerank_spec and rerank_spec != "none":
-        from shortlist.rerank.registry import load_reranker
-
         retriever = first_stage(index, mode, by=by)  # type: ignore[arg-type]
-        pipeline = Pipeline(retriever, load_reranker(rerank_spec), k=k or 50, top_n=top_n)
+        reranker = load_reranker_with_threads(rerank_spec, threads)
+        pipeline = Pipeline(retriever, reranker, k=k or 50, top_n=top_n)
         ranking = pipeline.run(query, filter=flt)
     else:
         ranking = index.search(query, k=k or 10, mode=mode, filter=flt, by=by)  # type: ignore[arg-type]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 from typing import Any
 
 import click
+
+from shortlist.cli._common import load_reranker_with_threads, threads_option
 
 
 @click.command("serve")
@@ -34,6 +35,7 @@ import click
               help="Requests that may wait for the model; more get 503 with Retry-After.")
 @click.option("--no-batching", is_flag=True,
               help="Score each request on its own (no cross-request batching).")
+@threads_option
 def serve_cmd(
     index_dir: str | None,
     specs: tuple[str, ...],
@@ -48,6 +50,7 @@ def serve_cmd(
     max_wait_ms: float,
     queue_size: int,
     no_batching: bool,
+    threads: int,
 ) -> None:
     """Serve reranking (Cohere /v1/rerank and /v2/rerank, TEI /rerank) and /v1/search.
 
@@ -74,18 +77,17 @@ def serve_cmd(
 
     from shortlist.serve.app import ServeConfig, create_app
 
-    # Imported by name: the registry and the index live in their own modules.
-    registry = importlib.import_module("shortlist.rerank.registry")
+    # The index is imported by name: it lives in its own module.
     rerankers: dict[str, Any] = {}
     for i, spec in enumerate(specs):
         alias = names[i] if i < len(names) else spec
-        rerankers[alias] = registry.load_reranker(spec)
+        rerankers[alias] = load_reranker_with_threads(spec, threads)
     index = None
     if index_dir is not None:
         # Follows the folder: each generation a writer commits is served once it is complete.
         from shortlist.serve.live import LiveIndex
 
-        index = LiveIndex(index_dir)
+        index = LiveIndex(index_dir, num_threads=threads)
 
     config = ServeConfig(
         api_key=api_key,

@@ -42,7 +42,7 @@ import numpy as np
 from shortlist._fs import hash_file_into, publish_dir
 from shortlist._optional import require
 from shortlist.errors import ModelLoadError
-from shortlist.rerank.backends import MODEL_INPUTS, BackendOptions, default_cache_dir, model_feed
+from shortlist.runtime import MODEL_INPUTS, BackendOptions, default_cache_dir, model_feed
 
 _FUSABLE = {"bert": "bert", "roberta": "bert", "xlm-roberta": "bert", "electra": "bert"}
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
@@ -239,7 +239,7 @@ def _export(model_path: Path, onnx_options: OnnxOptions, out: Path) -> None:
     import torch
     from transformers import AutoConfig
 
-    from shortlist.rerank.backends.torch import load_model
+    from shortlist.runtime.torch import load_model
 
     model = load_model(BackendOptions(model_path=model_path))
     config = AutoConfig.from_pretrained(str(model_path))

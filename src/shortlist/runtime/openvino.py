@@ -29,7 +29,8 @@ API takes one text column of a `datasets` dataset, so the (query, passage) pairs
 be wrapped as a local dataset, and it quantizes the loaded model in place. ST's
 `predict` compiles with the runtime's default precision, bf16 on a CPU with AVX512-BF16:
 there `predict` (its fixed-size batches, bf16) ran the fp32 IR 1.4x faster than this
-backend, at rank agreement 0.9988 and max |logit difference| 0.008; `openvino` keeps f32 so that it agrees with torch to ~1e-5.
+backend, at rank agreement 0.9988 and max |logit difference| 0.008; `openvino` keeps f32
+so that it agrees with torch to ~1e-5.
 
 Reference: OpenVINO `convert_model` and NNCF post-training quantization docs
 (docs.openvino.ai, "Post-training Quantization with NNCF").
@@ -50,7 +51,7 @@ import numpy as np
 from shortlist._fs import hash_file_into, publish_dir
 from shortlist._optional import require
 from shortlist.errors import InvalidInputError, ModelLoadError
-from shortlist.rerank.backends import BackendOptions, model_feed
+from shortlist.runtime import BackendOptions, model_feed
 
 CACHE_FORMAT = 1
 _WEIGHT_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".model")
@@ -232,7 +233,7 @@ class OpenVINOBackend:
 
 
 def _load(options: BackendOptions, *, int8: bool) -> OpenVINOBackend:
-    from shortlist.rerank.backends import default_cache_dir
+    from shortlist.runtime import default_cache_dir
 
     return OpenVINOBackend(
         options.model_path,
