@@ -67,8 +67,11 @@ class Setting:
 
     @property
     def label(self) -> str:
+        first = str(self.first)
+        if self.first.method not in (None, "rrf"):
+            first = first.replace(f"&rrf_k={self.first.rrf_k}", "")  # unused by this method
         rerank = f"+{self.reranker}" if self.reranker else ""
-        return f"{self.first}{rerank} k={self.k}"
+        return f"{first}{rerank} k={self.k}"
 
     def config(self, top_n: int) -> PipelineConfig:
         """The pipeline file for this setting."""
