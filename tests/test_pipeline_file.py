@@ -299,3 +299,16 @@ def test_serve_cli_needs_an_index_for_the_file(tmp_path: Path) -> None:
     PipelineConfig(mode="bm25").save(path)
     r = run_cli("serve", "--pipeline-file", str(path))
     assert r.exit_code == 2 and "--index" in r.stderr
+
+
+def test_the_readme_example_loads(tmp_path: Path) -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```toml\n(.*?)```", readme.split("### Pipeline file", 1)[1], re.S)
+    assert block is not None
+    path = tmp_path / "shortlist.toml"
+    path.write_text(block.group(1))
+    config = PipelineConfig.load(path)
+    assert config.fusion == HybridConfig("zscore", 100, 60, (0.3, 0.7))
+    assert config.spec == "hybrid?fusion=zscore&w=0.3&rrf_k=60&depth=100&k1=1.2&b=0.75"
