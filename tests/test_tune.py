@@ -111,9 +111,14 @@ def test_run_tune_never_peeks_on_real_scores(loaded) -> None:  # type: ignore[no
         return select_best(t, qs)
 
     result = run_tune(index, queries, qrels, SMALL, n_folds=3, select=spy)
-    for fold, shown in zip(result.folds, calls, strict=False):
-        assert not set(fold.test) & set(shown) and set(fold.train) == set(shown)
-    assert len(calls) == 4 and set(calls[-1]) == set(queries)
+    # per fold: the whole grid, then the rival grid (single first stages); then the final
+    assert len(calls) == 2 * 3 + 1 and set(calls[-1]) == set(queries)
+    for i, fold in enumerate(result.folds):
+        for shown in calls[2 * i : 2 * i + 2]:
+            assert not set(fold.test) & set(shown) and set(fold.train) == set(shown)
+        rival, held_out = fold.rivals["tuned single"]
+        assert rival.first.mode != "hybrid"
+    assert "tuned single" in result.out_of_sample
 
 
 def test_tune_is_deterministic_and_the_file_runs_what_was_scored(loaded, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -152,12 +157,13 @@ def test_tune_cli_writes_a_file_that_search_runs(dataset: Path, tmp_path: Path) 
     assert r.exit_code == 0, r.stderr
     assert "fold" in r.stdout and "held-out" in r.stdout and "out of sample" in r.stdout
     assert "better single" in r.stdout and "out-of-sample gain over default" in r.stdout
+    assert "out-of-sample gain over tuned single (chosen per fold)" in r.stdout
     assert len([line for line in r.stdout.splitlines() if line[:1].isdigit()]) == 3
     config = PipelineConfig.load(out)
     assert config.notes["folds"] == 3 and "tuned" in config.notes["out_of_sample"]
     assert out.read_text().startswith("# written by shortlist tune")
     data = json.loads((tmp_path / "t.json").read_text())
-    assert len(data["folds"]) == 3 and set(data["gain"]) == {"default", "single"}
+    assert len(data["folds"]) == 3 and set(data["gain"]) == {"default", "single", "tuned single"}
     again = run_cli(*args)
     assert again.stdout == r.stdout  # deterministic
     index_dir = next((tmp_path / "c").glob("index-*"))

@@ -367,6 +367,8 @@ class FoldResult:
     train_score: float
     test_score: float
     baselines: Mapping[str, float]  # baseline name -> held-out score
+    rivals: Mapping[str, tuple[Setting, float]] = field(default_factory=dict)
+    """Rival name -> (its choice on this fold's training queries, held-out score)."""
 
 
 @dataclass(frozen=True)
@@ -375,14 +377,14 @@ class TuneResult:
     n_queries: int
     n_settings: int
     folds: tuple[FoldResult, ...]
-    out_of_sample: Mapping[str, float]  # "tuned" and each baseline -> mean held-out score
+    out_of_sample: Mapping[str, float]  # "tuned", each baseline and rival -> held-out mean
     baselines: Mapping[str, Setting]
     final: Setting
     final_score: float
-    notes: list[str] = field(default_factory=list)
+    rivals: tuple[str, ...] = ()
 
     def gain(self, baseline: str) -> float:
-        """Out-of-sample mean of tuned minus that of `baseline`."""
+        """Out-of-sample mean of tuned minus that of `baseline` (or of a rival)."""
         return self.out_of_sample["tuned"] - self.out_of_sample[baseline]
 
 
@@ -392,19 +394,31 @@ def cross_validate(
     *,
     metric: str,
     baselines: Mapping[str, Setting],
+    rivals: Mapping[str, Sequence[Setting]] | None = None,
     select: Select = select_best,
 ) -> TuneResult:
     """k-fold cross-validation of `select` over `table`, then the final choice on all
     queries. `select` is only ever shown training queries; each fold's choice is scored
-    on its held-out queries, and `out_of_sample` averages every query's held-out score."""
+    on its held-out queries, and `out_of_sample` averages every query's held-out score.
+
+    `baselines` are fixed settings scored on the same held-out queries; `rivals` are
+    restricted grids (e.g. the single first stages) cross-validated the same way, so
+    "tuned hybrid" is compared with "tuned single" out of sample too."""
+    rivals = rivals or {}
     all_queries = sorted(q for fold in folds for q in fold)
     results: list[FoldResult] = []
-    held: dict[str, list[float]] = {"tuned": [], **{name: [] for name in baselines}}
+    held: dict[str, list[float]] = {
+        "tuned": [],
+        **{name: [] for name in baselines},
+        **{name: [] for name in rivals},
+    }
+    rival_tables = {name: {s: table[s] for s in subset} for name, subset in rivals.items()}
     for i, test in enumerate(folds):
         test_set = set(test)
         train = [q for q in all_queries if q not in test_set]
         chosen = select(table, train)
         scores = table[chosen]
+        rival_choice = {name: select(t, train) for name, t in rival_tables.items()}
         result = FoldResult(
             i + 1,
             tuple(train),
@@ -413,11 +427,14 @@ def cross_validate(
             mean_over(scores, train),
             mean_over(scores, list(test)),
             {name: mean_over(table[s], list(test)) for name, s in baselines.items()},
+            {name: (c, mean_over(table[c], list(test))) for name, c in rival_choice.items()},
         )
         results.append(result)
         held["tuned"].extend(scores[q] for q in test)
         for name, s in baselines.items():
             held[name].extend(table[s][q] for q in test)
+        for name, c in rival_choice.items():
+            held[name].extend(table[c][q] for q in test)
     final = select(table, all_queries)
     return TuneResult(
         metric,
@@ -428,6 +445,7 @@ def cross_validate(
         dict(baselines),
         final,
         mean_over(table[final], all_queries),
+        tuple(rivals),
     )
 
 
@@ -493,7 +511,12 @@ def run_tune(
     )
     single = better_single(table, singles, sorted(queries))
     baselines = {"default": default, "single": single}
-    return cross_validate(table, folds, metric=metric, baselines=baselines, select=select)
+    rivals = {}
+    if has_dense:
+        rivals["tuned single"] = [s for s in settings if s.first.mode != "hybrid"]
+    return cross_validate(
+        table, folds, metric=metric, baselines=baselines, rivals=rivals, select=select
+    )
 
 
 def format_tune(result: TuneResult) -> str:
@@ -501,6 +524,7 @@ def format_tune(result: TuneResult) -> str:
     names = list(result.baselines)
     shown = [_baseline_name(result, n) for n in names]
     head = ["fold", "n", "chosen setting", "train", "held-out", *(f"{n} held-out" for n in shown)]
+    head += [f"{r} held-out (its choice)" for r in result.rivals]
     rows = [
         [
             str(f.fold),
@@ -509,6 +533,7 @@ def format_tune(result: TuneResult) -> str:
             f"{f.train_score:.4f}",
             f"{f.test_score:.4f}",
             *(f"{f.baselines[n]:.4f}" for n in names),
+            *(f"{f.rivals[r][1]:.4f} ({f.rivals[r][0].label})" for r in result.rivals),
         ]
         for f in result.folds
     ]
@@ -516,6 +541,7 @@ def format_tune(result: TuneResult) -> str:
     rows.append(
         ["all", str(result.n_queries), "(out of sample)", "", f"{oos['tuned']:.4f}"]
         + [f"{oos[n]:.4f}" for n in names]
+        + [f"{oos[r]:.4f}" for r in result.rivals]
     )
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = [
@@ -526,9 +552,10 @@ def format_tune(result: TuneResult) -> str:
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     for n, title in zip(names, shown, strict=True):
         lines.append(
-            f"out-of-sample gain over {title} ({result.baselines[n].label}): "
-            f"{result.gain(n):+.4f}"
+            f"out-of-sample gain over {title} ({result.baselines[n].label}): {result.gain(n):+.4f}"
         )
+    for r in result.rivals:
+        lines.append(f"out-of-sample gain over {r} (chosen per fold): {result.gain(r):+.4f}")
     lines.append(
         f"final (chosen on all queries): {result.final.label}, "
         f"{result.metric} {result.final_score:.4f} in sample"
@@ -555,12 +582,13 @@ def tune_json(result: TuneResult) -> dict[str, Any]:
                 "train": f.train_score,
                 "held_out": f.test_score,
                 "baselines_held_out": dict(f.baselines),
+                "rivals": {r: {"chosen": c.label, "held_out": v} for r, (c, v) in f.rivals.items()},
             }
             for f in result.folds
         ],
         "out_of_sample": dict(result.out_of_sample),
         "baselines": {n: s.label for n, s in result.baselines.items()},
-        "gain": {n: result.gain(n) for n in result.baselines},
+        "gain": {n: result.gain(n) for n in (*result.baselines, *result.rivals)},
         "final": result.final.label,
         "final_in_sample": result.final_score,
     }
