@@ -153,6 +153,7 @@ def test_toml_writer_reads_back_exactly() -> None:
             FirstStageSpec("hybrid", method="zscore", weights=(0.3, 0.7)),
         ),
         ("hybrid?wd=0.25", FirstStageSpec("hybrid", weights=(0.75, 0.25))),
+        ("hybrid?w=0.9", FirstStageSpec("hybrid", weights=(0.9, 0.1))),
         ("hybrid?w=2&wd=1", FirstStageSpec("hybrid", weights=(2.0, 1.0))),
         ("hybrid?rrf_k=10&depth=200", FirstStageSpec("hybrid", rrf_k=10, depth=200)),
     ],

@@ -44,6 +44,7 @@ from shortlist.retrieve.stages import (
     DenseRetriever,
     FirstStageSpec,
     RowHits,
+    dense_weight,
     fuse_rows,
     hits_at,
 )
@@ -127,7 +128,7 @@ class TuneGrid:
                                 "hybrid",
                                 bm25=p,
                                 method=method,
-                                weights=(w, 1.0 - w),
+                                weights=(w, dense_weight(w)),
                                 rrf_k=rrf_k,
                                 depth=self.depth,
                             )

@@ -122,7 +122,7 @@ class FirstStageSpec:
         if self.weights is not None:
             w, wd = self.weights
             out["w"] = _num(w)
-            if wd != 1.0 - w:
+            if wd != dense_weight(w):
                 out["wd"] = _num(wd)
         if self.rrf_k is not None:
             out["rrf_k"] = str(self.rrf_k)
@@ -136,6 +136,12 @@ class FirstStageSpec:
     def __str__(self) -> str:
         params = self.params()
         return self.mode + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
+
+
+def dense_weight(w: float) -> float:
+    """The dense weight that goes with BM25 weight `w` when only `w` is given: `1 - w`,
+    rounded to 12 decimals so that `w=0.9` means (0.9, 0.1), not (0.9, 0.0999...98)."""
+    return round(1.0 - w, 12)
 
 
 def _num(x: float) -> str:
@@ -205,14 +211,14 @@ def parse_first_stage(spec: str | FirstStageSpec) -> FirstStageSpec:
         wd = number("wd") if "wd" in values else None
         if w is None:
             assert wd is not None
-            w = 1.0 - wd
+            w = dense_weight(wd)
         if wd is None:
             if not 0.0 <= w <= 1.0:
                 raise SpecError(
                     f"w={values['w']} in {spec!r} must be in [0, 1] (the BM25 weight; the "
                     "dense weight is 1 - w), or give the dense weight as wd=..."
                 )
-            wd = 1.0 - w
+            wd = dense_weight(w)
         weights = (w, wd)
     return FirstStageSpec(
         mode,
