@@ -313,3 +313,26 @@ def test_the_readme_example_loads(tmp_path: Path) -> None:
     config = PipelineConfig.load(path)
     assert config.fusion == HybridConfig("zscore", 100, 60, (0.3, 0.7))
     assert config.spec == "hybrid?fusion=zscore&w=0.3&rrf_k=60&depth=100&k1=1.2&b=0.75"
+
+
+def test_serve_cli_serves_the_file(
+    index: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`shortlist serve --index DIR --pipeline-file FILE` answers /v1/search as the library."""
+    pytest.importorskip("fastapi")
+    import httpx
+    import uvicorn
+
+    from serve_fakes import running
+
+    path = tmp_path / "shortlist.toml"
+    TUNED.save(path)
+    apps = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_kw: apps.append(app))
+    r = run_cli("serve", "--index", str(index.path), "--pipeline-file", str(path))
+    assert r.exit_code == 0, r.stderr
+    with running(apps[0]) as url:
+        for q in QUERIES:
+            body = httpx.post(f"{url}/v1/search", json={"query": q}).json()
+            got = [(h["id"], round(h["score"], 5)) for h in body["results"]]
+            assert got == _library(index, TUNED, q)
