@@ -260,6 +260,8 @@ def score_settings(
                 rows = [rows[i] for i in order]
             run[qid] = _doc_run([sides.doc_of_row[r] for r in rows])
         table[setting] = evaluate(judged, run, [metric])[metric]
+        if len(table) % 100 == 0 and len(table) < len(settings):
+            progress(f"scored {len(table)}/{len(settings)} settings")
     progress(f"scored {len(settings)} settings on {len(queries)} queries")
     return table
 
