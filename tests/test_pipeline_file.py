@@ -336,3 +336,10 @@ def test_serve_cli_serves_the_file(
             body = httpx.post(f"{url}/v1/search", json={"query": q}).json()
             got = [(h["id"], round(h["score"], 5)) for h in body["results"]]
             assert got == _library(index, TUNED, q)
+
+
+def test_rescored_bm25_variants_are_bounded(tmp_path: Path) -> None:
+    small = Index.create(tmp_path / "s", [Document("a", "alpha beta")], dense=False)
+    for i in range(20):
+        first_stage(small, f"bm25?k1={1 + i / 10}&b=0.5").run("alpha", k=1)
+    assert len(small._bm25_variants) == 16

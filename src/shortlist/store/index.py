@@ -62,6 +62,8 @@ FORMAT = "shortlist-index"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 Mode = Literal["bm25", "dense", "hybrid"]
+_BM25_VARIANTS_KEPT = 16
+"""How many rescored BM25 variants (other k1/b) an open index keeps."""
 
 
 def _now() -> str:
@@ -513,6 +515,9 @@ class Index:
         variant = self._bm25_variants.get(key)
         if variant is None:
             variant = self._bm25.with_params(k1=k1, b=b)
+            if len(self._bm25_variants) >= _BM25_VARIANTS_KEPT:
+                # Bounded: each variant holds one float32 score per posting.
+                self._bm25_variants.pop(next(iter(self._bm25_variants)))
             self._bm25_variants[key] = variant
         return variant.search(list(terms), k, allowed=allowed)
 
