@@ -292,6 +292,8 @@ def test_server_runs_the_file(index: Index) -> None:
         assert len(body["results"]) == 5 and "rerank" not in body["timings_ms"]
     with pytest.raises(InvalidInputError, match="not among the served"):
         create_app(ServeConfig(), {}, index, TUNED)
+    with pytest.raises(InvalidInputError, match="--max-docs"):
+        create_app(ServeConfig(max_documents=20), rerankers, index, TUNED)
 
 
 def test_serve_cli_needs_an_index_for_the_file(tmp_path: Path) -> None:

@@ -331,6 +331,14 @@ def create_app(
             f"the pipeline file's reranker {wanted!r} is not among the served "
             "rerankers; serve it under its spec"
         )
+    if pipeline is not None and (
+        pipeline.k > config.max_documents or pipeline.top_n > config.max_top_n
+    ):
+        raise InvalidInputError(
+            f"the pipeline file's k={pipeline.k} / top_n={pipeline.top_n} exceed the server's "
+            f"limits ({config.max_documents} documents, top_n {config.max_top_n}); raise "
+            "--max-docs / --max-top-n or lower them in the file"
+        )
     if not rerankers and index is None:
         raise InvalidInputError("nothing to serve: give at least one reranker or an index")
     served: LiveIndex | _FixedIndex | None = None
