@@ -46,10 +46,18 @@ from shortlist.validate import check_query
 )
 @click.option(
     "--top-n",
-    default=10,
-    show_default=True,
+    default=None,
     type=click.IntRange(min=1),
-    help="Results kept after reranking.",
+    help="Results kept after reranking (default 10, or the pipeline file's).",
+)
+@click.option(
+    "--pipeline-file",
+    "pipeline_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="Run the pipeline a pipeline file (shortlist.toml, e.g. from `shortlist tune`) "
+    "describes: first stage and its parameters, K, reranker, N.",
 )
 @click.option(
     "--by",
@@ -75,7 +83,8 @@ def search_cmd(
     k: int | None,
     filters: tuple[str, ...],
     rerank_spec: str | None,
-    top_n: int,
+    top_n: int | None,
+    pipeline_file: str | None,
     by: str,
     as_json: bool,
     fmt: str,
@@ -89,14 +98,32 @@ def search_cmd(
 
     check_query(query, "the query (first argument)")
     index = Index.open(index_dir, num_threads=threads)
-    mode = mode or ("hybrid" if index.has_dense else "bm25")
     flt = parse_filters(filters) or None
-    if rerank_spec and rerank_spec != "none":
+    if pipeline_file is not None:
+        from shortlist.errors import InvalidInputError
+        from shortlist.pipeline_file import PipelineConfig
+
+        given = [name for name, v in (("--mode", mode), ("-k", k), ("--rerank", rerank_spec)) if v]
+        if given:
+            raise InvalidInputError(
+                f"{', '.join(given)} and --pipeline-file both set the pipeline; drop "
+                f"{', '.join(given)} (or edit {pipeline_file})"
+            )
+        config = PipelineConfig.load(pipeline_file)
+        pipeline = Pipeline.from_config(config, index, by=by)  # type: ignore[arg-type]
+        ranking = pipeline.run(query, filter=flt, top_n=top_n)
+    elif rerank_spec and rerank_spec != "none":
+        mode = mode or ("hybrid" if index.has_dense else "bm25")
         retriever = first_stage(index, mode, by=by)  # type: ignore[arg-type]
-        reranker = load_reranker_with_threads(rerank_spec, threads)
-        pipeline = Pipeline(retriever, reranker, k=k or 50, top_n=top_n)
+        pipeline = Pipeline(
+            retriever,
+            load_reranker_with_threads(rerank_spec, threads),
+            k=k or 50,
+            top_n=top_n or 10,
+        )
         ranking = pipeline.run(query, filter=flt)
     else:
+        mode = mode or ("hybrid" if index.has_dense else "bm25")
         ranking = index.search(query, k=k or 10, mode=mode, filter=flt, by=by)  # type: ignore[arg-type]
     if as_json:
         fmt = "json"

@@ -459,6 +459,46 @@ def recommend(result: EvalResult, budget_ms: float, metric: str | None = None) -
     return Recommendation(best[0], best[1], reason, frontier)
 
 
+@dataclass(frozen=True)
+class Sweep:
+    """Configurations that differ only in one numeric first-stage parameter (`w`, `k1`,
+    `rrf_k`, ...): `base` is their common pipeline spec with that parameter left out, and
+    `points` maps each K to (value, mean metric) pairs by ascending value."""
+
+    param: str
+    base: str
+    points: Mapping[int, tuple[tuple[float, float], ...]]
+
+
+_SWEEPABLE = ("w", "wd", "rrf_k", "depth", "k1", "b")
+
+
+def find_sweeps(result: EvalResult, metric: str | None = None) -> list[Sweep]:
+    """Every parameter sweep among `result`'s configurations (at least two values of one
+    parameter, everything else equal), in the order they first appear."""
+    from shortlist.retrieve.stages import parse_first_stage
+
+    metric = metric or result.primary
+    groups: dict[tuple[str, str], dict[int, dict[float, float]]] = {}
+    for c in result.configs:
+        parsed = parse_pipeline(c.spec)
+        params = parse_first_stage(parsed.first_stage).params()
+        for param in _SWEEPABLE:
+            if param not in params:
+                continue
+            rest = "&".join(f"{k}={v}" for k, v in params.items() if k != param)
+            base = parsed.mode + (f"?{rest}" if rest else "")
+            base += f"+{parsed.reranker}" if parsed.reranker else ""
+            series = groups.setdefault((param, base), {}).setdefault(c.k, {})
+            series[float(params[param])] = c.mean(metric)
+    sweeps = []
+    for (param, base), by_k in groups.items():
+        points = {k: tuple(sorted(v.items())) for k, v in sorted(by_k.items()) if len(v) >= 2}
+        if points:
+            sweeps.append(Sweep(param, base, points))
+    return sweeps
+
+
 def summary_rows(result: EvalResult) -> list[dict[str, Any]]:
     """One row per configuration with every number the report and the JSON show."""
     from shortlist.evaluate import stats

@@ -69,6 +69,8 @@ FORMAT = "shortlist-index"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 Mode = Literal["bm25", "dense", "hybrid"]
+_BM25_VARIANTS_KEPT = 16
+"""How many rescored BM25 variants (other k1/b) an open index keeps."""
 
 
 def _now() -> str:
@@ -105,6 +107,9 @@ class Index:
         self._manifest = manifest
         self._docs = docstore
         self._bm25 = bm25
+        # (k1, b) -> the BM25 index rescored with them, over the same shared segments;
+        # dropped whenever `_bm25` changes.
+        self._bm25_variants: dict[tuple[float, float], BM25Index] = {}
         self._vectors = vectors
         self._encoder = encoder
         self.analyzer = Analyzer.from_dict(manifest["analyzer"])
@@ -416,6 +421,7 @@ class Index:
         arr = np.asarray(rows, dtype=np.int64)
         self._docs.delete_rows(arr)
         self._bm25.delete(arr)
+        self._bm25_variants = {}
         if self._vectors is not None:
             self._vectors.delete(arr)
 
@@ -452,6 +458,7 @@ class Index:
             rows = self._docs.add(passages)
             self._bm25.add(tokens, rows)
             stage.advance(len(texts))
+        self._bm25_variants = {}
         if self._vectors is not None:
             encoder = self.encoder
             with progress.stage("encode", len(texts), "passages") as stage:
@@ -573,6 +580,31 @@ class Index:
         self, terms: Sequence[str], k: int, *, allowed: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
         return self._bm25.search(list(terms), k, allowed=allowed)
+
+    def bm25_search_with(
+        self,
+        terms: Sequence[str],
+        k: int,
+        *,
+        allowed: np.ndarray | None,
+        k1: float,
+        b: float,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`bm25_search` scored with `k1`/`b` (`RescoresBM25`): the per-posting scores are
+        recomputed once per (k1, b) from the stored term frequencies and lengths, and kept
+        while this index is open and unchanged."""
+        own = self._bm25.params
+        if (float(k1), float(b)) == (own["k1"], own["b"]):
+            return self.bm25_search(terms, k, allowed=allowed)
+        key = (float(k1), float(b))
+        variant = self._bm25_variants.get(key)
+        if variant is None:
+            variant = self._bm25.with_params(k1=k1, b=b)
+            if len(self._bm25_variants) >= _BM25_VARIANTS_KEPT:
+                # Bounded: each variant holds one float32 score per posting.
+                self._bm25_variants.pop(next(iter(self._bm25_variants)))
+            self._bm25_variants[key] = variant
+        return variant.search(list(terms), k, allowed=allowed)
 
     def vector_search(
         self, vector: np.ndarray, k: int, *, allowed: np.ndarray | None
