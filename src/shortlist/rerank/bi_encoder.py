@@ -192,7 +192,11 @@ class BiEncoderReranker:
         """Step 2: the embedding of each text, shape (len(units), dim)."""
         if not units:
             return np.zeros((0, self.encoder.dim), dtype=np.float32)
-        return np.asarray(self.encoder.encode(list(units)), dtype=np.float32)
+        # Each distinct text once: repeated texts cost nothing and get identical vectors.
+        distinct = list(dict.fromkeys(units))
+        slot = {text: i for i, text in enumerate(distinct)}
+        vectors = np.asarray(self.encoder.encode(distinct), dtype=np.float32)
+        return vectors[[slot[text] for text in units]]
 
     def finish(
         self,

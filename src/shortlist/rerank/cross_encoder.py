@@ -264,16 +264,33 @@ class CrossEncoderReranker:
         )
 
     def score_units(self, units: Sequence[Window]) -> np.ndarray:
-        """Step 2: the raw score of each window (logit, or label-1 margin for 2 labels)."""
+        """Step 2: the raw score of each window (logit, or label-1 margin for 2 labels).
+
+        Identical windows (a document repeated in a request, or across the requests a
+        batcher merged) are run once and share one score: no wasted forward passes, and
+        equal inputs tie exactly, whatever row of a multi-threaded matmul they landed in.
+        """
         if not units:
             return np.zeros(0, dtype=np.float64)
-        first = units[0].token_type_ids
+        slot_of: dict[tuple[tuple[int, ...], tuple[int, ...] | None], int] = {}
+        distinct: list[Window] = []
+        inverse = np.empty(len(units), dtype=np.int64)
+        for i, unit in enumerate(units):
+            key = (
+                tuple(unit.input_ids),
+                tuple(unit.token_type_ids) if unit.token_type_ids is not None else None,
+            )
+            slot = slot_of.setdefault(key, len(distinct))
+            if slot == len(distinct):
+                distinct.append(unit)
+            inverse[i] = slot
+        first = distinct[0].token_type_ids
         encoded = EncodedPairs(
-            [u.input_ids for u in units],
-            [u.token_type_ids or [] for u in units] if first is not None else None,
-            np.zeros(len(units), dtype=np.int64),
+            [u.input_ids for u in distinct],
+            [u.token_type_ids or [] for u in distinct] if first is not None else None,
+            np.zeros(len(distinct), dtype=np.int64),
         )
-        return self._window_scores(self._run(encoded))
+        return np.asarray(self._window_scores(self._run(encoded)))[inverse]
 
     def finish(
         self,
