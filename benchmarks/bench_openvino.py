@@ -43,8 +43,8 @@ def main() -> None:
     import transformers
     from sentence_transformers import CrossEncoder
 
-    from shortlist.rerank.backends.openvino import OpenVINOBackend, default_calibration_pairs
     from shortlist.retrieve.encoder import default_model_path
+    from shortlist.runtime.openvino import OpenVINOBackend, default_calibration_pairs
 
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="shortlist-bench-"))

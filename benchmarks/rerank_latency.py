@@ -189,8 +189,8 @@ def main() -> None:
     from sentence_transformers import CrossEncoder
 
     from shortlist.errors import MissingDependencyError, SpecError
-    from shortlist.rerank.backends import BACKENDS, BackendOptions
     from shortlist.rerank.cross_encoder import CrossEncoderReranker
+    from shortlist.runtime import BACKENDS, BackendOptions
 
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="shortlist-bench-"))
@@ -254,8 +254,8 @@ def main() -> None:
             )
             engines[f"{backend} budget={budget}"] = lambda r=r: r.score_pairs(pairs)
     if args.onnx_variants and "onnx" in rerankers:
-        from shortlist.rerank.backends import onnx as onnx_backend
-        from shortlist.rerank.backends.onnx import OnnxOptions
+        from shortlist.runtime import onnx as onnx_backend
+        from shortlist.runtime.onnx import OnnxOptions
 
         options = BackendOptions(model_path=model_dir, cache_dir=cache, num_threads=args.threads)
         variants = {

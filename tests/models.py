@@ -190,3 +190,40 @@ def build_tiny_encoder(folder: Path, *, seed: int = 0, max_positions: int = 128)
     torch.manual_seed(seed)
     tf.BertModel(config).save_pretrained(str(folder))
     return folder
+
+
+
+_ST_MODULE = "sentence_transformers.models."
+
+
+def build_tiny_sentence_transformer(
+    folder: Path, *, pooling: str = "mean", seed: int = 0, extra_module: str | None = None
+) -> Path:
+    """A random-weight BERT bi-encoder saved as a sentence-transformers folder:
+    Transformer + Pooling (`pooling`: mean, cls or max) + Normalize, plus `extra_module`
+    (e.g. "Dense") listed in modules.json when given."""
+    import json
+
+    build_tiny_encoder(folder, seed=seed)
+    kinds = [("", "Transformer"), ("1_Pooling", "Pooling"), ("2_Normalize", "Normalize")]
+    if extra_module is not None:
+        kinds.append(("3_Extra", extra_module))
+    modules = [
+        {"idx": i, "name": str(i), "path": path, "type": _ST_MODULE + kind}
+        for i, (path, kind) in enumerate(kinds)
+    ]
+    (folder / "modules.json").write_text(json.dumps(modules))
+    (folder / "1_Pooling").mkdir(exist_ok=True)
+    (folder / "2_Normalize").mkdir(exist_ok=True)
+    pool_config = {
+        "word_embedding_dimension": 32,
+        "pooling_mode_cls_token": pooling == "cls",
+        "pooling_mode_mean_tokens": pooling == "mean",
+        "pooling_mode_max_tokens": pooling == "max",
+        "pooling_mode_mean_sqrt_len_tokens": False,
+    }
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(pool_config))
+    (folder / "sentence_bert_config.json").write_text(
+        json.dumps({"max_seq_length": 64, "do_lower_case": False})
+    )
+    return folder

@@ -25,7 +25,7 @@ BACKEND_EXTRA: dict[str, str] = {
     "openvino": "openvino",
     "openvino-int8": "openvino",
 }
-"""Cross-encoder backends (keys of `shortlist.rerank.backends.BACKENDS`) that need an extra."""
+"""Cross-encoder backends (keys of `shortlist.runtime.BACKENDS`) that need an extra."""
 
 
 def missing_modules(*modules: str) -> list[str]:

@@ -21,13 +21,13 @@ from shortlist.errors import (  # noqa: E402
     ModelLoadError,
     SpecError,
 )
-from shortlist.rerank.backends import BACKENDS  # noqa: E402
 from shortlist.rerank.base import PairScorer, Reranker, RerankOptions  # noqa: E402
 from shortlist.rerank.cross_encoder import (  # noqa: E402
     CrossEncoderReranker,
     aggregate_windows,
-    pack_batches,
 )
+from shortlist.runtime import BACKENDS  # noqa: E402
+from shortlist.runtime.models import pack_batches  # noqa: E402
 from shortlist.types import Document, Hit  # noqa: E402
 
 PAIRS = list(zip(corpus(12, seed=1), corpus(12, seed=2), strict=True))
@@ -407,7 +407,7 @@ def test_missing_model_offline_says_how_to_provide_one(
 def test_onnx_export_is_cached_and_keyed_by_weights(
     tiny_models: dict[tuple[str, int], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shortlist.rerank.backends import onnx as onnx_backend
+    from shortlist.runtime import onnx as onnx_backend
 
     path = tiny_models[("bert", 2)]
     first = CrossEncoderReranker(str(path), backend="onnx", cache_dir=tmp_path)

@@ -12,6 +12,9 @@ ROOT = Path(shortlist.__file__).parent
 
 # A module of a layer may not import these (the layers above it).
 FORBIDDEN = {
+    "shortlist.runtime": ("shortlist.retrieve", "shortlist.store", "shortlist.rerank",
+                          "shortlist.pipeline", "shortlist.serve", "shortlist.evaluate",
+                          "shortlist.cli"),
     "shortlist.retrieve": ("shortlist.store", "shortlist.rerank", "shortlist.pipeline",
                            "shortlist.serve", "shortlist.evaluate", "shortlist.cli"),
     "shortlist.rerank": ("shortlist.store", "shortlist.pipeline", "shortlist.serve",

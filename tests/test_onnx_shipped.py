@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shortlist.rerank.backends.onnx import FP32, INT8, shipped_artifact, weights_key
+from shortlist.runtime.onnx import FP32, INT8, shipped_artifact, weights_key
 
 
 def _folder(tmp_path: Path) -> Path:

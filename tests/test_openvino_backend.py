@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from shortlist.errors import ModelLoadError  # noqa: E402
-from shortlist.rerank.backends.openvino import (  # noqa: E402
+from shortlist.runtime.openvino import (  # noqa: E402
     OpenVINOBackend,
     default_calibration_pairs,
 )

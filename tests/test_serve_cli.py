@@ -18,8 +18,14 @@ from shortlist.cli import cli
 @pytest.fixture
 def captured(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     seen: dict[str, Any] = {}
+    import shortlist.rerank.registry as real
+
     registry = types.ModuleType("shortlist.rerank.registry")
-    registry.load_reranker = lambda spec: OverlapScorer(name=spec)  # type: ignore[attr-defined]
+    # The real grammar decides which kinds take runtime options such as num_threads.
+    registry.REGISTRY = real.REGISTRY  # type: ignore[attr-defined]
+    registry.load_reranker = lambda spec, **options: OverlapScorer(  # type: ignore[attr-defined]
+        name=spec
+    )
     monkeypatch.setitem(sys.modules, "shortlist.rerank.registry", registry)
     import uvicorn
 

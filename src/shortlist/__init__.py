@@ -19,6 +19,7 @@ _LAZY = {
     "Index": "shortlist.store.index",
     "load_reranker": "shortlist.rerank.registry",
     "Pipeline": "shortlist.pipeline",
+    "PipelineConfig": "shortlist.pipeline_file",
     "first_stage": "shortlist.retrieve.stages",
     "pack_prompt": "shortlist.prompt",
 }

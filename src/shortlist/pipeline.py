@@ -10,7 +10,11 @@
 The stages (`stages`) are flat: a cascade reranker contributes its own stages in order,
 as PyTerrier's `Compose` flattens nested compositions. A spec string names the first
 stage and the reranker: `FIRST_STAGE[+RERANKER_SPEC]`, e.g. `bm25`,
-`hybrid+bi-encoder`, `bm25+cross-encoder:/path?backend=onnx-int8`.
+`hybrid+bi-encoder`, `bm25+cross-encoder:/path?backend=onnx-int8`. The first stage may
+carry parameters (`shortlist.retrieve.stages.FIRST_STAGE_PARAMS`):
+`hybrid?fusion=zscore&w=0.3+bi-encoder`, `bm25?k1=1.5&b=0.75`. A pipeline file
+(`shortlist.pipeline_file.PipelineConfig`) holds a whole pipeline with its K and N;
+`Pipeline.from_config` builds it.
 
 The library (`run`), the HTTP server's `/v1/search` (`run` with the server's batcher
 as `executor`) and the evaluation harness (`first_stage.run` once per query, cached,
@@ -32,6 +36,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 from shortlist.errors import InvalidInputError, SpecError
 from shortlist.rerank.base import (
@@ -45,30 +50,43 @@ from shortlist.rerank.base import (
     run_reranker,
 )
 from shortlist.retrieve.hybrid import HybridConfig
-from shortlist.retrieve.stages import MODES, Retriever, first_stage
+from shortlist.retrieve.stages import MODES, Retriever, first_stage, parse_first_stage
 from shortlist.retrieve.store import Filter, PassageStore
 from shortlist.types import Ranking
+
+if TYPE_CHECKING:
+    from shortlist.pipeline_file import PipelineConfig
 
 FIRST_STAGES: tuple[str, ...] = MODES
 
 
 @dataclass(frozen=True)
 class PipelineSpec:
+    """`first_stage` is the canonical first-stage spec (mode and parameters)."""
+
     first_stage: str
     reranker: str | None
+
+    @property
+    def mode(self) -> str:
+        """The first stage's mode (`bm25`, `dense`, `hybrid`), without parameters."""
+        return self.first_stage.partition("?")[0]
 
     def __str__(self) -> str:
         return self.first_stage + (f"+{self.reranker}" if self.reranker else "")
 
 
 def parse_pipeline(spec: str) -> PipelineSpec:
-    """Split `FIRST_STAGE[+RERANKER_SPEC]`; the reranker spec itself is checked by the registry."""
+    """Split `FIRST_STAGE[?PARAMS][+RERANKER_SPEC]`; the first stage's parameters are
+    checked here (`parse_first_stage`), the reranker spec by the registry."""
     first, _, rerank = spec.strip().partition("+")
-    if first not in FIRST_STAGES:
+    if first.partition("?")[0] not in FIRST_STAGES:
         raise SpecError(
             f"unknown first stage {first!r} in pipeline {spec!r}; expected one of "
-            f"{', '.join(FIRST_STAGES)}, optionally followed by +RERANKER_SPEC"
+            f"{', '.join(FIRST_STAGES)} (optionally with ?KEY=VALUE parameters), "
+            "optionally followed by +RERANKER_SPEC"
         )
+    first = str(parse_first_stage(first))
     rerank = rerank.strip()
     if spec.strip().endswith("+") or (rerank == "" and "+" in spec):
         raise SpecError(
@@ -151,6 +169,27 @@ class Pipeline:
         return cls(
             first_stage(store, parsed.first_stage, hybrid=hybrid), reranker, k=k, top_n=top_n
         )
+
+    @classmethod
+    def from_config(
+        cls,
+        config: PipelineConfig,
+        store: PassageStore,
+        *,
+        load_reranker: Callable[[str], Reranker] | None = None,
+        by: Literal["passage", "document"] = "passage",
+    ) -> Pipeline:
+        """The pipeline a pipeline file describes (`PipelineConfig.load(path)`), over
+        `store`: its first stage with its parameters, K, reranker and top N."""
+        reranker = None
+        if config.reranker is not None:
+            if load_reranker is None:
+                from shortlist.rerank.registry import load_reranker as registry_load
+
+                load_reranker = registry_load
+            reranker = load_reranker(config.reranker)
+        stage = first_stage(store, config.first_stage_spec(), by=by)
+        return cls(stage, reranker, k=config.k, top_n=config.top_n)
 
     @property
     def spec(self) -> PipelineSpec:

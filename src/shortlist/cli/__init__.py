@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "datasets": "shortlist.cli.datasets_cmd:datasets_group",
     "serve": "shortlist.cli.serve_cmd:serve_cmd",
     "train-reranker": "shortlist.cli.train_cmd:train_reranker_cmd",
+    "tune": "shortlist.cli.tune_cmd:tune_cmd",
     "check": "shortlist.cli.health_cmds:check_cmd",
     "repair": "shortlist.cli.health_cmds:repair_cmd",
 }
@@ -45,6 +46,7 @@ HELP: dict[str, str] = {
     "eval-run": "Score an existing run file against qrels.",
     "datasets": "Build real evaluation collections (BEIR layout).",
     "serve": "Serve Cohere/TEI-compatible rerank and search over HTTP.",
+    "tune": "Choose fusion, weights, BM25 k1/b and K on your queries (cross-validated).",
     "train-reranker": "Fine-tune a cross-encoder on your pairs with mined hard negatives.",
     "check": "Verify an index's files (sizes, checksums, readability).",
     "repair": "Make the newest intact generation of a damaged index live again.",

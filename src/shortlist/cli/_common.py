@@ -4,13 +4,49 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import click
 
 from shortlist.errors import InvalidInputError
 from shortlist.types import Ranking
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _apply_threads(ctx: click.Context, param: click.Parameter, value: int | None) -> int:
+    from shortlist.threads import apply_threads, default_threads
+
+    n = value if value is not None else default_threads()
+    apply_threads(n)
+    return n
+
+
+def threads_option(f: F) -> F:
+    """`--threads N`, applied while the command line is parsed (before any model loads):
+    intra-op threads for torch, ONNX Runtime and OpenVINO. See `shortlist.threads` for
+    why the default is the physical cores available rather than the runtimes' own."""
+    return click.option(
+        "--threads",
+        type=click.IntRange(min=1),
+        default=None,
+        metavar="N",
+        callback=_apply_threads,
+        help="Intra-op threads for model runtimes "
+        "(default: OMP_NUM_THREADS, else the physical cores this process may use).",
+    )(f)
+
+
+def load_reranker_with_threads(spec: str, threads: int) -> Any:
+    """`load_reranker(spec)`, handing `threads` to a reranker kind that sizes its own
+    runtime (a local cross-encoder on onnx/openvino); torch ones follow `--threads` anyway."""
+    from shortlist.rerank.registry import REGISTRY, load_reranker
+
+    kind = REGISTRY.get(spec.strip().partition(":")[0])  # the grammar's kind; None: invalid
+    if kind is not None and "num_threads" in kind.options:
+        return load_reranker(spec, num_threads=threads)
+    return load_reranker(spec)  # raises the spec error for an unknown kind
 
 
 def interactive() -> bool:

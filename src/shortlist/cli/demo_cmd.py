@@ -10,6 +10,7 @@ needs ``pip install 'shortlist[datasets]'`` and says so when it is missing.
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -17,7 +18,12 @@ from pathlib import Path
 import click
 
 from shortlist._optional import require
-from shortlist.cli._common import echo_ranking, index_size, interactive
+from shortlist.cli._common import (
+    echo_ranking,
+    index_size,
+    load_reranker_with_threads,
+    threads_option,
+)
 
 DEMO_QUERIES = (
     "bushfires threatening homes around Sydney",
@@ -44,8 +50,14 @@ DEMO_QUERIES = (
 @click.option("-k", "k", default=30, show_default=True, help="First-stage candidates.")
 @click.option("--top-n", default=3, show_default=True, help="Results shown per query.")
 @click.option("--query", "queries", multiple=True, help="Your own queries (repeatable).")
+@threads_option
 def demo(
-    index_dir: str | None, rerank_spec: str, k: int, top_n: int, queries: tuple[str, ...]
+    index_dir: str | None,
+    rerank_spec: str,
+    k: int,
+    top_n: int,
+    queries: tuple[str, ...],
+    threads: int,
 ) -> None:
     """Index the Lee news corpus (shipped with gensim) and answer a few queries.
 
@@ -53,7 +65,7 @@ def demo(
     """
     require("shortlist_datasets", "datasets", "the demo corpus")
     from shortlist.pipeline import Pipeline
-    from shortlist.rerank.registry import load_reranker
+    from shortlist.progress import progress_for
     from shortlist.retrieve.stages import first_stage
     from shortlist.store.index import Index
     from shortlist_datasets.lee import make_collection
@@ -63,12 +75,18 @@ def demo(
         docs = make_collection().corpus
         click.echo(f"corpus: Lee news corpus from gensim, {len(docs)} articles")
         t0 = time.perf_counter()
-        index = Index.create(path, docs, overwrite=True, show_progress=interactive())
+        index = Index.create(
+            path,
+            docs,
+            overwrite=True,
+            progress=progress_for(sys.stderr),
+            num_threads=threads,
+        )
         click.echo(
             f"indexed {index_size(index)} "
             f"in {time.perf_counter() - t0:.1f}s -> {path}"
         )
-        reranker = load_reranker(rerank_spec)
+        reranker = load_reranker_with_threads(rerank_spec, threads)
         pipeline = Pipeline(first_stage(index, "hybrid"), reranker, k=k, top_n=top_n)
         pipeline.run("warm up")  # first call loads the models; keep it out of the timings
         fusion = f"{index.hybrid.method} {index.hybrid.weights[0]:g}/{index.hybrid.weights[1]:g}"

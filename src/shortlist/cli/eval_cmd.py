@@ -5,28 +5,62 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from shortlist.cli._common import index_size
+from shortlist.cli._common import index_size, load_reranker_with_threads, threads_option
 from shortlist.errors import IndexCompatibilityError, IndexNotFoundError, InvalidInputError
+
+if TYPE_CHECKING:
+    from shortlist.store.index import Index
 
 
 def _parse_pipelines(items: tuple[str, ...]) -> list[tuple[str, str]]:
+    """`NAME=SPEC` or `SPEC` items; a first-stage parameter given as a comma-separated
+    list (`hybrid?fusion=zscore&w=0.1,0.3,0.5`) sweeps it: one pipeline per value (per
+    combination, if several are lists), named `NAME w=0.1` and so on."""
     out = []
     for item in items:
         name, sep, spec = item.partition("=")
-        if not sep:
+        if not sep or "?" in name:
             name, spec = item, item
         if not name or not spec:
             raise InvalidInputError(
                 f"--pipeline {item!r} must be NAME=SPEC or SPEC, e.g. rerank=hybrid+bi-encoder"
             )
-        out.append((name, spec))
+        out.extend(expand_sweep(name, spec))
     names = [n for n, _ in out]
     if len(set(names)) != len(names):
         raise InvalidInputError(f"pipeline names must be unique, got {names}")
+    return out
+
+
+def expand_sweep(name: str, spec: str) -> list[tuple[str, str]]:
+    """(name, spec) pairs for every combination of the comma-separated first-stage
+    parameter values in `spec` (just `[(name, spec)]` when there are none)."""
+    import itertools
+
+    first, plus, rerank = spec.partition("+")
+    mode, q, query = first.partition("?")
+    if not q or "," not in query:
+        return [(name, spec)]
+    pairs = [item.partition("=") for item in query.split("&")]
+    choices = [[v.strip() for v in value.split(",")] for _key, _eq, value in pairs]
+    out = []
+    for combo in itertools.product(*choices):
+        params = "&".join(f"{k}{eq}{v}" for (k, eq, _), v in zip(pairs, combo, strict=True))
+        swept = " ".join(
+            f"{k}={v}" for (k, _, value), v in zip(pairs, combo, strict=True) if "," in value
+        )
+        out.append(
+            (
+                f"{name} {swept}" if name != spec else f"{mode}?{params}",
+                f"{mode}?{params}{plus}{rerank}",
+            )
+        )
     return out
 
 
@@ -48,10 +82,19 @@ def _parse_ks(text: str) -> list[int]:
     "--pipeline",
     "pipelines",
     multiple=True,
-    required=True,
     metavar="NAME=SPEC",
-    help="FIRST_STAGE[+RERANKER_SPEC], e.g. bm25, hybrid+bi-encoder. "
-    "Repeat; the first is the baseline.",
+    help="FIRST_STAGE[?PARAMS][+RERANKER_SPEC], e.g. bm25, hybrid+bi-encoder, "
+    "'bm25?k1=1.5&b=0.75', 'hybrid?fusion=zscore&w=0.3'; a comma list sweeps a parameter "
+    "('hybrid?w=0.1,0.5,0.9'). Repeat; the first is the baseline.",
+)
+@click.option(
+    "--pipeline-file",
+    "pipeline_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="A pipeline file (shortlist.toml), evaluated as the pipeline named by the file's "
+    "stem; its K joins the -k list. Repeatable.",
 )
 @click.option(
     "-k", "ks", default="20,50,100", show_default=True, help="First-stage depths to sweep."
@@ -78,7 +121,12 @@ def _parse_ks(text: str) -> list[int]:
     default=None,
     help="Where the index and saved runs go (default: DATASET_DIR/.shortlist).",
 )
-@click.option("--model", default="default", show_default=True, help="Dense encoder for the index.")
+@click.option(
+    "--model",
+    default="default",
+    show_default=True,
+    help="Dense encoder for the index, e.g. default?backend=onnx-int8.",
+)
 @click.option(
     "--prices",
     "prices_path",
@@ -87,9 +135,11 @@ def _parse_ks(text: str) -> list[int]:
     help="JSON price table for hosted rerankers: {kind: {unit: usd_per_unit}}.",
 )
 @click.option("--max-queries", type=int, default=None, help="Evaluate only the first N queries.")
+@threads_option
 def eval_cmd(
     dataset_dir: str,
     pipelines: tuple[str, ...],
+    pipeline_files: tuple[str, ...],
     ks: str,
     top_n: int,
     metrics: str,
@@ -101,6 +151,7 @@ def eval_cmd(
     model: str,
     prices_path: str | None,
     max_queries: int | None,
+    threads: int,
 ) -> None:
     """Run every pipeline at every k on DATASET_DIR and report which wins."""
     from shortlist.evaluate.beir import load_beir
@@ -115,15 +166,27 @@ def eval_cmd(
     from shortlist.evaluate.metrics import parse_metric
     from shortlist.evaluate.report import format_table, render_html, to_json
     from shortlist.pipeline import parse_pipeline
+    from shortlist.pipeline_file import PipelineConfig
+    from shortlist.progress import progress_for
     from shortlist.rerank.registry import parse_spec
-    from shortlist.store.index import Index
 
     specs = _parse_pipelines(pipelines)
+    k_list = _parse_ks(ks)
+    for file in pipeline_files:
+        config = PipelineConfig.load(file)
+        specs.append((Path(file).stem, config.spec))
+        k_list = sorted({*k_list, config.k})
+    if not specs:
+        raise InvalidInputError(
+            "give at least one --pipeline NAME=SPEC or --pipeline-file FILE, e.g. --pipeline bm25"
+        )
+    names = [n for n, _ in specs]
+    if len(set(names)) != len(names):
+        raise InvalidInputError(f"pipeline names must be unique, got {names}")
     for _name, spec in specs:  # fail fast, before any work
         parsed = parse_pipeline(spec)
         if parsed.reranker:
             parse_spec(parsed.reranker)
-    k_list = _parse_ks(ks)
     metric_list = [m.strip() for m in metrics.split(",") if m.strip()]
     for m in metric_list:
         parse_metric(m)
@@ -143,31 +206,15 @@ def eval_cmd(
         )
 
     cache = Path(cache_dir) if cache_dir else root / ".shortlist"
-    needs_dense = any(parse_pipeline(s).first_stage != "bm25" for _n, s in specs)
+    needs_dense = any(parse_pipeline(s).mode != "bm25" for _n, s in specs)
     fp = file_fingerprint(root / "corpus.jsonl")
-    index_dir = cache / f"index-{fp}-{'dense-' + _safe(model) if needs_dense else 'bm25'}"
 
     def progress(msg: str) -> None:
         click.echo(msg, err=True)
 
-    try:
-        index = Index.open(index_dir)
-        progress(f"reusing index {index_dir} ({index.num_passages} passages)")
-    except (IndexNotFoundError, IndexCompatibilityError):
-        t = time.perf_counter()
-        # Index defaults (chunking, BM25, fusion), so eval measures what `shortlist index` builds.
-        index = Index.create(
-            index_dir,
-            dataset.corpus,
-            dense=needs_dense,
-            encoder=model,
-            overwrite=True,
-            show_progress=sys.stderr.isatty(),
-        )
-        progress(
-            f"indexed {index_size(index)} "
-            f"in {time.perf_counter() - t:.1f}s -> {index_dir}"
-        )
+    index = dataset_index(
+        root, dataset.corpus, cache, model, dense=needs_dense, progress=progress, threads=threads
+    )
 
     harness = Harness(
         index,
@@ -180,6 +227,8 @@ def eval_cmd(
         top_n=top_n,
         prices=prices,
         progress=progress,
+        stages=progress_for(sys.stderr),
+        load_reranker=lambda spec: load_reranker_with_threads(spec, threads),
     )
     primary = metric_list[0]
     result = run_harness(harness, specs, k_list, dataset=root.name or str(root), primary=primary)
@@ -204,6 +253,45 @@ def eval_cmd(
     if report_path:
         Path(report_path).write_text(render_html(result, comparisons, hurts, rec), encoding="utf-8")
         click.echo(f"wrote {report_path}", err=True)
+
+
+def dataset_index(
+    root: Path,
+    corpus: Any,
+    cache: Path,
+    model: str,
+    *,
+    dense: bool,
+    progress: Callable[[str], None],
+    threads: int | None = None,
+) -> Index:
+    """The index of a dataset's corpus under `cache`, reused when it exists (keyed by the
+    corpus file's fingerprint and the encoder), else built with the index defaults
+    (chunking, BM25, fusion), so eval and tune measure what `shortlist index` builds."""
+    from shortlist.evaluate.harness import file_fingerprint
+    from shortlist.progress import progress_for
+    from shortlist.store.index import Index
+
+    fp = file_fingerprint(root / "corpus.jsonl")
+    index_dir = cache / f"index-{fp}-{'dense-' + _safe(model) if dense else 'bm25'}"
+    try:
+        index = Index.open(index_dir, num_threads=threads)
+        progress(f"reusing index {index_dir} ({index.num_passages} passages)")
+        return index
+    except (IndexNotFoundError, IndexCompatibilityError):
+        pass
+    t = time.perf_counter()
+    index = Index.create(
+        index_dir,
+        corpus,
+        dense=dense,
+        encoder=model,
+        overwrite=True,
+        progress=progress_for(sys.stderr),
+        num_threads=threads,
+    )
+    progress(f"indexed {index_size(index)} in {time.perf_counter() - t:.1f}s -> {index_dir}")
+    return index
 
 
 def _safe(text: str) -> str:

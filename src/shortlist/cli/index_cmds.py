@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import itertools
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
 
-from shortlist.cli._common import index_size, interactive
+from shortlist.cli._common import echo_json, index_size, threads_option
 from shortlist.corpus.chunking import (
     DEFAULT_CHUNK_OVERLAP,
     DEFAULT_CHUNK_SIZE,
@@ -117,7 +118,8 @@ def _reads_documents(command: Callable[..., None]) -> Callable[..., None]:
     "--model",
     default="default",
     show_default=True,
-    help="Dense encoder: 'default' (all-MiniLM-L6-v2, offline) or a sentence-transformers id/path.",
+    help="Dense encoder: 'default' (all-MiniLM-L6-v2, offline) or a sentence-transformers "
+    "id/path, with an optional ?backend=torch|onnx|onnx-int8|openvino|openvino-int8.",
 )
 @click.option(
     "--chunk-unit",
@@ -157,6 +159,8 @@ def _reads_documents(command: Callable[..., None]) -> Callable[..., None]:
     help="BM25,DENSE weights of the fusion.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing index (atomically).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@threads_option
 def index_cmd(
     reader: _Reader,
     index_dir: str,
@@ -170,8 +174,14 @@ def index_cmd(
     fusion: str,
     fusion_weights: str,
     overwrite: bool,
+    as_json: bool,
+    threads: int,
 ) -> None:
-    """Build an index from SOURCES (JSONL, BEIR corpus.jsonl, CSV, or folders of .txt/.md)."""
+    """Build an index from SOURCES (JSONL, BEIR corpus.jsonl, CSV, or folders of .txt/.md).
+
+    Progress goes to stderr: a bar per stage on a terminal, one line per stage otherwise.
+    """
+    from shortlist.progress import progress_for
     from shortlist.store.index import HybridConfig, Index
 
     t0 = time.perf_counter()
@@ -194,18 +204,29 @@ def index_cmd(
         chunker=chunker,
         hybrid=hybrid,
         overwrite=overwrite,
-        show_progress=interactive(),
+        progress=progress_for(sys.stderr),
+        num_threads=threads,
     )
     dt = time.perf_counter() - t0
-    click.echo(
-        f"indexed {index_size(index)} "
-        f"into {index_dir} in {dt:.1f}s" + ("" if no_dense else f" [dense: {model}]")
-    )
+    if as_json:
+        echo_json(
+            {
+                "index": index_dir,
+                "documents": index.num_documents,
+                "passages": index.num_passages,
+                "seconds": round(dt, 3),
+                "encoder": index.encoder_identity,
+                "skipped": reader.skipped,
+            }
+        )
+    else:
+        click.echo(
+            f"indexed {index_size(index)} "
+            f"into {index_dir} in {dt:.1f}s" + ("" if no_dense else f" [dense: {model}]")
+        )
 
 
 def _weights(text: str) -> tuple[float, float]:
-    from shortlist.errors import InvalidInputError
-
     parts = text.split(",")
     try:
         bm25, dense = (float(p) for p in parts)
@@ -219,21 +240,38 @@ def _weights(text: str) -> tuple[float, float]:
 @click.command("add")
 @_reads_documents
 @click.option("--replace", is_flag=True, help="Replace documents whose id is already indexed.")
-def add_cmd(reader: _Reader, index_dir: str, replace: bool) -> None:
-    """Add documents to an existing index without rebuilding it."""
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@threads_option
+def add_cmd(reader: _Reader, index_dir: str, replace: bool, as_json: bool, threads: int) -> None:
+    """Add documents to an existing index without rebuilding it (progress on stderr)."""
+    from shortlist.progress import progress_for
     from shortlist.store.index import Index
 
     t0 = time.perf_counter()
-    index = Index.open(index_dir)
+    index = Index.open(index_dir, num_threads=threads)
     added = index.add(
         reader.documents(),
         on_duplicate="replace" if replace else "error",
-        show_progress=interactive(),
+        progress=progress_for(sys.stderr),
     )
-    click.echo(
-        f"added {added} passages from {reader.count} documents in "
-        f"{time.perf_counter() - t0:.1f}s; the index now has {index_size(index)}"
-    )
+    dt = time.perf_counter() - t0
+    if as_json:
+        echo_json(
+            {
+                "index": index_dir,
+                "added_passages": added,
+                "read_documents": reader.count,
+                "documents": index.num_documents,
+                "passages": index.num_passages,
+                "seconds": round(dt, 3),
+                "skipped": reader.skipped,
+            }
+        )
+    else:
+        click.echo(
+            f"added {added} passages from {reader.count} documents in {dt:.1f}s; "
+            f"the index now has {index_size(index)}"
+        )
 
 
 @click.command("delete")

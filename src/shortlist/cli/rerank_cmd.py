@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from shortlist.cli._common import load_reranker_with_threads, threads_option
 from shortlist.errors import CorpusFormatError
 from shortlist.evaluate.trec import iter_json_objects
 from shortlist.types import Document, Ranking
@@ -70,15 +71,14 @@ class _RerankCommand(click.Command):
 )
 @click.option("--top-n", type=click.IntRange(min=1), default=None, help="Keep the best N.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@threads_option
 def rerank_cmd(
-    query: str, spec: str, docs_path: Path, top_n: int | None, as_json: bool
+    query: str, spec: str, docs_path: Path, top_n: int | None, as_json: bool, threads: int
 ) -> None:
     """Rerank the documents in --docs for QUERY with the reranker --model."""
-    from shortlist.rerank.registry import load_reranker
-
     check_query(query, "the query (first argument)")
     docs = read_docs(docs_path)
-    reranker = load_reranker(spec)
+    reranker = load_reranker_with_threads(spec, threads)
     ranking = reranker.rerank(query, docs, top_n=top_n)
     results = _results(ranking, docs)
     if as_json:

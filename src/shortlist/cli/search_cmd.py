@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
-from shortlist.cli._common import echo_json, echo_ranking, parse_filters
+from shortlist.cli._common import (
+    echo_json,
+    echo_ranking,
+    load_reranker_with_threads,
+    parse_filters,
+    threads_option,
+)
 from shortlist.validate import check_query
 
 
@@ -40,10 +46,18 @@ from shortlist.validate import check_query
 )
 @click.option(
     "--top-n",
-    default=10,
-    show_default=True,
+    default=None,
     type=click.IntRange(min=1),
-    help="Results kept after reranking.",
+    help="Results kept after reranking (default 10, or the pipeline file's).",
+)
+@click.option(
+    "--pipeline-file",
+    "pipeline_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="Run the pipeline a pipeline file (shortlist.toml, e.g. from `shortlist tune`) "
+    "describes: first stage and its parameters, K, reranker, N.",
 )
 @click.option(
     "--by",
@@ -61,6 +75,7 @@ from shortlist.validate import check_query
     show_default=True,
 )
 @click.option("--budget", default=2000, show_default=True, help="--format prompt: token budget.")
+@threads_option
 def search_cmd(
     query: str,
     index_dir: str,
@@ -68,11 +83,13 @@ def search_cmd(
     k: int | None,
     filters: tuple[str, ...],
     rerank_spec: str | None,
-    top_n: int,
+    top_n: int | None,
+    pipeline_file: str | None,
     by: str,
     as_json: bool,
     fmt: str,
     budget: int,
+    threads: int,
 ) -> None:
     """Search an index; with --rerank, rescore the top K and keep the top N."""
     from shortlist.pipeline import Pipeline
@@ -80,16 +97,33 @@ def search_cmd(
     from shortlist.store.index import Index
 
     check_query(query, "the query (first argument)")
-    index = Index.open(index_dir)
-    mode = mode or ("hybrid" if index.has_dense else "bm25")
+    index = Index.open(index_dir, num_threads=threads)
     flt = parse_filters(filters) or None
-    if rerank_spec and rerank_spec != "none":
-        from shortlist.rerank.registry import load_reranker
+    if pipeline_file is not None:
+        from shortlist.errors import InvalidInputError
+        from shortlist.pipeline_file import PipelineConfig
 
+        given = [name for name, v in (("--mode", mode), ("-k", k), ("--rerank", rerank_spec)) if v]
+        if given:
+            raise InvalidInputError(
+                f"{', '.join(given)} and --pipeline-file both set the pipeline; drop "
+                f"{', '.join(given)} (or edit {pipeline_file})"
+            )
+        config = PipelineConfig.load(pipeline_file)
+        pipeline = Pipeline.from_config(config, index, by=by)  # type: ignore[arg-type]
+        ranking = pipeline.run(query, filter=flt, top_n=top_n)
+    elif rerank_spec and rerank_spec != "none":
+        mode = mode or ("hybrid" if index.has_dense else "bm25")
         retriever = first_stage(index, mode, by=by)  # type: ignore[arg-type]
-        pipeline = Pipeline(retriever, load_reranker(rerank_spec), k=k or 50, top_n=top_n)
+        pipeline = Pipeline(
+            retriever,
+            load_reranker_with_threads(rerank_spec, threads),
+            k=k or 50,
+            top_n=top_n or 10,
+        )
         ranking = pipeline.run(query, filter=flt)
     else:
+        mode = mode or ("hybrid" if index.has_dense else "bm25")
         ranking = index.search(query, k=k or 10, mode=mode, filter=flt, by=by)  # type: ignore[arg-type]
     if as_json:
         fmt = "json"

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 from typing import Any
 
 import click
 
+from shortlist.cli._common import load_reranker_with_threads, threads_option
+
 
 @click.command("serve")
 @click.option("--index", "index_dir", type=click.Path(file_okay=False), default=None,
               help="Index folder to serve on /v1/search.")
+@click.option("--pipeline-file", "pipeline_file", type=click.Path(dir_okay=False), default=None,
+              metavar="FILE",
+              help="Serve /v1/search with this pipeline file (shortlist.toml): its first "
+              "stage and parameters, K, top N and reranker (served as the default).")
 @click.option("--rerank", "specs", multiple=True,
               help="Reranker spec to serve (repeatable; the first is the default).")
 @click.option("--name", "names", multiple=True,
@@ -34,8 +39,10 @@ import click
               help="Requests that may wait for the model; more get 503 with Retry-After.")
 @click.option("--no-batching", is_flag=True,
               help="Score each request on its own (no cross-request batching).")
+@threads_option
 def serve_cmd(
     index_dir: str | None,
+    pipeline_file: str | None,
     specs: tuple[str, ...],
     names: tuple[str, ...],
     host: str,
@@ -48,6 +55,7 @@ def serve_cmd(
     max_wait_ms: float,
     queue_size: int,
     no_batching: bool,
+    threads: int,
 ) -> None:
     """Serve reranking (Cohere /v1/rerank and /v2/rerank, TEI /rerank) and /v1/search.
 
@@ -65,6 +73,17 @@ def serve_cmd(
     require("fastapi", "serve", "shortlist serve")
     uvicorn = require("uvicorn", "serve", "shortlist serve")
     require("prometheus_client", "serve", "shortlist serve")
+    pipeline = None
+    if pipeline_file is not None:
+        from shortlist.pipeline_file import PipelineConfig
+
+        pipeline = PipelineConfig.load(pipeline_file)
+        if index_dir is None:
+            raise InvalidInputError("--pipeline-file needs --index DIR: the index to search")
+        if pipeline.reranker is not None and pipeline.reranker not in specs:
+            # The file's reranker is served under its spec, first: the default model.
+            specs = (pipeline.reranker, *specs)
+            names = (pipeline.reranker, *names) if names else names
     if not specs and index_dir is None:
         raise InvalidInputError("nothing to serve: give --rerank SPEC and/or --index DIR")
     if len(names) > len(specs):
@@ -74,18 +93,17 @@ def serve_cmd(
 
     from shortlist.serve.app import ServeConfig, create_app
 
-    # Imported by name: the registry and the index live in their own modules.
-    registry = importlib.import_module("shortlist.rerank.registry")
+    # The index is imported by name: it lives in its own module.
     rerankers: dict[str, Any] = {}
     for i, spec in enumerate(specs):
         alias = names[i] if i < len(names) else spec
-        rerankers[alias] = registry.load_reranker(spec)
+        rerankers[alias] = load_reranker_with_threads(spec, threads)
     index = None
     if index_dir is not None:
         # Follows the folder: each generation a writer commits is served once it is complete.
         from shortlist.serve.live import LiveIndex
 
-        index = LiveIndex(index_dir)
+        index = LiveIndex(index_dir, num_threads=threads)
 
     config = ServeConfig(
         api_key=api_key,
@@ -97,7 +115,7 @@ def serve_cmd(
         max_wait_ms=max_wait_ms,
         queue_size=queue_size,
     )
-    app = create_app(config, rerankers, index)
+    app = create_app(config, rerankers, index, pipeline)
     if host not in ("127.0.0.1", "localhost", "::1") and api_key is None:
         click.echo(f"warning: serving on {host} without an API key", err=True)
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=30)

@@ -38,6 +38,7 @@ import numpy as np
 from shortlist.errors import InvalidInputError
 from shortlist.evaluate.trec import read_trec_run, write_trec_run
 from shortlist.pipeline import Pipeline, PipelineSpec, parse_pipeline
+from shortlist.progress import NoProgress, Progress
 from shortlist.rerank.base import ReportsCost, Reranker
 from shortlist.retrieve.stages import first_stage
 from shortlist.types import Hit, Qrels, Ranking, Run
@@ -139,7 +140,10 @@ class Harness:
         prices: Mapping[str, Mapping[str, float]] | None = None,
         load_reranker: Callable[[str], Reranker] | None = None,
         progress: Callable[[str], None] | None = None,
+        stages: Progress | None = None,
     ) -> None:
+        """`progress` receives one-line messages; `stages` shows the per-query loops
+        (a bar on a terminal, see `shortlist.progress`)."""
         self.index = index
         self.queries = dict(queries)
         self.qrels = qrels
@@ -155,6 +159,7 @@ class Harness:
             load_reranker = _load
         self._load_reranker = load_reranker
         self._progress = progress or (lambda _msg: None)
+        self._stages: Progress = stages or NoProgress()
         self._first_stage_cache: dict[tuple[str, int], tuple[dict[str, Ranking], float]] = {}
         self._rerankers: dict[str, Reranker] = {}
 
@@ -169,7 +174,11 @@ class Harness:
             # Untimed warm-up: loading the encoder must not be charged to the first query.
             retriever.run(next(iter(self.queries.values())), k=k)
         started = time.perf_counter()
-        rankings = {qid: retriever.run(text, k=k) for qid, text in self.queries.items()}
+        rankings: dict[str, Ranking] = {}
+        with self._stages.stage(f"search {mode} k={k}", len(self.queries), "queries") as stage:
+            for qid, text in self.queries.items():
+                rankings[qid] = retriever.run(text, k=k)
+                stage.advance()
         self._first_stage_cache[(mode, k)] = (rankings, time.perf_counter() - started)
         return rankings
 
@@ -245,29 +254,33 @@ class Harness:
                 if len(first[qid]):
                     pipeline.rerank(text, first[qid].top(k))
                     break
-        for qid, text in self.queries.items():
-            candidates = first[qid].top(k)
-            if self.ignore_identical_ids:
-                # The query is itself a corpus document (doc-to-doc tasks): drop its self-match
-                # before reranking, as BEIR does for ArguAna and Quora.
-                kept = tuple(h for h in candidates.hits if h.doc_id != qid)
-                candidates = Ranking(text, kept, candidates.timings_ms)
-            first_run[qid] = _doc_run(candidates.hits)
-            final = pipeline.rerank(text, candidates)
-            rerank_ms = final.timings_ms.get("rerank", 0.0)
-            if isinstance(reranker, ReportsCost) and len(candidates):
-                est = reranker.cost_units(text, [h.text for h in candidates.hits])
-                for unit, v in (
-                    ("searches", est.search_units),
-                    ("tokens", est.tokens),
-                    ("requests", est.requests),
-                ):
-                    units[unit] = units.get(unit, 0.0) + float(v)
-            run[qid] = _doc_run(final.hits)
-            retrieve_ms = first[qid].timings_ms["retrieve"]
-            lat["retrieve"][qid] = retrieve_ms
-            lat["rerank"][qid] = rerank_ms
-            lat["total"][qid] = retrieve_ms + rerank_ms
+        # Only reranking is slow enough to be worth a bar; scoring a first stage is instant.
+        stages = self._stages if reranker is not None else NoProgress()
+        with stages.stage(f"rerank {spec} k={k}", len(self.queries), "queries") as stage:
+            for qid, text in self.queries.items():
+                candidates = first[qid].top(k)
+                if self.ignore_identical_ids:
+                    # The query is itself a corpus document (doc-to-doc tasks): drop its self-match
+                    # before reranking, as BEIR does for ArguAna and Quora.
+                    kept = tuple(h for h in candidates.hits if h.doc_id != qid)
+                    candidates = Ranking(text, kept, candidates.timings_ms)
+                first_run[qid] = _doc_run(candidates.hits)
+                final = pipeline.rerank(text, candidates)
+                rerank_ms = final.timings_ms.get("rerank", 0.0)
+                if isinstance(reranker, ReportsCost) and len(candidates):
+                    est = reranker.cost_units(text, [h.text for h in candidates.hits])
+                    for unit, v in (
+                        ("searches", est.search_units),
+                        ("tokens", est.tokens),
+                        ("requests", est.requests),
+                    ):
+                        units[unit] = units.get(unit, 0.0) + float(v)
+                run[qid] = _doc_run(final.hits)
+                retrieve_ms = first[qid].timings_ms["retrieve"]
+                lat["retrieve"][qid] = retrieve_ms
+                lat["rerank"][qid] = rerank_ms
+                lat["total"][qid] = retrieve_ms + rerank_ms
+                stage.advance()
         cost = self._cost(spec, units, len(self.queries))
         return run, first_run, lat, cost
 
@@ -444,6 +457,46 @@ def recommend(result: EvalResult, budget_ms: float, metric: str | None = None) -
             f"needs p95 {nxt[3]:.1f} ms"
         )
     return Recommendation(best[0], best[1], reason, frontier)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Configurations that differ only in one numeric first-stage parameter (`w`, `k1`,
+    `rrf_k`, ...): `base` is their common pipeline spec with that parameter left out, and
+    `points` maps each K to (value, mean metric) pairs by ascending value."""
+
+    param: str
+    base: str
+    points: Mapping[int, tuple[tuple[float, float], ...]]
+
+
+_SWEEPABLE = ("w", "wd", "rrf_k", "depth", "k1", "b")
+
+
+def find_sweeps(result: EvalResult, metric: str | None = None) -> list[Sweep]:
+    """Every parameter sweep among `result`'s configurations (at least two values of one
+    parameter, everything else equal), in the order they first appear."""
+    from shortlist.retrieve.stages import parse_first_stage
+
+    metric = metric or result.primary
+    groups: dict[tuple[str, str], dict[int, dict[float, float]]] = {}
+    for c in result.configs:
+        parsed = parse_pipeline(c.spec)
+        params = parse_first_stage(parsed.first_stage).params()
+        for param in _SWEEPABLE:
+            if param not in params:
+                continue
+            rest = "&".join(f"{k}={v}" for k, v in params.items() if k != param)
+            base = parsed.mode + (f"?{rest}" if rest else "")
+            base += f"+{parsed.reranker}" if parsed.reranker else ""
+            series = groups.setdefault((param, base), {}).setdefault(c.k, {})
+            series[float(params[param])] = c.mean(metric)
+    sweeps = []
+    for (param, base), by_k in groups.items():
+        points = {k: tuple(sorted(v.items())) for k, v in sorted(by_k.items()) if len(v) >= 2}
+        if points:
+            sweeps.append(Sweep(param, base, points))
+    return sweeps
 
 
 def summary_rows(result: EvalResult) -> list[dict[str, Any]]:

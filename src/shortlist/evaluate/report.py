@@ -15,6 +15,8 @@ from shortlist.evaluate.harness import (
     EvalResult,
     Hurt,
     Recommendation,
+    Sweep,
+    find_sweeps,
     summary_rows,
 )
 
@@ -106,6 +108,14 @@ def to_json(
             }
             for c in result.configs
         },
+        "sweeps": [
+            {
+                "param": sw.param,
+                "base": sw.base,
+                "points": {str(k): [list(p) for p in v] for k, v in sw.points.items()},
+            }
+            for sw in find_sweeps(result)
+        ],
         "notes": result.notes,
     }
 
@@ -166,6 +176,62 @@ def quality_latency_svg(result: EvalResult, metric: str) -> str:
         ly = T + 14 + 16 * i
         parts.append(f'<rect x="{W - R + 10}" y="{ly - 9}" width="10" height="10" fill="{color}"/>')
         parts.append(f'<text x="{W - R + 25}" y="{ly}" font-size="11">{html.escape(name)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+_PARAM_NAMES = {
+    "w": "BM25 weight w (dense 1 - w)",
+    "wd": "dense weight wd",
+    "rrf_k": "RRF k",
+    "depth": "fusion depth per side",
+    "k1": "BM25 k1",
+    "b": "BM25 b",
+}
+
+
+def sweep_svg(sweep: Sweep, metric: str) -> str:
+    """Quality against a swept first-stage parameter, one line per K."""
+    W, H, L, R, T, B = 640, 300, 60, 120, 20, 45
+    xs = [x for ps in sweep.points.values() for x, _ in ps]
+    ys = [y for ps in sweep.points.values() for _, y in ps]
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = max(0.0, min(ys) - 0.02), min(1.0, max(ys) + 0.02)
+    e = html.escape
+    label = f"{metric} versus {sweep.param} for {sweep.base}"
+    parts = [
+        f'<svg class="plot sweep" data-param="{e(sweep.param)}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{e(label)}">',
+        f'<rect x="{L}" y="{T}" width="{W - L - R}" height="{H - T - B}" fill="none" stroke="#999"/>',
+    ]
+    for t in _ticks(x0, x1):
+        x = _scale(t, x0, x1, L, W - R)
+        parts.append(
+            f'<text x="{x:.1f}" y="{H - B + 15}" font-size="10" text-anchor="middle">{t:.3g}</text>'
+        )
+    for t in _ticks(y0, y1):
+        y = _scale(t, y0, y1, H - B, T)
+        parts.append(
+            f'<text x="{L - 5}" y="{y + 3:.1f}" font-size="10" text-anchor="end">{t:.3f}</text>'
+        )
+    parts.append(
+        f'<text x="{(L + W - R) / 2}" y="{H - 8}" font-size="12" text-anchor="middle">{e(_PARAM_NAMES.get(sweep.param, sweep.param))}</text>'
+    )
+    parts.append(
+        f'<text x="14" y="{(T + H - B) / 2}" font-size="12" text-anchor="middle" transform="rotate(-90 14 {(T + H - B) / 2})">{e(metric)}</text>'
+    )
+    for i, (k, ps) in enumerate(sweep.points.items()):
+        color = _COLORS[i % len(_COLORS)]
+        coords = [(_scale(x, x0, x1, L, W - R), _scale(y, y0, y1, H - B, T), x, y) for x, y in ps]
+        parts.append(
+            f'<polyline class="series" fill="none" stroke="{color}" stroke-width="2" points="{" ".join(f"{cx:.1f},{cy:.1f}" for cx, cy, _, _ in coords)}"/>'
+        )
+        for cx, cy, x, y in coords:
+            parts.append(
+                f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="4" fill="{color}"><title>{e(sweep.param)}={x:g} k={k}: {y:.4f}</title></circle>'
+            )
+        ly = T + 14 + 16 * i
+        parts.append(f'<rect x="{W - R + 10}" y="{ly - 9}" width="10" height="10" fill="{color}"/>')
+        parts.append(f'<text x="{W - R + 25}" y="{ly}" font-size="11">k={k}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -286,6 +352,16 @@ def render_html(
     if recommendation is not None:
         rec = f'<h2>Recommendation</h2><p class="rec">{e(recommendation.reason)}.</p>'
     data = json.dumps({"configs": len(result.configs)})
+    sweeps = "".join(
+        f"<h3>{e(metric)} versus {e(sw.param)}: {e(sw.base)}</h3>{sweep_svg(sw, metric)}"
+        for sw in find_sweeps(result, metric)
+    )
+    if sweeps:
+        sweeps = (
+            "<h2>First-stage parameter sweeps</h2><p>Configurations that differ only in one "
+            f"first-stage parameter: mean {e(metric)} against its value, one line per k.</p>"
+            + sweeps
+        )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>shortlist evaluation: {e(result.dataset)}</title>
 <style>
@@ -300,6 +376,7 @@ td:first-child,th:first-child{{text-align:left}} small{{color:#777}} .rec{{backg
 {rec}
 <h2>Quality versus latency across k</h2>{quality_latency_svg(result, metric)}
 <h2>Per-query Δ {e(metric)} against the baseline (largest k)</h2>{delta_histogram_svg(deltas, metric)}
+{sweeps}
 <h2>Where reranking hurts</h2>
 <p>Queries where a reranker lowered {e(metric)} most against its own first stage; ranks are of the best relevant document.</p>
 <table id="hurts"><thead><tr><th>pipeline</th><th>k</th><th>query id</th><th>query</th><th>{e(metric)} before</th><th>after</th><th>relevant rank before</th><th>after</th></tr></thead><tbody>{hurt_rows or '<tr><td colspan="8">reranking lowered no query</td></tr>'}</tbody></table>

@@ -27,7 +27,7 @@ from shortlist.rerank.base import (
     candidate_text,
     rerank_planned,
 )
-from shortlist.retrieve.encoder import Encoder
+from shortlist.retrieve.encoder import Encoder, normalized_identity
 from shortlist.retrieve.store import VectorSource
 from shortlist.types import Ranking
 from shortlist.validate import check_candidates
@@ -120,7 +120,9 @@ class BiEncoderReranker:
     def _matching_source(self) -> VectorSource | None:
         """The vector source, when its vectors come from this reranker's model."""
         source = self._source
-        if source is None or source.encoder_identity != self.encoder.identity:
+        if source is None or normalized_identity(source.encoder_identity) != normalized_identity(
+            self.encoder.identity
+        ):
             return None
         return source
 

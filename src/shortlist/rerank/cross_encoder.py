@@ -2,7 +2,7 @@
 
 `CrossEncoderReranker` loads a sequence-classification model (Hugging Face hub id or
 local folder) and scores pairs with the backend named in `backend`
-(see `shortlist.rerank.backends.BACKENDS`).
+(see `shortlist.runtime.BACKENDS`).
 
 Scores
     A 1-label model's raw score is its logit; calibrated = sigmoid(logit).
@@ -35,7 +35,6 @@ from typing import Any
 import numpy as np
 
 from shortlist.errors import InvalidInputError, ModelLoadError
-from shortlist.rerank.backends import Backend, BackendOptions, load_backend
 from shortlist.rerank.base import (
     NO_OPTIONS,
     Candidate,
@@ -46,24 +45,14 @@ from shortlist.rerank.base import (
     candidate_text,
     rerank_planned,
 )
+from shortlist.runtime import Backend, BackendOptions, load_backend
+from shortlist.runtime.models import pack_batches, resolve_model_path
 from shortlist.types import Ranking
 from shortlist.validate import check_candidates
 
 AGGREGATES = ("max", "mean", "first")
 """How a long document's window scores become its score."""
 
-_HUB_IGNORE = [
-    "onnx/*",
-    "openvino/*",
-    "*.onnx",
-    "*.h5",
-    "*.msgpack",
-    "*.ot",
-    "*.gguf",
-    "tf_model*",
-    "flax_model*",
-    "rust_model*",
-]
 
 
 # Measured with benchmarks/rerank_latency.py (MiniLM-L6 shape, 50 pairs of ~220 tokens,
@@ -91,59 +80,6 @@ class Window:
     token_type_ids: list[int] | None
 
 
-def pack_batches(
-    lengths: Sequence[int] | np.ndarray, batch_tokens: int, *, sort: bool = True
-) -> list[np.ndarray]:
-    """Group row indices into batches whose padded size `rows * max(length)` <= `batch_tokens`.
-
-    With `sort`, rows are taken shortest first (stable), so each batch holds rows of
-    similar length and little padding; without it, rows are packed in input order.
-    A single row longer than `batch_tokens` gets a batch of its own.
-    """
-    lengths = np.asarray(lengths, dtype=np.int64)
-    order = np.argsort(lengths, kind="stable") if sort else np.arange(len(lengths))
-    batches: list[np.ndarray] = []
-    current: list[int] = []
-    longest = 0
-    for i in order.tolist():
-        grown = max(longest, int(lengths[i]))
-        if current and (len(current) + 1) * grown > batch_tokens:
-            batches.append(np.asarray(current, dtype=np.int64))
-            current, grown = [], int(lengths[i])
-        current.append(i)
-        longest = grown
-    if current:
-        batches.append(np.asarray(current, dtype=np.int64))
-    return batches
-
-
-def resolve_model_path(model: str) -> Path:
-    """A local folder for `model`: the folder itself, or a hub id's cached snapshot.
-
-    Raises `ModelLoadError` with instructions when the model is neither a folder nor
-    obtainable from the Hugging Face hub (offline, unknown id, no network).
-    """
-    path = Path(model).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise ModelLoadError(f"{path} is not a Hugging Face model folder (no config.json)")
-        return path
-    if path.is_absolute() or model.startswith((".", "~")) or model.count("/") > 1:
-        raise ModelLoadError(f"model folder {model} does not exist")
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(repo_id=model, ignore_patterns=_HUB_IGNORE))
-    except Exception as exc:  # hub errors: offline, unknown repo, network, auth
-        raise ModelLoadError(
-            f"cannot load cross-encoder {model!r} from the Hugging Face hub "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). "
-            f"Download it where there is network (`hf download {model} --local-dir DIR`) "
-            "and pass the folder instead; with HF_HUB_OFFLINE=1 only models already in "
-            "the Hugging Face cache are found."
-        ) from exc
-
-
 def _positions_limit(config: Any) -> int | None:
     limit = getattr(config, "max_position_embeddings", None)
     if limit is None:
@@ -158,7 +94,7 @@ class CrossEncoderReranker:
     """A `Reranker` and `PairScorer` over a sequence-classification cross-encoder.
 
     - `model`: Hugging Face hub id (resolved through the HF cache) or local folder;
-    - `backend`: a key of `shortlist.rerank.backends.BACKENDS` (torch, torch-int8,
+    - `backend`: a key of `shortlist.runtime.BACKENDS` (torch, torch-int8,
       onnx, onnx-int8, openvino, openvino-int8); unknown names raise `SpecError`;
     - `max_length`: tokens per (query, window) pair; default
       min(model positions, tokenizer.model_max_length, 512);
@@ -166,7 +102,7 @@ class CrossEncoderReranker:
       default `CPU_BATCH_TOKENS` on CPU, `GPU_BATCH_TOKENS` on an accelerator;
     - `aggregate`, `window_stride`: long-document windows (module docstring);
     - `cache_dir`: where exported ONNX/OpenVINO artifacts are kept (default: the
-      per-user cache, `shortlist.rerank.backends.default_cache_dir`);
+      per-user cache, `shortlist.runtime.default_cache_dir`);
     - `device`: "cpu" (default) or e.g. "cuda";
     - `num_threads`: intra-op threads; for torch backends this calls the process-wide
       `torch.set_num_threads`, for ONNX Runtime it sets the session's thread pool;

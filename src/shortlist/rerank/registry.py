@@ -23,8 +23,8 @@ from types import MappingProxyType
 from typing import Any
 
 from shortlist.errors import SpecError
-from shortlist.rerank.backends import BACKENDS
 from shortlist.rerank.base import Reranker
+from shortlist.runtime import BACKENDS
 
 # Built from the backend registry itself, so the spec grammar never drifts from it.
 CROSS_ENCODER_BACKENDS = tuple(BACKENDS)
@@ -154,7 +154,7 @@ REGISTRY: dict[str, _Kind] = {
             "window_stride": Param(_positive_int, "tokens between window starts"),
             "device": Param(str, "torch device, e.g. cpu or cuda"),
         },
-        options=("cache_dir", "device"),
+        options=("cache_dir", "device", "num_threads"),
     ),
     "cohere": _Kind(
         _api("shortlist.rerank.api.cohere", "CohereReranker"),

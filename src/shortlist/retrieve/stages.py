@@ -6,6 +6,8 @@
     ranking = hybrid.run("how do I rotate logs?", k=50, filter={"lang": "en"})
 
 Every retriever has `run(query, *, k, filter) -> Ranking` and `run_many(queries, ...)`.
+A first stage is named by a spec string, `MODE[?KEY=VALUE&...]` (`FirstStageSpec`):
+`bm25?k1=1.5&b=0.75`, `hybrid?fusion=zscore&w=0.3` (see `FIRST_STAGE_PARAMS`).
 `BM25Retriever`, `DenseRetriever` and `HybridRetriever` also expose `search_rows`, the
 same search in the store's numeric rows, which is what fusion combines. Hits carry
 their first-stage rank and score. Timing keys (see `shortlist.pipeline`):
@@ -15,22 +17,218 @@ stage's total `retrieve`.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol, cast, runtime_checkable
 
 import numpy as np
 
-from shortlist.errors import InvalidInputError
+from shortlist.errors import InvalidInputError, SpecError
 from shortlist.retrieve.fusion import fuse
 from shortlist.retrieve.hybrid import HybridConfig
-from shortlist.retrieve.store import Filter, PassageStore
+from shortlist.retrieve.store import Filter, PassageStore, RescoresBM25
 from shortlist.types import Hit, Ranking
 from shortlist.validate import check_query
 
 MODES: tuple[str, ...] = ("bm25", "dense", "hybrid")
 """First-stage names, as used in pipeline specs and `Index.search(mode=...)`."""
+
+
+FIRST_STAGE_PARAMS: dict[str, tuple[str, ...]] = {
+    "bm25": ("k1", "b"),
+    "dense": (),
+    "hybrid": ("fusion", "w", "wd", "rrf_k", "depth", "k1", "b"),
+}
+"""The query parameters each first stage accepts in a spec string:
+
+- `k1`, `b`: BM25 parameters, applied at query time from the stored term frequencies
+  and lengths (no re-indexing; see `BM25Params`);
+- `fusion`: the hybrid's fusion method (a key of `shortlist.retrieve.fusion.FUSIONS`);
+- `w`: the BM25 weight, the dense weight being `1 - w` unless `wd` gives it;
+- `rrf_k`: RRF's constant; `depth`: how many each side contributes before fusion.
+
+Parameters left out take the store's own values (`store.hybrid`, the index's k1/b)."""
+
+
+@dataclass(frozen=True)
+class BM25Params:
+    """BM25 `k1` (>= 0) and `b` (in [0, 1]) to score with at query time.
+
+    The store rescores from its stored term frequencies and document lengths, so a
+    search with other parameters equals a search of an index built with them.
+    Raises `InvalidInputError` for values out of range.
+    """
+
+    k1: float
+    b: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.k1) and self.k1 >= 0):
+            raise InvalidInputError(f"BM25 k1 must be a finite number >= 0, got {self.k1}")
+        if not (math.isfinite(self.b) and 0.0 <= self.b <= 1.0):
+            raise InvalidInputError(f"BM25 b must be in [0, 1], got {self.b}")
+
+
+@dataclass(frozen=True)
+class FirstStageSpec:
+    """A first stage and the parameters it overrides (None: the store's own value).
+
+    `str(spec)` is the canonical spec string and `parse_first_stage` reads it back.
+    """
+
+    mode: str
+    bm25: BM25Params | None = None
+    method: str | None = None
+    weights: tuple[float, float] | None = None
+    rrf_k: int | None = None
+    depth: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise SpecError(
+                f"unknown first stage {self.mode!r}; expected one of {', '.join(MODES)}"
+            )
+        fusion = (self.method, self.weights, self.rrf_k, self.depth)
+        if self.mode != "hybrid" and any(v is not None for v in fusion):
+            raise SpecError(
+                f"fusion parameters apply to the hybrid first stage only, not {self.mode!r}"
+            )
+        if self.mode == "dense" and self.bm25 is not None:
+            raise SpecError("k1 and b apply to bm25 and hybrid, not to the dense first stage")
+        try:
+            self.hybrid_config(HybridConfig())  # checks the overrides' values
+        except InvalidInputError as exc:
+            raise SpecError(f"first stage {self.mode!r}: {exc}") from None
+
+    def hybrid_config(self, base: HybridConfig) -> HybridConfig:
+        """`base` (the store's fusion settings) with this spec's overrides."""
+        changes: dict[str, object] = {}
+        if self.method is not None:
+            changes["method"] = self.method
+        if self.weights is not None:
+            changes["weights"] = self.weights
+        if self.rrf_k is not None:
+            changes["rrf_k"] = self.rrf_k
+        if self.depth is not None:
+            changes["depth"] = self.depth
+        return replace(base, **changes) if changes else base  # type: ignore[arg-type]
+
+    def params(self) -> dict[str, str]:
+        """The query parameters, canonical order and number formatting."""
+        out: dict[str, str] = {}
+        if self.method is not None:
+            out["fusion"] = self.method
+        if self.weights is not None:
+            w, wd = self.weights
+            out["w"] = _num(w)
+            if wd != dense_weight(w):
+                out["wd"] = _num(wd)
+        if self.rrf_k is not None:
+            out["rrf_k"] = str(self.rrf_k)
+        if self.depth is not None:
+            out["depth"] = str(self.depth)
+        if self.bm25 is not None:
+            out["k1"] = _num(self.bm25.k1)
+            out["b"] = _num(self.bm25.b)
+        return out
+
+    def __str__(self) -> str:
+        params = self.params()
+        return self.mode + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
+
+
+def dense_weight(w: float) -> float:
+    """The dense weight that goes with BM25 weight `w` when only `w` is given: `1 - w`,
+    rounded to 12 decimals so that `w=0.9` means (0.9, 0.1), not (0.9, 0.0999...98)."""
+    return round(1.0 - w, 12)
+
+
+def _num(x: float) -> str:
+    return repr(float(x)).removesuffix(".0") if float(x).is_integer() else repr(float(x))
+
+
+def parse_first_stage(spec: str | FirstStageSpec) -> FirstStageSpec:
+    """Read `MODE[?KEY=VALUE&...]`, e.g. `hybrid?fusion=zscore&w=0.3`, `bm25?k1=1.5&b=0.75`.
+
+    Raises `SpecError` naming the valid modes or the valid keys of that mode
+    (`FIRST_STAGE_PARAMS`), or the value that is not a number.
+    """
+    if isinstance(spec, FirstStageSpec):
+        return spec
+    mode, sep, query = spec.strip().partition("?")
+    if mode not in MODES:
+        raise SpecError(
+            f"unknown first stage {mode!r} in {spec!r}; expected one of {', '.join(MODES)}"
+            ", optionally with ?KEY=VALUE&... parameters"
+        )
+    valid = FIRST_STAGE_PARAMS[mode]
+    values: dict[str, str] = {}
+    for item in query.split("&") if sep else ():
+        key, eq, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if key not in valid:
+            hint = f"valid: {', '.join(valid)}" if valid else "it takes no parameters"
+            raise SpecError(
+                f"unknown parameter {key!r} for first stage {mode!r} in {spec!r}; {hint}"
+            )
+        if not eq or not value:
+            raise SpecError(f"parameter {key!r} in {spec!r} needs a value: {key}=VALUE")
+        if key in values:
+            raise SpecError(f"parameter {key!r} is given twice in {spec!r}")
+        values[key] = value
+
+    def number(key: str) -> float:
+        try:
+            x = float(values[key])
+        except ValueError:
+            raise SpecError(
+                f"parameter {key}={values[key]!r} in {spec!r} must be a number"
+            ) from None
+        if not math.isfinite(x):
+            raise SpecError(f"parameter {key}={values[key]!r} in {spec!r} must be finite")
+        return x
+
+    def integer(key: str) -> int:
+        try:
+            return int(values[key])
+        except ValueError:
+            raise SpecError(
+                f"parameter {key}={values[key]!r} in {spec!r} must be an integer"
+            ) from None
+
+    bm25 = None
+    if "k1" in values or "b" in values:
+        if not ("k1" in values and "b" in values):
+            raise SpecError(f"give k1 and b together in {spec!r}, e.g. k1=1.2&b=0.75")
+        try:
+            bm25 = BM25Params(number("k1"), number("b"))
+        except InvalidInputError as exc:
+            raise SpecError(f"{exc} (in {spec!r})") from None
+    weights = None
+    if "w" in values or "wd" in values:
+        w = number("w") if "w" in values else None
+        wd = number("wd") if "wd" in values else None
+        if w is None:
+            assert wd is not None
+            w = dense_weight(wd)
+        if wd is None:
+            if not 0.0 <= w <= 1.0:
+                raise SpecError(
+                    f"w={values['w']} in {spec!r} must be in [0, 1] (the BM25 weight; the "
+                    "dense weight is 1 - w), or give the dense weight as wd=..."
+                )
+            wd = dense_weight(w)
+        weights = (w, wd)
+    return FirstStageSpec(
+        mode,
+        bm25=bm25,
+        method=values.get("fusion"),
+        weights=weights,
+        rrf_k=integer("rrf_k") if "rrf_k" in values else None,
+        depth=integer("depth") if "depth" in values else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,14 +295,32 @@ class _RowStage:
 
 @dataclass(frozen=True)
 class BM25Retriever(_RowStage):
-    """BM25 over the store's postings (the store's analyzer and parameters)."""
+    """BM25 over the store's postings (the store's analyzer and parameters).
+
+    `params` scores with other k1/b at query time; the store must implement
+    `RescoresBM25` (`shortlist.store.Index` does), else `InvalidInputError`.
+    """
 
     store: PassageStore
+    params: BM25Params | None = None
     name: str = field(default="bm25", init=False)
+
+    def __post_init__(self) -> None:
+        if self.params is not None and not isinstance(self.store, RescoresBM25):
+            raise InvalidInputError(
+                f"the store at {self.store.location} cannot score BM25 with other k1/b at "
+                "query time; drop k1/b, or rebuild the index with them"
+            )
 
     def search_rows(self, query: str, k: int, *, allowed: np.ndarray | None) -> RowHits:
         t = time.perf_counter()
-        rows, scores = self.store.bm25_search(self.store.analyze(query), k, allowed=allowed)
+        terms = self.store.analyze(query)
+        if self.params is None:
+            rows, scores = self.store.bm25_search(terms, k, allowed=allowed)
+        else:
+            rows, scores = cast(RescoresBM25, self.store).bm25_search_with(
+                terms, k, allowed=allowed, k1=self.params.k1, b=self.params.b
+            )
         return RowHits(rows, scores, {"retrieve.bm25": (time.perf_counter() - t) * 1000.0})
 
 
@@ -220,28 +436,32 @@ class BestPerDocument:
 
 def first_stage(
     store: PassageStore,
-    mode: str,
+    mode: str | FirstStageSpec,
     *,
     hybrid: HybridConfig | None = None,
     by: Literal["passage", "document"] = "passage",
 ) -> Retriever:
-    """The retriever a first-stage name (`bm25`, `dense`, `hybrid`) stands for over `store`.
+    """The retriever a first-stage spec (`bm25`, `dense`, `hybrid`, with optional
+    `?KEY=VALUE` parameters: `FirstStageSpec`) stands for over `store`.
 
-`hybrid` overrides the store's own fusion settings (`store.hybrid`).
+    `hybrid` replaces the store's own fusion settings (`store.hybrid`); the spec's
+    parameters then override single fields of it.
 
-    Raises `InvalidInputError` for an unknown name, or a dense one over a store without
-    vectors.
+    Raises `InvalidInputError` for an unknown name (a `SpecError` for bad parameters),
+    or a dense one over a store without vectors.
     """
-    stage: RowRetriever
-    if mode == "bm25":
-        stage = BM25Retriever(store)
-    elif mode == "dense":
-        stage = DenseRetriever(store)
-    elif mode == "hybrid":
-        dense = DenseRetriever(store)
-        stage = HybridRetriever(BM25Retriever(store), dense, hybrid or store.hybrid)
-    else:
+    if isinstance(mode, str) and mode not in MODES and "?" not in mode:
         raise InvalidInputError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+    spec = parse_first_stage(mode)
+    stage: RowRetriever
+    if spec.mode == "bm25":
+        stage = BM25Retriever(store, spec.bm25)
+    elif spec.mode == "dense":
+        stage = DenseRetriever(store)
+    else:
+        dense = DenseRetriever(store)
+        config = spec.hybrid_config(hybrid or store.hybrid)
+        stage = HybridRetriever(BM25Retriever(store, spec.bm25), dense, config)
     if by == "document":
         return BestPerDocument(stage)
     if by != "passage":

@@ -104,3 +104,23 @@ class PassageStore(VectorSource, Protocol):
     def passages_at(self, rows: Sequence[int] | np.ndarray) -> list[Passage]:
         """Passages for `rows`, in the given order."""
         ...
+
+
+@runtime_checkable
+class RescoresBM25(Protocol):
+    """A store that can score BM25 with other k1/b than it was built with, at query time
+    (from stored term frequencies and document lengths; no re-indexing).
+
+    `bm25_search_with` returns what `bm25_search` of the same store built with `k1`/`b`
+    would return.
+    """
+
+    def bm25_search_with(
+        self,
+        terms: Sequence[str],
+        k: int,
+        *,
+        allowed: np.ndarray | None,
+        k1: float,
+        b: float,
+    ) -> tuple[np.ndarray, np.ndarray]: ...

@@ -58,6 +58,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shortlist.errors import InvalidInputError, ShortlistError
 from shortlist.pipeline import Pipeline
+from shortlist.pipeline_file import PipelineConfig
 from shortlist.rerank.base import (
     PlannedReranker,
     Reranker,
@@ -321,10 +322,29 @@ def create_app(
     config: ServeConfig,
     rerankers: Mapping[str, Reranker],
     index: Index | LiveIndex | None = None,
+    pipeline: PipelineConfig | None = None,
 ) -> FastAPI:
     """The service over already-built rerankers (`{name: reranker}`, the first is `default`)
     and an optional index: a `LiveIndex` (switched to each new generation while serving,
-    and closed at shutdown) or anything with `search(query, k=, mode=, filter=) -> Ranking`."""
+    and closed at shutdown) or anything with `search(query, k=, mode=, filter=) -> Ranking`.
+
+    `pipeline` (a pipeline file) sets what `/v1/search` runs when a request leaves it
+    open: the first stage with its parameters (when `mode` is omitted or the file's), K,
+    top N, and the reranker (served under its spec, which must be in `rerankers`)."""
+    wanted = pipeline.reranker if pipeline is not None else None
+    if wanted is not None and wanted not in rerankers:
+        raise InvalidInputError(
+            f"the pipeline file's reranker {wanted!r} is not among the served "
+            "rerankers; serve it under its spec"
+        )
+    if pipeline is not None and (
+        pipeline.k > config.max_documents or pipeline.top_n > config.max_top_n
+    ):
+        raise InvalidInputError(
+            f"the pipeline file's k={pipeline.k} / top_n={pipeline.top_n} exceed the server's "
+            f"limits ({config.max_documents} documents, top_n {config.max_top_n}); raise "
+            "--max-docs / --max-top-n or lower them in the file"
+        )
     if not rerankers and index is None:
         raise InvalidInputError("nothing to serve: give at least one reranker or an index")
     served: LiveIndex | _FixedIndex | None = None
@@ -572,28 +592,38 @@ def create_app(
 
     async def search_in(index: Any, body: SearchRequest) -> SearchResponse:
         k = body.k if body.k is not None else min(100, config.max_documents)
-        check_limits(k, body.top_n)
+        if pipeline is not None and body.k is None:
+            k = pipeline.k
+        top_n = body.top_n
+        if pipeline is not None and "top_n" not in body.model_fields_set:
+            top_n = pipeline.top_n
+        check_limits(k, top_n)
         slot = None
         # Without a served reranker, search is first stage only unless one is asked for.
         asked = "rerank" in body.model_fields_set
-        if body.rerank is not False and (default is not None or asked):
+        if pipeline is not None and not asked:
+            # The pipeline file decides: its reranker, or none.
+            slot = resolve(pipeline.reranker) if pipeline.reranker is not None else None
+        elif body.rerank is not False and (default is not None or asked):
             slot = resolve(None if body.rerank is True else str(body.rerank))
         if not state["ready"]:
             raise NotReadyError("the server is starting or shutting down; retry later")
-        mode = body.mode
-        if mode is None:
+        mode: Any = body.mode
+        if pipeline is not None and mode in (None, pipeline.mode):
+            mode = pipeline.first_stage_spec()
+        elif mode is None:
             # The default of an index without vectors is BM25, as in the CLI.
             mode = "hybrid" if index.has_dense else "bm25"
-        pipeline = Pipeline(
+        runner = Pipeline(
             first_stage(index, mode),
             slot.reranker if slot is not None else None,
             k=k,
-            top_n=body.top_n,
+            top_n=top_n,
         )
         loop = asyncio.get_running_loop()
         executor = slot.executor(loop) if slot is not None else local_executor
         def run() -> Ranking:
-            return pipeline.run(body.query, filter=body.filter, executor=executor)
+            return runner.run(body.query, filter=body.filter, executor=executor)
 
         if slot is None:
             ranking: Ranking = await run_in_threadpool(run)

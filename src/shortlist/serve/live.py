@@ -71,6 +71,7 @@ class LiveIndex:
         open_index: Opener | None = None,
         current_name: NameReader | None = None,
         poll_interval_s: float = 0.1,
+        num_threads: int | None = None,
     ) -> None:
         if open_index is None:
             open_index = self._open_sharing_encoder
@@ -79,6 +80,7 @@ class LiveIndex:
 
             current_name = current_generation_name
         self.root = Path(root)
+        self.num_threads = num_threads
         self.poll_interval_s = poll_interval_s
         self._open: Opener = open_index
         self._current_name: NameReader = current_name
@@ -95,7 +97,7 @@ class LiveIndex:
 
         served = getattr(self, "_served", None)
         encoder = served.index.loaded_encoder if served is not None else None
-        return Index.open(root, encoder=encoder)
+        return Index.open(root, encoder=encoder, num_threads=self.num_threads)
 
     @property
     def generation(self) -> Generation:

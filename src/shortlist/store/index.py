@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -34,9 +35,10 @@ from shortlist.errors import (
     IndexWriteError,
     InvalidInputError,
 )
+from shortlist.progress import NoProgress, Progress, progress_for
 from shortlist.retrieve.analyzer import Analyzer
 from shortlist.retrieve.bm25 import DEFAULT_B, DEFAULT_K1, BM25Index
-from shortlist.retrieve.encoder import Encoder
+from shortlist.retrieve.encoder import Encoder, normalized_identity
 from shortlist.retrieve.hybrid import HybridConfig
 from shortlist.retrieve.stages import MODES, first_stage
 from shortlist.retrieve.vectors import VectorIndex
@@ -67,6 +69,8 @@ FORMAT = "shortlist-index"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 Mode = Literal["bm25", "dense", "hybrid"]
+_BM25_VARIANTS_KEPT = 16
+"""How many rescored BM25 variants (other k1/b) an open index keeps."""
 
 
 def _now() -> str:
@@ -93,13 +97,19 @@ class Index:
         *,
         generation_name: str | None = None,
         lease: Lease | None = None,
+        num_threads: int | None = None,
     ) -> None:
         self.path = path
         self._generation_name = generation_name
         self._lease = lease
+        self._num_threads = num_threads
+        self._progress: Progress = NoProgress()
         self._manifest = manifest
         self._docs = docstore
         self._bm25 = bm25
+        # (k1, b) -> the BM25 index rescored with them, over the same shared segments;
+        # dropped whenever `_bm25` changes.
+        self._bm25_variants: dict[tuple[float, float], BM25Index] = {}
         self._vectors = vectors
         self._encoder = encoder
         self.analyzer = Analyzer.from_dict(manifest["analyzer"])
@@ -126,6 +136,8 @@ class Index:
         hybrid: HybridConfig | None = None,
         overwrite: bool = False,
         show_progress: bool = False,
+        progress: Progress | None = None,
+        num_threads: int | None = None,
     ) -> Index:
         """Build a new index at `path` from `documents`.
 
@@ -136,13 +148,19 @@ class Index:
         shortlist did not write is ever removed.
         `encoder` is a spec for `shortlist.retrieve.encoders.load_encoder` or an
         `Encoder` object (then its identity must be reproducible from `encoder_spec`).
+        The spec's `?backend=` is recorded in the manifest's encoder identity, and the
+        index is always searched with that backend.
+
+        `progress` reports each stage (see `shortlist.progress`); `show_progress=True`
+        without it means bars on a terminal stderr, one line per stage otherwise.
+        `num_threads` is the encoder's intra-op thread count (None: its runtime's default).
         """
         root = Path(path)
         _check_target(root, overwrite)
         enc: Encoder | None = None
         encoder_spec = encoder if isinstance(encoder, str) else getattr(encoder, "spec", "custom")
         if dense:
-            enc = _load_encoder(encoder) if isinstance(encoder, str) else encoder
+            enc = _load_encoder(encoder, num_threads) if isinstance(encoder, str) else encoder
         analyzer = analyzer or Analyzer()
         chunker = chunker or Chunker()
         manifest: dict[str, Any] = {
@@ -169,32 +187,59 @@ class Index:
             if enc is not None
             else None
         )
-        index = cls(root, manifest, DocStore(), BM25Index(k1=k1, b=b), vectors, enc)
-        index._ingest(documents, show_progress=show_progress, on_duplicate="error")
-        index._commit(fresh=True)
+        index = cls(
+            root,
+            manifest,
+            DocStore(),
+            BM25Index(k1=k1, b=b),
+            vectors,
+            enc,
+            num_threads=num_threads,
+        )
+        index._progress = _pick_progress(show_progress, progress)
+        try:
+            index._ingest(documents, on_duplicate="error")
+            index._commit(fresh=True)
+        finally:
+            index._progress = NoProgress()
         return index
 
     @classmethod
-    def open(cls, path: str | Path, *, encoder: Encoder | None = None) -> Index:
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        encoder: Encoder | None = None,
+        num_threads: int | None = None,
+    ) -> Index:
         """Open the live generation of the index at `path`.
 
         Raises `IndexNotFoundError` when there is none, and `IndexCompatibilityError`
         when it was written by another format version, or when `encoder` is given and
-        differs from the model the index was built with.
+        differs from the model (or the backend) the index was built with. Without
+        `encoder`, the one in the manifest is loaded on first use, with `num_threads`
+        intra-op threads (None: its runtime's default).
         """
         root = Path(path)
         name, lease = pin_current(root)
         try:
             if name is None or not (root / name).is_dir():
                 raise _no_index_error(root)
-            return cls._load(root, root / name, encoder, lease)
+            return cls._load(root, root / name, encoder, lease, num_threads)
         except BaseException:
             if lease is not None:
                 lease.release()
             raise
 
     @classmethod
-    def _load(cls, root: Path, gen: Path, encoder: Encoder | None, lease: Lease | None) -> Index:
+    def _load(
+        cls,
+        root: Path,
+        gen: Path,
+        encoder: Encoder | None,
+        lease: Lease | None,
+        num_threads: int | None = None,
+    ) -> Index:
         manifest_path = gen / MANIFEST
         try:
             manifest = read_manifest(
@@ -233,6 +278,7 @@ class Index:
                 encoder,
                 generation_name=gen.name,
                 lease=lease,
+                num_threads=num_threads,
             )
 
     def close(self) -> None:
@@ -295,7 +341,7 @@ class Index:
             )
         if self._encoder is None:
             dense = self._manifest["dense"]
-            enc = _load_encoder(dense["encoder"])
+            enc = _load_encoder(_pinned_spec(dense), self._num_threads)
             _check_identity(self.path, dense["identity"], enc.identity)
             self._encoder = enc
         return self._encoder
@@ -336,18 +382,23 @@ class Index:
         *,
         on_duplicate: Literal["error", "replace", "skip"] = "error",
         show_progress: bool = False,
+        progress: Progress | None = None,
     ) -> int:
         """Add documents incrementally and commit a new generation; returns passages added.
 
         A document id already in the index is an error (`on_duplicate="error"`),
         replaces the old document (`"replace"`) or is left alone (`"skip"`).
+        `progress` / `show_progress` report each stage, as for `create`.
         """
+        self._progress = _pick_progress(show_progress, progress)
         try:
-            added = self._ingest(documents, show_progress=show_progress, on_duplicate=on_duplicate)
+            added = self._ingest(documents, on_duplicate=on_duplicate)
             self._commit()
         except BaseException:
             self._reload()
             raise
+        finally:
+            self._progress = NoProgress()
         return added
 
     def delete(self, ids: Iterable[str]) -> tuple[int, list[str]]:
@@ -370,12 +421,12 @@ class Index:
         arr = np.asarray(rows, dtype=np.int64)
         self._docs.delete_rows(arr)
         self._bm25.delete(arr)
+        self._bm25_variants = {}
         if self._vectors is not None:
             self._vectors.delete(arr)
 
-    def _ingest(
-        self, documents: Iterable[Document], *, show_progress: bool, on_duplicate: str
-    ) -> int:
+    def _ingest(self, documents: Iterable[Document], *, on_duplicate: str) -> int:
+        progress = self._progress
         docs: list[Document] = []
         seen: set[str] = set()
         replace_ids: list[str] = []
@@ -398,13 +449,20 @@ class Index:
             self._delete_rows(replaced)
         if not docs:
             return 0
-        passages: list[Passage] = list(self.chunker.chunk_many(docs))
+        with progress.stage("chunk", len(docs), "documents") as stage:
+            passages: list[Passage] = list(self.chunker.chunk_many(docs))
+            stage.advance(len(docs))
         texts = [_indexed_text(p) for p in passages]
-        tokens = self.analyzer.analyze_many(texts)
-        rows = self._docs.add(passages)
-        self._bm25.add(tokens, rows)
+        with progress.stage("bm25", len(texts), "passages") as stage:
+            tokens = self.analyzer.analyze_many(texts)
+            rows = self._docs.add(passages)
+            self._bm25.add(tokens, rows)
+            stage.advance(len(texts))
+        self._bm25_variants = {}
         if self._vectors is not None:
-            vecs = self.encoder.encode(texts, show_progress=show_progress)
+            encoder = self.encoder
+            with progress.stage("encode", len(texts), "passages") as stage:
+                vecs = _encode_in_slices(encoder, texts, stage.advance)
             self._vectors.add(vecs, rows)
         return len(passages)
 
@@ -435,7 +493,9 @@ class Index:
             gen: Path | None = None
             try:
                 gen = begin_generation(self.path)
-                self._write_generation(gen, manifest, live, previous_files)
+                with self._progress.stage("write", self.num_passages, "passages") as stage:
+                    self._write_generation(gen, manifest, live, previous_files)
+                    stage.advance(self.num_passages)
                 commit_generation(self.path, gen)
             except OSError as exc:
                 self._abandon(gen)
@@ -482,7 +542,7 @@ class Index:
         """Drop in-memory changes after a failed write: go back to the live generation."""
         if current_generation(self.path) is None:
             return
-        fresh = Index.open(self.path, encoder=self._encoder)
+        fresh = Index.open(self.path, encoder=self._encoder, num_threads=self._num_threads)
         self.close()
         self.__dict__.update(fresh.__dict__)
 
@@ -520,6 +580,31 @@ class Index:
         self, terms: Sequence[str], k: int, *, allowed: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
         return self._bm25.search(list(terms), k, allowed=allowed)
+
+    def bm25_search_with(
+        self,
+        terms: Sequence[str],
+        k: int,
+        *,
+        allowed: np.ndarray | None,
+        k1: float,
+        b: float,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`bm25_search` scored with `k1`/`b` (`RescoresBM25`): the per-posting scores are
+        recomputed once per (k1, b) from the stored term frequencies and lengths, and kept
+        while this index is open and unchanged."""
+        own = self._bm25.params
+        if (float(k1), float(b)) == (own["k1"], own["b"]):
+            return self.bm25_search(terms, k, allowed=allowed)
+        key = (float(k1), float(b))
+        variant = self._bm25_variants.get(key)
+        if variant is None:
+            variant = self._bm25.with_params(k1=k1, b=b)
+            if len(self._bm25_variants) >= _BM25_VARIANTS_KEPT:
+                # Bounded: each variant holds one float32 score per posting.
+                self._bm25_variants.pop(next(iter(self._bm25_variants)))
+            self._bm25_variants[key] = variant
+        return variant.search(list(terms), k, allowed=allowed)
 
     def vector_search(
         self, vector: np.ndarray, k: int, *, allowed: np.ndarray | None
@@ -610,10 +695,41 @@ def _check_target(root: Path, overwrite: bool) -> None:
         )
 
 
-def _load_encoder(spec: str) -> Encoder:
+def _load_encoder(spec: str, num_threads: int | None = None) -> Encoder:
     from shortlist.retrieve.encoders import load_encoder
 
-    return load_encoder(spec)
+    return load_encoder(spec, num_threads=num_threads)
+
+
+def _pinned_spec(dense: Mapping[str, Any]) -> str:
+    from shortlist.retrieve.encoders import pin_backend
+
+    return pin_backend(str(dense["encoder"]), dense.get("identity"))
+
+
+def _pick_progress(show_progress: bool, progress: Progress | None) -> Progress:
+    if progress is not None:
+        return progress
+    return progress_for(sys.stderr) if show_progress else NoProgress()
+
+
+# Texts per encode call while indexing: small enough for a progress update every few
+# seconds on CPU, large enough to keep batches full.
+ENCODE_SLICE = 256
+
+
+def _encode_in_slices(
+    encoder: Encoder, texts: Sequence[str], advance: Callable[[int], None]
+) -> np.ndarray:
+    """Encode `texts` shortest first in slices (similar lengths share a slice, so batches
+    carry little padding), reporting each slice; rows come back in input order."""
+    out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
+    order = np.argsort(np.asarray([len(t) for t in texts], dtype=np.int64), kind="stable")
+    for start in range(0, len(order), ENCODE_SLICE):
+        rows = order[start : start + ENCODE_SLICE]
+        out[rows] = encoder.encode([texts[i] for i in rows.tolist()])
+        advance(len(rows))
+    return out
 
 
 def _check_identity(
@@ -629,3 +745,16 @@ def _check_identity(
             f"the index at {root} was built with encoder {exp}, but {act} was given; "
             "search it with the same model, or rebuild it with `shortlist index ... --overwrite`"
         )
+    # Indexes written before backends existed were encoded by sentence-transformers (torch).
+    # Backends are never mixed: int8 vectors differ from fp32 ones by ~1e-2 cosine.
+    built = (normalized_identity(expected) or {}).get("backend")
+    given = (normalized_identity(actual) or {}).get("backend")
+    if built != given:
+        raise IndexCompatibilityError(
+            f"the index at {root} was encoded with backend {built!r}, but the query encoder "
+            f"uses {given!r}; query it with the same backend (e.g. "
+            f"'{expected.get('model')}?backend={built}', which `shortlist search` does by "
+            f"itself), or rebuild it with `shortlist index ... --model "
+            f"'{expected.get('model')}?backend={given}' --overwrite`"
+        )
+

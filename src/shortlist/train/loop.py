@@ -282,7 +282,7 @@ def _fit(config: TrainConfig, prep: Prepared, say: Log) -> TrainResult:
     done = int(trainer.state.global_step)
     onnx_path = None
     if config.export_int8:
-        from shortlist.rerank.backends.onnx import INT8, ship_artifact
+        from shortlist.runtime.onnx import INT8, ship_artifact
 
         say("exporting the int8 ONNX model")
         onnx_path = ship_artifact(out, INT8, INT8_FILE, cache_dir=config.work / "onnx-cache")

@@ -50,7 +50,7 @@ def load_model(source: str | Path, *, max_length: int, device: str) -> CrossEnco
     pooling pipeline. transformers' report of the new head's weights is expected here
     and kept off the console.
     """
-    from shortlist.rerank.cross_encoder import resolve_model_path
+    from shortlist.runtime.models import resolve_model_path
 
     path = resolve_model_path(str(source))
     try:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from shortlist.errors import ModelLoadError
-from shortlist.rerank.backends import MODEL_INPUTS, BackendOptions, model_feed
+from shortlist.runtime import MODEL_INPUTS, BackendOptions, model_feed
 
 
 class TorchBackend:

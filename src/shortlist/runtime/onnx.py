@@ -15,6 +15,14 @@ A model folder may also ship its artifacts: ``onnx/shortlist.json`` maps file na
 made from (`ship_artifact` writes them; `shortlist train-reranker` does). A shipped
 artifact whose weights hash and options match is used as is, with no export and no
 cache, so a trained folder runs on `onnx-int8` offline wherever it is copied.
+
+Why this exporter and not sentence-transformers' (`CrossEncoder(backend="onnx")`,
+`export_dynamic_quantized_onnx_model`, issue #11): both are built on `optimum-onnx`, and
+every release of it (up to 0.1.0) requires transformers<4.58, while sentence-transformers
+6.x requires transformers>=5. pip finds no solution even for ST's own extra
+(`pip install "sentence-transformers[onnx]==6.2.0"`: ResolutionImpossible), so that path
+cannot be installed next to the transformers shortlist runs on. `benchmarks/export_compare.py`
+times both paths in one run and skips ST's with the reason, to re-check when it resolves.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ import numpy as np
 from shortlist._fs import hash_file_into, publish_dir
 from shortlist._optional import require
 from shortlist.errors import ModelLoadError
-from shortlist.rerank.backends import MODEL_INPUTS, BackendOptions, default_cache_dir, model_feed
+from shortlist.runtime import MODEL_INPUTS, BackendOptions, default_cache_dir, model_feed
 
 _FUSABLE = {"bert": "bert", "roberta": "bert", "xlm-roberta": "bert", "electra": "bert"}
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
@@ -231,7 +239,7 @@ def _export(model_path: Path, onnx_options: OnnxOptions, out: Path) -> None:
     import torch
     from transformers import AutoConfig
 
-    from shortlist.rerank.backends.torch import load_model
+    from shortlist.runtime.torch import load_model
 
     model = load_model(BackendOptions(model_path=model_path))
     config = AutoConfig.from_pretrained(str(model_path))

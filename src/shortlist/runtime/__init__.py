@@ -1,7 +1,10 @@
-"""Inference backends for cross-encoders, chosen explicitly by name.
+"""Model runtimes (torch, ONNX Runtime, OpenVINO; fp32 and int8), chosen explicitly by name.
 
-A backend turns padded token batches into logits; everything else (tokenizing,
-windows, batching, aggregation, ranking) lives in `shortlist.rerank.cross_encoder`.
+Below both stages: the cross-encoder runs its models through these backends, and the
+dense encoder's exported backends (`shortlist.retrieve.encoder_backends`) reuse their
+export, fusion and quantization. A backend turns padded token batches into logits;
+everything else (tokenizing, windows, batching, aggregation, ranking) lives in
+`shortlist.rerank.cross_encoder`. `runtime` imports neither stage.
 
 `BACKENDS` maps a backend name to the `module:function` that builds it. Modules are
 imported only when their backend is asked for, so a missing optional dependency
@@ -21,12 +24,12 @@ import numpy as np
 from shortlist.errors import SpecError
 
 BACKENDS: dict[str, str] = {
-    "torch": "shortlist.rerank.backends.torch:load_fp32",
-    "torch-int8": "shortlist.rerank.backends.torch:load_int8",
-    "onnx": "shortlist.rerank.backends.onnx:load_fp32",
-    "onnx-int8": "shortlist.rerank.backends.onnx:load_int8",
-    "openvino": "shortlist.rerank.backends.openvino:load_fp32",
-    "openvino-int8": "shortlist.rerank.backends.openvino:load_int8",
+    "torch": "shortlist.runtime.torch:load_fp32",
+    "torch-int8": "shortlist.runtime.torch:load_int8",
+    "onnx": "shortlist.runtime.onnx:load_fp32",
+    "onnx-int8": "shortlist.runtime.onnx:load_int8",
+    "openvino": "shortlist.runtime.openvino:load_fp32",
+    "openvino-int8": "shortlist.runtime.openvino:load_int8",
 }
 """Backend name -> `module:loader`. Error messages are built from these keys."""
 
