@@ -256,3 +256,32 @@ def test_interrupt_loses_only_the_unfinished_configuration(lee_dir: Path, tmp_pa
     # one search unit per query at $0.002 -> $2.00 per 1,000 queries
     assert [c.cost_per_1k for c in api] == [pytest.approx(2.0), pytest.approx(2.0)]
     assert all(c.cost_per_1k is None for c in result.configs if c.name == "bm25")
+
+
+def test_each_first_stage_is_timed_with_a_cold_query_memo(tmp_path: Path, lee_dir: Path) -> None:
+    """A dense first stage run after another must embed its queries again: the harness
+    empties the index's query memo before timing each first stage."""
+    from shortlist.evaluate.beir import load_beir
+    from shortlist.evaluate.harness import Harness
+    from shortlist.store.index import Index
+
+    ds = load_beir(lee_dir)
+    queries = dict(list(sorted(ds.queries.items()))[:4])
+    index = Index.create(tmp_path / "idx", ds.corpus, encoder="hashing:32")
+    embedded: list[str] = []
+    real_encode = index.encoder.encode
+
+    def counting_encode(texts, **kwargs):  # type: ignore[no-untyped-def]
+        embedded.extend(texts)
+        return real_encode(texts, **kwargs)
+
+    index.encoder.encode = counting_encode  # type: ignore[method-assign]
+    harness = Harness(
+        index, queries, ds.qrels, ignore_identical_ids=True, cache_dir=tmp_path / "c",
+        dataset_fingerprint="fp",
+    )  # fmt: skip
+    harness.run_config("dense", "dense", 10, 10)
+    after_dense = len(embedded)
+    harness.run_config("hybrid", "hybrid", 10, 10)
+    again = embedded[after_dense:]
+    assert all(q in again for q in queries.values())  # paid again, not read from the memo
