@@ -4,8 +4,11 @@ Builds one index (300 synthetic documents, the offline all-MiniLM-L6-v2 encoder)
 each reranker runs, in this one process and interleaved:
 
 - library: `Pipeline(first_stage(index, MODE), reranker, k=K, top_n=N).run(query)`;
-- served: `POST /v1/search` to a real uvicorn server on 127.0.0.1 (same objects), with
-  batching on and off, one request at a time (latency, not throughput: see serve_load.py).
+- served: `POST /v1/search` to a real server on 127.0.0.1, with batching on and off, one
+  request at a time (latency, not throughput: see serve_load.py). By default the server is
+  the `shortlist serve` command in its own process, as a client meets it
+  (`--server process`); `--server thread` runs uvicorn in a thread of this process over
+  the same objects, where client and server also contend for one interpreter lock.
 
 It reports the median and p90 of each, the server's own pipeline time (`timings_ms.total`
 of the response, without HTTP), and served / library. The acceptance goal is served <=
@@ -24,8 +27,12 @@ The default cross-encoder is a random-weight BERT of ms-marco-MiniLM-L-6-v2's sh
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -84,6 +91,53 @@ class Server:
         self._thread.join(timeout=30)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServeProcess:
+    """`shortlist serve --index DIR --rerank SPEC` on a free loopback port, in its own process."""
+
+    def __init__(self, index_dir: Path, spec: str, *, batching: bool, max_docs: int) -> None:
+        import httpx
+
+        self.port = free_port()
+        exe = shutil.which("shortlist") or "shortlist"
+        cmd = [exe, "serve", "--index", str(index_dir), "--rerank", spec, "--port",
+               str(self.port), "--max-docs", str(max_docs)]  # fmt: skip
+        if not batching:
+            cmd.append("--no-batching")
+        self._proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ)
+        )
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise SystemExit(f"shortlist serve exited with {self._proc.returncode}")
+            try:
+                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise SystemExit("shortlist serve did not get ready in 300 s")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+
 def summary(ms: list[float]) -> tuple[float, float]:
     ordered = sorted(ms)
     return statistics.median(ordered), ordered[int(0.9 * (len(ordered) - 1))]
@@ -97,6 +151,12 @@ def main() -> None:
     parser.add_argument("-k", type=int, default=100)
     parser.add_argument("--top-n", type=int, default=10)
     parser.add_argument("--mode", default="hybrid")
+    parser.add_argument(
+        "--server",
+        choices=("process", "thread"),
+        default="process",
+        help="`shortlist serve` in its own process (default), or uvicorn in a thread here",
+    )
     args = parser.parse_args()
 
     import httpx
@@ -118,7 +178,7 @@ def main() -> None:
     qs = queries(args.queries)
     warm = queries(3, seed=2)
     print(f"index: {index.num_passages} passages, mode={args.mode}, k={args.k}, "
-          f"top_n={args.top_n}, {len(qs)} queries")
+          f"top_n={args.top_n}, {len(qs)} queries, server in a {args.server}")
     print(f"{'reranker':<14} {'batching':<8} {'library p50':>11} {'served p50':>10} "
           f"{'in-server p50':>13} {'p90 lib':>8} {'p90 srv':>8} {'ratio':>6}")
     for spec in specs:
@@ -130,9 +190,15 @@ def main() -> None:
             pipeline = Pipeline(
                 first_stage(lib_index, args.mode), reranker, k=args.k, top_n=args.top_n
             )
-            app = create_app(ServeConfig(batching=batching, max_documents=max(1000, args.k)),
-                             {"r": load_reranker(spec)}, srv_index)
-            server = Server(app)
+            server: Server | ServeProcess
+            if args.server == "thread":
+                app = create_app(ServeConfig(batching=batching, max_documents=max(1000, args.k)),
+                                 {"r": load_reranker(spec)}, srv_index)
+                server = Server(app)
+            else:
+                server = ServeProcess(
+                    index.path, spec, batching=batching, max_docs=max(1000, args.k)
+                )
             body = {"k": args.k, "top_n": args.top_n, "mode": args.mode}
             lib: list[float] = []
             srv: list[float] = []
