@@ -46,6 +46,7 @@ import numpy as np
 from shortlist._fs import hash_file_into, publish_dir, sha256_of_file
 from shortlist._optional import require
 from shortlist.errors import InvalidInputError, ModelLoadError, SpecError
+from shortlist.runtime import MODEL_INPUTS
 
 if TYPE_CHECKING:
     from shortlist.retrieve.encoder import Encoder
@@ -72,7 +73,6 @@ DEFAULT_BATCH_TOKENS = 2048
 
 _CACHE_FORMAT = 1
 _MODEL_FILE_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".model")
-_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _POOLING_MODES = ("cls", "mean", "max")
 # ONNX export settings, part of the cache key. Eager attention: the graph traced from
 # PyTorch's SDPA path is not recognised by ONNX Runtime's optimizer, the eager one fuses
@@ -419,7 +419,7 @@ def _hidden_module(
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot load a transformer from {folder}: {exc}") from exc
     accepted = inspect.signature(model.forward).parameters
-    names = tuple(n for n in _INPUTS if n in accepted)
+    names = tuple(n for n in MODEL_INPUTS if n in accepted)
 
     class Hidden(torch.nn.Module):
         def __init__(self, inner: Any) -> None:
@@ -596,21 +596,14 @@ def _convert_openvino(
 
 class _OnnxRunner:
     def __init__(self, path: Path, options: EncoderOptions) -> None:
-        ort = require("onnxruntime", "onnx", "the onnx encoder backends")
-        so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if options.num_threads is not None:
-            so.intra_op_num_threads = options.num_threads
-            so.inter_op_num_threads = 1
-        # Idle pool threads sleep instead of spinning: under a competing busy process,
-        # spinning threads steal the cores the working thread needs (benchmarks/
-        # search_contention.py).
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(
-            str(path), sess_options=so, providers=["CPUExecutionProvider"]
+        from shortlist.runtime.onnx import open_session
+
+        self._session, self.input_names = open_session(
+            path,
+            num_threads=options.num_threads,
+            device=None,
+            purpose="the onnx encoder backends",
         )
-        present = {i.name for i in self._session.get_inputs()}
-        self.input_names = tuple(n for n in _INPUTS if n in present)
 
     def run(self, feed: dict[str, np.ndarray]) -> np.ndarray:
         feed = {k: v for k, v in feed.items() if k in self.input_names}
@@ -628,7 +621,7 @@ class _OpenVINORunner:
             config["INFERENCE_NUM_THREADS"] = options.num_threads
         self._compiled = core.compile_model(core.read_model(path), "CPU", config)
         present = {port.get_any_name() for port in self._compiled.inputs}
-        self.input_names = tuple(n for n in _INPUTS if n in present)
+        self.input_names = tuple(n for n in MODEL_INPUTS if n in present)
 
     def run(self, feed: dict[str, np.ndarray]) -> np.ndarray:
         feed = {k: v for k, v in feed.items() if k in self.input_names}

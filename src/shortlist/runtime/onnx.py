@@ -71,22 +71,42 @@ INT8 = OnnxOptions(quantize="qint8", per_channel=True)
 at 0.956 vs 0.86 per-tensor, at the same speed (benchmarks/rerank_latency.py)."""
 
 
+def open_session(
+    path: Path, *, num_threads: int | None, device: str | None, purpose: str
+) -> tuple[Any, tuple[str, ...]]:
+    """An ONNX Runtime session over `path` and the model inputs it takes (of `MODEL_INPUTS`).
+
+    Full graph optimisation; `num_threads` intra-op threads (None: the runtime's default)
+    whose idle workers sleep instead of spinning: under a competing busy process spinning
+    workers steal the cores the working thread needs (`shortlist.threads`,
+    benchmarks/search_contention.py). CUDA first when `device` names it. `purpose` names
+    what needs onnxruntime in the error when it is missing.
+    """
+    ort = require("onnxruntime", "onnx", purpose)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if num_threads is not None:
+        so.intra_op_num_threads = num_threads
+        so.inter_op_num_threads = 1
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    providers = ["CPUExecutionProvider"]
+    if (device or "cpu").startswith("cuda"):
+        providers.insert(0, "CUDAExecutionProvider")
+    session = ort.InferenceSession(str(path), sess_options=so, providers=providers)
+    present = {i.name for i in session.get_inputs()}
+    return session, tuple(n for n in MODEL_INPUTS if n in present)
+
+
 class OnnxBackend:
     """An `onnxruntime.InferenceSession` over an exported sequence-classification model."""
 
     def __init__(self, path: Path, options: BackendOptions) -> None:
-        ort = require("onnxruntime", "onnx", "the onnx cross-encoder backends")
-        so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if options.num_threads is not None:
-            so.intra_op_num_threads = options.num_threads
-            so.inter_op_num_threads = 1
-        providers = ["CPUExecutionProvider"]
-        if (options.device or "cpu").startswith("cuda"):
-            providers.insert(0, "CUDAExecutionProvider")
-        self._session = ort.InferenceSession(str(path), sess_options=so, providers=providers)
-        present = {i.name for i in self._session.get_inputs()}
-        self.input_names = tuple(n for n in MODEL_INPUTS if n in present)
+        self._session, self.input_names = open_session(
+            path,
+            num_threads=options.num_threads,
+            device=options.device,
+            purpose="the onnx cross-encoder backends",
+        )
         self.path = path
 
     def run(
