@@ -141,24 +141,8 @@ def quality_latency_svg(result: EvalResult, metric: str) -> str:
     y0, y1 = max(0.0, min(ys) - 0.05), min(1.0, max(ys) + 0.05)
     parts = [
         f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="quality versus latency">',
-        f'<rect x="{L}" y="{T}" width="{W - L - R}" height="{H - T - B}" fill="none" stroke="#999"/>',
+        *_axes((W, H, L, R, T, B), (x0, x1, y0, y1), "{:.0f}", "p95 latency per query (ms)", metric),
     ]
-    for t in _ticks(x0, x1):
-        x = _scale(t, x0, x1, L, W - R)
-        parts.append(
-            f'<text x="{x:.1f}" y="{H - B + 15}" font-size="10" text-anchor="middle">{t:.0f}</text>'
-        )
-    for t in _ticks(y0, y1):
-        y = _scale(t, y0, y1, H - B, T)
-        parts.append(
-            f'<text x="{L - 5}" y="{y + 3:.1f}" font-size="10" text-anchor="end">{t:.3f}</text>'
-        )
-    parts.append(
-        f'<text x="{(L + W - R) / 2}" y="{H - 8}" font-size="12" text-anchor="middle">p95 latency per query (ms)</text>'
-    )
-    parts.append(
-        f'<text x="14" y="{(T + H - B) / 2}" font-size="12" text-anchor="middle" transform="rotate(-90 14 {(T + H - B) / 2})">{html.escape(metric)}</text>'
-    )
     for i, (name, ps) in enumerate(pts.items()):
         color = _COLORS[i % len(_COLORS)]
         ps = sorted(ps, key=lambda p: p[2])
@@ -178,6 +162,39 @@ def quality_latency_svg(result: EvalResult, metric: str) -> str:
         parts.append(f'<text x="{W - R + 25}" y="{ly}" font-size="11">{html.escape(name)}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _axes(
+    box: tuple[int, int, int, int, int, int],
+    ranges: tuple[float, float, float, float],
+    x_format: str,
+    x_label: str,
+    y_label: str,
+) -> list[str]:
+    """A plot's frame, tick labels and axis titles. `box` is (width, height, left, right,
+    top, bottom margins); `ranges` is (x0, x1, y0, y1); labels are escaped here."""
+    W, H, L, R, T, B = box
+    x0, x1, y0, y1 = ranges
+    parts = [
+        f'<rect x="{L}" y="{T}" width="{W - L - R}" height="{H - T - B}" fill="none" stroke="#999"/>'
+    ]
+    for t in _ticks(x0, x1):
+        x = _scale(t, x0, x1, L, W - R)
+        parts.append(
+            f'<text x="{x:.1f}" y="{H - B + 15}" font-size="10" text-anchor="middle">{x_format.format(t)}</text>'
+        )
+    for t in _ticks(y0, y1):
+        y = _scale(t, y0, y1, H - B, T)
+        parts.append(
+            f'<text x="{L - 5}" y="{y + 3:.1f}" font-size="10" text-anchor="end">{t:.3f}</text>'
+        )
+    parts.append(
+        f'<text x="{(L + W - R) / 2}" y="{H - 8}" font-size="12" text-anchor="middle">{html.escape(x_label)}</text>'
+    )
+    parts.append(
+        f'<text x="14" y="{(T + H - B) / 2}" font-size="12" text-anchor="middle" transform="rotate(-90 14 {(T + H - B) / 2})">{html.escape(y_label)}</text>'
+    )
+    return parts
 
 
 _PARAM_NAMES = {
@@ -201,24 +218,14 @@ def sweep_svg(sweep: Sweep, metric: str) -> str:
     label = f"{metric} versus {sweep.param} for {sweep.base}"
     parts = [
         f'<svg class="plot sweep" data-param="{e(sweep.param)}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{e(label)}">',
-        f'<rect x="{L}" y="{T}" width="{W - L - R}" height="{H - T - B}" fill="none" stroke="#999"/>',
+        *_axes(
+            (W, H, L, R, T, B),
+            (x0, x1, y0, y1),
+            "{:.3g}",
+            _PARAM_NAMES.get(sweep.param, sweep.param),
+            metric,
+        ),
     ]
-    for t in _ticks(x0, x1):
-        x = _scale(t, x0, x1, L, W - R)
-        parts.append(
-            f'<text x="{x:.1f}" y="{H - B + 15}" font-size="10" text-anchor="middle">{t:.3g}</text>'
-        )
-    for t in _ticks(y0, y1):
-        y = _scale(t, y0, y1, H - B, T)
-        parts.append(
-            f'<text x="{L - 5}" y="{y + 3:.1f}" font-size="10" text-anchor="end">{t:.3f}</text>'
-        )
-    parts.append(
-        f'<text x="{(L + W - R) / 2}" y="{H - 8}" font-size="12" text-anchor="middle">{e(_PARAM_NAMES.get(sweep.param, sweep.param))}</text>'
-    )
-    parts.append(
-        f'<text x="14" y="{(T + H - B) / 2}" font-size="12" text-anchor="middle" transform="rotate(-90 14 {(T + H - B) / 2})">{e(metric)}</text>'
-    )
     for i, (k, ps) in enumerate(sweep.points.items()):
         color = _COLORS[i % len(_COLORS)]
         coords = [(_scale(x, x0, x1, L, W - R), _scale(y, y0, y1, H - B, T), x, y) for x, y in ps]
