@@ -22,6 +22,19 @@ SRC = TESTS.parent / "src"
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def _wait_ready(proc: subprocess.Popen[bytes], url: str, seconds: float = 30) -> None:
+    """Poll `/ready` until it answers 200; fail if the server exits or `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.1)
+
+
 def test_sigterm_lets_in_flight_request_finish() -> None:
     port = free_port()
     env = dict(os.environ)
@@ -43,15 +56,7 @@ def test_sigterm_lets_in_flight_request_finish() -> None:
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
+        _wait_ready(proc, url)
 
         results: dict[str, httpx.Response] = {}
 
@@ -115,15 +120,7 @@ def test_request_running_past_the_shutdown_deadline_gets_503_with_retry_after() 
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
+        _wait_ready(proc, url)
         result: list[httpx.Response] = []
         body = {"model": "overlap", "query": "cat", "documents": ["a cat"]}
         thread = threading.Thread(
