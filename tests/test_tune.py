@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,6 +50,18 @@ SMALL = TuneGrid(
 
 
 # ---- folds and selection ----------------------------------------------------------------------
+
+def _library_ndcg10(pipeline: Pipeline, queries: dict[str, str], qrels: Any) -> float:
+    """Mean nDCG@10 of `pipeline` run by the library (documents ranked by best passage)."""
+    run: dict[str, dict[str, float]] = {}
+    for qid, text in queries.items():
+        ranking = pipeline.run(text, top_n=None)
+        run[qid] = {}
+        for i, h in enumerate(ranking):
+            run[qid].setdefault(h.doc_id, float(len(ranking) - i))
+    library = evaluate({q: qrels[q] for q in queries}, run, ["ndcg@10"])["ndcg@10"]
+    return sum(library.values()) / len(library)
+
 def test_folds_partition_deterministically() -> None:
     ids = [f"q{i}" for i in range(23)]
     folds = make_folds(ids, 5, seed=3)
@@ -136,14 +149,7 @@ def test_tune_is_deterministic_and_the_file_runs_what_was_scored(loaded, tmp_pat
     first.final.config(top_n=10).save(path)
     config = PipelineConfig.load(path)
     pipeline = Pipeline.from_config(config, index)
-    run = {}
-    for qid, text in queries.items():
-        ranking = pipeline.run(text, top_n=None)
-        run[qid] = {}
-        for i, h in enumerate(ranking):
-            run[qid].setdefault(h.doc_id, float(len(ranking) - i))
-    library = evaluate({q: qrels[q] for q in queries}, run, ["ndcg@10"])["ndcg@10"]
-    assert sum(library.values()) / len(library) == pytest.approx(first.final_score)
+    assert _library_ndcg10(pipeline, queries, qrels) == pytest.approx(first.final_score)
 
 
 def test_tune_cli_writes_a_file_that_search_runs(dataset: Path, tmp_path: Path) -> None:
@@ -191,11 +197,4 @@ def test_tune_with_a_reranker_searches_k(loaded) -> None:  # type: ignore[no-unt
     assert result.final.reranker == "bi-encoder:hashing:32"
     config = result.final.config(top_n=10)
     pipeline = Pipeline.from_config(config, index)
-    run = {}
-    for qid, text in queries.items():
-        ranking = pipeline.run(text, top_n=None)
-        run[qid] = {}
-        for i, h in enumerate(ranking):
-            run[qid].setdefault(h.doc_id, float(len(ranking) - i))
-    library = evaluate({q: qrels[q] for q in queries}, run, ["ndcg@10"])["ndcg@10"]
-    assert sum(library.values()) / len(library) == pytest.approx(result.final_score)
+    assert _library_ndcg10(pipeline, queries, qrels) == pytest.approx(result.final_score)
