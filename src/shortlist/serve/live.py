@@ -73,8 +73,6 @@ class LiveIndex:
         poll_interval_s: float = 0.1,
         num_threads: int | None = None,
     ) -> None:
-        if open_index is None:
-            open_index = self._open_sharing_encoder
         if current_name is None:
             from shortlist.store.generations import current_generation_name
 
@@ -82,22 +80,24 @@ class LiveIndex:
         self.root = Path(root)
         self.num_threads = num_threads
         self.poll_interval_s = poll_interval_s
-        self._open: Opener = open_index
+        self._opener: Opener | None = open_index
         self._current_name: NameReader = current_name
         self._lock = threading.Lock()
         self._refreshing = threading.Lock()
-        self._served = _Served(self._open(self.root))
+        self._served = _Served(self._open(None))
         self._failed: str | None = None
         self._closed = False
 
-    def _open_sharing_encoder(self, root: Path) -> Any:
-        """`Index.open`, handing the served generation's loaded encoder to the new one, so
-        a switch never loads the model again (the identity check still runs)."""
+    def _open(self, previous: Any | None) -> Any:
+        """The live generation: `open_index(root)` when one was given, else `Index.open`,
+        handing `previous`'s loaded encoder to the new generation so a switch never loads
+        the model again (the identity check still runs)."""
+        if self._opener is not None:
+            return self._opener(self.root)
         from shortlist.store.index import Index
 
-        served = getattr(self, "_served", None)
-        encoder = served.index.loaded_encoder if served is not None else None
-        return Index.open(root, encoder=encoder, num_threads=self.num_threads)
+        encoder = previous.loaded_encoder if previous is not None else None
+        return Index.open(self.root, encoder=encoder, num_threads=self.num_threads)
 
     @property
     def generation(self) -> Generation:
@@ -139,7 +139,7 @@ class LiveIndex:
             if name is None or name == self._served.name or name == self._failed:
                 return False
             try:
-                fresh = self._open(self.root)
+                fresh = self._open(self._served.index)
             except Exception as exc:  # whatever is wrong with it, the served one stays
                 self._warn_once(name, f"cannot open generation {name}: {exc}")
                 return False
