@@ -577,7 +577,7 @@ def create_app(
         dependencies=auth,
         tags=["search"],
     )
-    async def search(body: SearchRequest, response: Response) -> SearchResponse:
+    async def search(body: SearchRequest) -> Response:
         """First stage over the served index (top `k`), then rerank to `top_n`.
 
         The whole request runs on one index generation, named in the response header
@@ -586,9 +586,12 @@ def create_app(
             raise NoIndexServedError("no index is served; start with shortlist serve --index DIR")
         check_query(body.query, "query")
         with served.lease() as (index, generation):
-            if generation is not None:
-                response.headers[GENERATION_HEADER] = generation.name
-            return await search_in(index, body)
+            answer = await search_in(index, body)
+        # Serialized here, once, by pydantic-core: FastAPI's response_model path would
+        # validate the model a second time and re-encode it through jsonable_encoder, which
+        # cost about a millisecond per request (benchmarks/serve_vs_library.py).
+        headers = {GENERATION_HEADER: generation.name} if generation is not None else None
+        return Response(answer.model_dump_json(), media_type="application/json", headers=headers)
 
     async def search_in(index: Any, body: SearchRequest) -> SearchResponse:
         k = body.k if body.k is not None else min(100, config.max_documents)
