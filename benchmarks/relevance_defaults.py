@@ -15,7 +15,7 @@ Usage:
     python benchmarks/relevance_defaults.py --cache /work/data/cache \\
         --collection lee=/work/data/lee --collection stdlib-docs=/work/data/stdlib-docs \\
         --collection debian-faq=/work/data/debian-faq:dev \\
-        [--tables bm25,chunking,fusion,bm25s,defaults,previous] \\
+        [--tables bm25,chunking,fusion,bm25s,length,defaults,previous] \\
         [--chunking-on lee,stdlib-docs,debian-faq:tokens-254/32] [--dump runs.pkl]
 """
 
@@ -345,6 +345,59 @@ def table_fusion(
     return fmt_table(header, rows), scores
 
 
+LONG_WORDS = ((12, 24), (16, 32), (20, 40), (24, 48), (32, 64))
+LONG_W = (0.7, 0.8, 0.9, 1.0)
+
+
+def table_length(sets: dict[str, Dataset], cache: Path, encoder: CachedEncoder) -> str:
+    """The default fusion's query-length rule against fixed weights: min-max, BM25 weight
+    0.3 for queries of up to LO words, WL from HI words on, linear in between, over each
+    collection's default index (default chunking and k1/b), documents by MaxP."""
+    rows: list[list[Any]] = []
+    runs = {}
+    for name, ds in sets.items():
+        path = cache / "indexes" / f"{name}--defaults"
+        try:
+            index = Index.open(path, encoder=encoder)  # type: ignore[arg-type]
+        except Exception:
+            index = Index.create(path, ds.corpus, encoder=encoder, overwrite=True)  # type: ignore[arg-type]
+        k1, b = index.manifest["bm25"]["k1"], index.manifest["bm25"]["b"]
+        rowmap = RowMap(index)
+        bm = bm25_runs(index, ds.queries, k1, b)
+        de = dense_runs(index, ds.queries, encoder)
+        best = max(mean_ndcg(ds.qrels, to_docs(bm, rowmap)),
+                   mean_ndcg(ds.qrels, to_docs(de, rowmap)))
+        words = np.asarray([len(t.split()) for t in ds.queries.values()])
+        runs[name] = (ds, rowmap, bm, de, best, words)
+
+    def gaps(config: HybridConfig) -> list[float]:
+        out = []
+        for ds, rowmap, bm, de, best, _ in runs.values():
+            run: PassageRun = {}
+            for qid in bm:
+                sides = [dict(bm[qid][:FUSION_DEPTH]), dict(de[qid][:FUSION_DEPTH])]
+                run[qid] = ranked(config.fuse(sides, ds.queries[qid]), DEPTH)
+            out.append(mean_ndcg(ds.qrels, to_docs(run, rowmap)) - best)
+        return out
+
+    for w in (0.3, 0.5, 0.7, 0.9):
+        g = gaps(HybridConfig("minmax", FUSION_DEPTH, 60, (w, 1 - w)))
+        rows.append([f"fixed w={w}", *(f"{x:+.4f}" for x in g), f"{min(g):+.4f}"])
+    for lo, hi in LONG_WORDS:
+        for wl in LONG_W:
+            config = HybridConfig("minmax", FUSION_DEPTH, 60, (0.3, 0.7), (wl, round(1 - wl, 12)),
+                                  (lo, hi))
+            g = gaps(config)
+            rows.append([f"w=0.3 to wl={wl}, {lo}-{hi} words", *(f"{x:+.4f}" for x in g),
+                         f"{min(g):+.4f}"])
+    lengths = "; ".join(
+        f"{n}: median {np.median(r[5]):.0f}, p90 {np.percentile(r[5], 90):.0f}, "
+        f"max {r[5].max()} words" for n, r in runs.items()
+    )
+    return fmt_table(["min-max fusion (BM25 weight)", *(f"{n} - better part" for n in sets),
+                      "worst"], rows) + f"\n\nquery lengths: {lengths}"
+
+
 def table_bm25s(sets: dict[str, Dataset], whole: dict[str, Index]) -> str:
     """Shortlist's default BM25 against bm25s at its own defaults, over whole passages."""
     import bm25s
@@ -424,7 +477,8 @@ def table_defaults(
     c = index.chunker
     return fmt_table(
         ["collection", "passages/docs", f"BM25 {bm['k1']}/{bm['b']}", "dense",
-         f"hybrid ({h.method}, weights {h.weights})", "hybrid - better part"],
+         f"hybrid ({h.method}, weights {h.weights}, long queries {h.long_weights} from "
+         f"{h.long_words[1]} words)", "hybrid - better part"],
         rows,
     ) + f"\n\nchunking: {c.size}/{c.overlap} {c.unit}"
 
@@ -479,6 +533,7 @@ def main() -> None:
             {n: d for n, d in sets.items() if n in chunk_sets}, indexes, encoder, k1, b)),
         ("fusion", lambda: table_fusion(sets, whole, encoder, k1, b)[0]),
         ("bm25s", lambda: table_bm25s(sets, whole)),
+        ("length", lambda: table_length(sets, args.cache, encoder)),
         ("defaults", lambda: table_defaults(sets, args.cache, encoder)),
         ("previous", lambda: table_defaults(sets, args.cache, encoder, previous=True)),
     ]

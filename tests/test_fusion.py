@@ -204,3 +204,63 @@ def test_bad_parameters() -> None:
         rrf([RUN_A, RUN_B], weights=[1.0, -1.0])
     with pytest.raises(InvalidInputError, match="weights"):
         dbsf([RUN_A], weights=[float("nan")])
+
+
+# ---- the default fusion's long-query weights (HybridConfig) ---------------------------------
+
+
+def test_long_query_weights_interpolate_by_word_count() -> None:
+    from shortlist.retrieve.hybrid import DEFAULT_HYBRID, HybridConfig
+
+    config = HybridConfig(weights=(0.3, 0.7), long_weights=(0.9, 0.1), long_words=(20, 40))
+    short, long = " ".join(["w"] * 20), " ".join(["w"] * 40)
+    assert config.weights_for(short) == (0.3, 0.7)
+    assert config.weights_for("one two") == (0.3, 0.7)
+    assert config.weights_for(long) == pytest.approx((0.9, 0.1))
+    assert config.weights_for(long + " more words") == pytest.approx((0.9, 0.1))
+    # 30 words: halfway from (0.3, 0.7) to (0.9, 0.1)
+    assert config.weights_for(" ".join(["w"] * 30)) == pytest.approx((0.6, 0.4))
+    assert config.weights_for(None) == (0.3, 0.7)
+    # Without long-query weights every query gets `weights`.
+    assert HybridConfig(weights=(0.3, 0.7)).weights_for(long) == (0.3, 0.7)
+    assert DEFAULT_HYBRID.long_weights is not None
+    assert DEFAULT_HYBRID.weights_for(long) == pytest.approx(DEFAULT_HYBRID.long_weights)
+
+
+def test_long_query_weights_change_the_fused_scores_hand_computed() -> None:
+    from shortlist.retrieve.hybrid import HybridConfig
+
+    bm25 = {1: 10.0, 2: 5.0, 3: 0.0}  # min-max: 1, 0.5, 0
+    dense = {1: 0.0, 2: 0.5, 3: 1.0}  # min-max: 0, 0.5, 1
+    config = HybridConfig(weights=(0.3, 0.7), long_weights=(0.9, 0.1))
+    short = config.fuse([bm25, dense], "short query")
+    assert short == pytest.approx({1: 0.3, 2: 0.5, 3: 0.7})
+    long = config.fuse([bm25, dense], " ".join(["w"] * 50))
+    assert long == pytest.approx({1: 0.9, 2: 0.5, 3: 0.1})
+
+
+def test_long_query_config_round_trips_and_old_manifests_stay_fixed() -> None:
+    from shortlist.retrieve.hybrid import DEFAULT_HYBRID, HybridConfig
+
+    assert HybridConfig.from_dict(DEFAULT_HYBRID.to_dict()) == DEFAULT_HYBRID
+    fixed = HybridConfig("zscore", 50, 60, (0.4, 0.6))
+    assert "long_query_weights" not in fixed.to_dict()
+    assert HybridConfig.from_dict(fixed.to_dict()) == fixed
+    # A manifest written before long-query weights existed keeps fixed weights.
+    old = {"method": "minmax", "depth": 100, "rrf_k": 60, "weights": [0.3, 0.7]}
+    assert HybridConfig.from_dict(old).long_weights is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"long_weights": (0.0, 0.0)}, "long-query weights"),
+        ({"long_weights": (-1.0, 0.5)}, "long-query weights"),
+        ({"long_words": (40, 20)}, "short < long"),
+    ],
+)
+def test_long_query_config_errors(kwargs: dict[str, object], needle: str) -> None:
+    from shortlist.retrieve.hybrid import HybridConfig
+
+    with pytest.raises(InvalidInputError, match=needle):
+        HybridConfig(**kwargs)  # type: ignore[arg-type]

@@ -168,8 +168,9 @@ def test_parse_first_stage(spec: str, expected: FirstStageSpec) -> None:
     ("spec", "needles"),
     [
         ("bm25?w=0.3", ["'w'", "valid: k1, b"]),
-        ("dense?k1=1", ["'k1'", "no parameters"]),
-        ("hybrid?alpha=1", ["'alpha'", "fusion, w, wd, rrf_k, depth, k1, b"]),
+        ("dense?k1=1", ["'k1'", "valid: chunk, overlap, unit"]),
+        ("hybrid?alpha=1", ["'alpha'", "fusion, w, wd, wl, rrf_k, depth, k1, b, chunk"]),
+        ("hybrid?wl=2", ["wl=2", "[0, 1]", "long"]),
         ("hybrid?w=abc", ["w='abc'", "number"]),
         ("hybrid?w=1.5", ["[0, 1]", "wd="]),
         ("hybrid?fusion=max", ["max", "dbsf", "rrf"]),
@@ -345,3 +346,28 @@ def test_rescored_bm25_variants_are_bounded(tmp_path: Path) -> None:
     for i in range(20):
         first_stage(small, f"bm25?k1={1 + i / 10}&b=0.5").run("alpha", k=1)
     assert len(small._bm25_variants) == 16
+
+
+def test_long_query_weights_in_specs_and_files(tmp_path: Path) -> None:
+    from shortlist.retrieve.hybrid import DEFAULT_HYBRID
+    from shortlist.retrieve.stages import parse_first_stage
+
+    # Weights without `wl` are fixed weights; with `wl` they move with query length.
+    fixed = parse_first_stage("hybrid?w=0.3").hybrid_config(DEFAULT_HYBRID)
+    assert fixed.long_weights is None
+    adaptive = parse_first_stage("hybrid?w=0.3&wl=0.8")
+    assert str(adaptive) == "hybrid?w=0.3&wl=0.8"
+    assert adaptive.hybrid_config(DEFAULT_HYBRID).long_weights == (0.8, 0.2)
+    # Only the method: the store's weights, long-query weights included.
+    assert parse_first_stage("hybrid?fusion=zscore").hybrid_config(DEFAULT_HYBRID).long_weights
+    # The pipeline file keeps them.
+    path = tmp_path / "p.toml"
+    PipelineConfig("hybrid", 20, 5, None, None, DEFAULT_HYBRID).save(path)
+    loaded = PipelineConfig.load(path)
+    assert loaded.fusion == DEFAULT_HYBRID
+    assert loaded.first_stage_spec().hybrid_config(DEFAULT_HYBRID) == DEFAULT_HYBRID
+    text = path.read_text()
+    assert "long_query_weights" in text and "long_query_words" not in text
+    path.write_text(text.replace("long_query_weights = [0.9, 0.1]", 'long_query_weights = "x"'))
+    with pytest.raises(InvalidInputError, match="long_query_weights"):
+        PipelineConfig.load(path)

@@ -48,9 +48,28 @@ def test_fusion_ties_break_by_numeric_row() -> None:
     # Row 9 and row 10 fuse to the same RRF score; string order would put "10" first.
     left = RowHits(np.asarray([9, 10], dtype=np.int64), np.asarray([2.0, 1.0], np.float32))
     right = RowHits(np.asarray([10, 9], dtype=np.int64), np.asarray([2.0, 1.0], np.float32))
-    rows, scores = fuse_rows(HybridConfig(method="rrf", weights=(0.5, 0.5)), [left, right], k=2)
+    config = HybridConfig(method="rrf", weights=(0.5, 0.5))
+    rows, scores = fuse_rows(config, [left, right], k=2, query="q")
     assert rows.tolist() == [9, 10]
     assert scores[0] == scores[1]
+
+
+def test_hybrid_weights_follow_the_query_length(store: Index) -> None:
+    """A new index fuses with the default long-query weights: a long query is fused with
+    (0.9, 0.1), a short one with (0.3, 0.7), exactly as fixed-weight configs would."""
+    from shortlist.retrieve.hybrid import DEFAULT_HYBRID
+
+    assert store.hybrid == DEFAULT_HYBRID
+    short = "programming language"
+    long = " ".join(["programming language python snake garden"] * 10)  # 50 words
+    for query, weights in ((short, DEFAULT_HYBRID.weights), (long, DEFAULT_HYBRID.long_weights)):
+        assert weights is not None
+        fixed = HybridConfig(DEFAULT_HYBRID.method, weights=weights)
+        expected = HybridRetriever(BM25Retriever(store), DenseRetriever(store), fixed)
+        got = first_stage(store, "hybrid").run(query, k=6)
+        want = expected.run(query, k=6)
+        assert got.ids == want.ids
+        assert [h.score for h in got] == [h.score for h in want]
 
 
 def test_index_search_is_the_stage(store: Index) -> None:

@@ -49,7 +49,7 @@ FILE_VERSION = 1
 _TOP_KEYS = ("version", "k", "top_n", "reranker", "first_stage", "tuned")
 _STAGE_KEYS = ("mode", "bm25", "fusion")
 _BM25_KEYS = ("k1", "b")
-_FUSION_KEYS = ("method", "weights", "rrf_k", "depth")
+_FUSION_KEYS = ("method", "weights", "rrf_k", "depth", "long_query_weights")
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,7 @@ class PipelineConfig:
             weights=fusion.weights if fusion else None,
             rrf_k=fusion.rrf_k if fusion else None,
             depth=fusion.depth if fusion else None,
+            long_weights=fusion.long_weights if fusion else None,
         )
 
     @property
@@ -119,7 +120,10 @@ class PipelineConfig:
         if self.bm25 is not None:
             stage["bm25"] = {"k1": self.bm25.k1, "b": self.bm25.b}
         if self.fusion is not None:
-            stage["fusion"] = self.fusion.to_dict()
+            fusion = self.fusion.to_dict()
+            # The word counts are the index's (HybridConfig's defaults); not a file setting.
+            fusion.pop("long_query_words", None)
+            stage["fusion"] = fusion
         out: dict[str, Any] = {
             "version": FILE_VERSION,
             "k": self.k,
@@ -204,9 +208,22 @@ class PipelineConfig:
                 "candidates per side, e.g. depth = 100",
                 "first_stage.fusion.",
             )
+            long = table.get("long_query_weights")
+            if long is not None and (
+                not isinstance(long, list) or len(long) != 2 or not all(_is_number(w) for w in long)
+            ):
+                raise bad(
+                    "first_stage.fusion.long_query_weights",
+                    "must be two numbers [bm25, dense] for long queries, e.g. [0.9, 0.1], or "
+                    f"left out for fixed weights; got {long!r}",
+                )
             try:
                 fusion = HybridConfig(
-                    str(method), depth, rrf_k, (float(weights[0]), float(weights[1]))
+                    str(method),
+                    depth,
+                    rrf_k,
+                    (float(weights[0]), float(weights[1])),
+                    (float(long[0]), float(long[1])) if long is not None else None,
                 )
             except InvalidInputError as exc:
                 raise bad("first_stage.fusion", str(exc)) from None

@@ -91,3 +91,50 @@ def test_eval_runs_a_pipeline_file(dataset: Path, tmp_path: Path) -> None:
     assert r.exit_code == 2 and "--pipeline-file" in r.stderr
     r = run_cli("eval", str(dataset), "--pipeline", "hybrid?wx=1", "--cache-dir", str(tmp_path))
     assert r.exit_code == 2 and "valid: fusion, w, wd" in r.stderr
+
+
+def test_eval_sweeps_chunking_with_one_index_each(dataset: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "c"
+    js = tmp_path / "r.json"
+    r = run_cli(
+        "eval", str(dataset), "--model", "hashing:32", "--cache-dir", str(cache),
+        "--pipeline", "bm25", "--pipeline", "c=bm25?chunk=6,12&overlap=2&unit=words",
+        "-k", "10", "--json", str(js),
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    # The default index, plus one per chunking asked for, each named by its chunking.
+    built = sorted(p.name for p in cache.iterdir() if p.name.startswith("index-"))
+    assert len(built) == 3
+    assert sum(name.endswith("-chunk-6-2-words") for name in built) == 1
+    assert sum(name.endswith("-chunk-12-2-words") for name in built) == 1
+    out = json.loads(js.read_text())
+    names = [row["pipeline"] for row in out["summary"]]
+    assert names == ["bm25", "c chunk=6", "c chunk=12"]  # the order asked for
+    (sweep,) = out["sweeps"]
+    assert (sweep["param"], sweep["base"]) == ("chunk", "bm25?overlap=2&unit=words")
+    # A second run reuses every index and run: nothing is rebuilt.
+    again = run_cli(
+        "eval", str(dataset), "--model", "hashing:32", "--cache-dir", str(cache),
+        "--pipeline", "bm25", "--pipeline", "c=bm25?chunk=6,12&overlap=2&unit=words",
+        "-k", "10",
+    )  # fmt: skip
+    assert again.exit_code == 0, again.stderr
+    assert "indexed" not in again.stderr and again.stderr.count("reusing index") == 3
+
+
+def test_a_chunking_other_than_the_store_s_is_refused(tmp_path: Path) -> None:
+    from shortlist.errors import SpecError
+    from shortlist.retrieve.stages import first_stage, parse_first_stage
+    from shortlist.store.index import Index
+    from shortlist.types import Document
+
+    index = Index.create(tmp_path / "i", [Document("a", "one two three")], encoder="hashing:8")
+    spec = parse_first_stage("bm25?chunk=254&overlap=32&unit=tokens")
+    assert str(spec) == "bm25?chunk=254&overlap=32&unit=tokens"
+    assert first_stage(index, spec).run("one", k=1).ids  # the index's own chunking: fine
+    with pytest.raises(SpecError, match=r"--chunk-size 128 --chunk-overlap 32"):
+        first_stage(index, "dense?chunk=128")
+    with pytest.raises(SpecError, match="give its size"):
+        parse_first_stage("bm25?overlap=3")
+    with pytest.raises(SpecError, match="unit"):
+        parse_first_stage("bm25?chunk=10&unit=lines")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from shortlist.cli._common import index_size, load_reranker_with_threads, threads_option
+from shortlist.corpus.chunking import Chunker
 from shortlist.errors import IndexCompatibilityError, IndexNotFoundError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -212,26 +213,54 @@ def eval_cmd(
     def progress(msg: str) -> None:
         click.echo(msg, err=True)
 
-    index = dataset_index(
-        root, dataset.corpus, cache, model, dense=needs_dense, progress=progress, threads=threads
-    )
+    # One index per chunking asked for (`chunk=...` in a first stage): the default one,
+    # plus one more for each other chunking, each built once and cached.
+    groups: dict[tuple[int, int, str] | None, list[tuple[str, str]]] = {}
+    for name, spec in specs:
+        groups.setdefault(chunking_of(spec), []).append((name, spec))
+    loaded_rerankers: dict[str, Any] = {}
 
-    harness = Harness(
-        index,
-        queries,
-        dataset.qrels,
-        ignore_identical_ids=dataset.ignore_identical_ids,
-        cache_dir=cache,
-        dataset_fingerprint=fp,
-        metrics=metric_list,
-        top_n=top_n,
-        prices=prices,
-        progress=progress,
-        stages=progress_for(sys.stderr),
-        load_reranker=lambda spec: load_reranker_with_threads(spec, threads),
-    )
+    def load(spec: str) -> Any:
+        # One model per reranker spec across the chunking variants' harnesses.
+        if spec not in loaded_rerankers:
+            loaded_rerankers[spec] = load_reranker_with_threads(spec, threads)
+        return loaded_rerankers[spec]
+
     primary = metric_list[0]
-    result = run_harness(harness, specs, k_list, dataset=root.name or str(root), primary=primary)
+    result = None
+    for chunking, group in groups.items():
+        index = dataset_index(
+            root,
+            dataset.corpus,
+            cache,
+            model,
+            dense=needs_dense,
+            progress=progress,
+            threads=threads,
+            chunker=None if chunking is None else Chunker(*chunking),  # type: ignore[arg-type]
+        )
+        harness = Harness(
+            index,
+            queries,
+            dataset.qrels,
+            ignore_identical_ids=dataset.ignore_identical_ids,
+            cache_dir=cache,
+            dataset_fingerprint=fp,
+            metrics=metric_list,
+            top_n=top_n,
+            prices=prices,
+            progress=progress,
+            stages=progress_for(sys.stderr),
+            load_reranker=load,
+        )
+        part = run_harness(harness, group, k_list, dataset=root.name or str(root), primary=primary)
+        if result is None:
+            result = part
+        else:
+            result.configs.extend(part.configs)
+    assert result is not None
+    order = {name: i for i, (name, _spec) in enumerate(specs)}
+    result.configs.sort(key=lambda c: order[c.name])  # stable: K order kept per pipeline
     comparisons = compare_to_baseline(result, primary)
     hurts = where_reranking_hurts(result, queries, dataset.qrels, primary)
     rec = recommend(result, budget_ms) if budget_ms is not None else None
@@ -255,6 +284,18 @@ def eval_cmd(
         click.echo(f"wrote {report_path}", err=True)
 
 
+def chunking_of(spec: str) -> tuple[int, int, str] | None:
+    """The (size, overlap, unit) a pipeline's first stage asks for with `chunk=...`, or
+    None (the index defaults)."""
+    from shortlist.pipeline import parse_pipeline
+    from shortlist.retrieve.stages import parse_first_stage
+
+    chunker = parse_first_stage(parse_pipeline(spec).first_stage).chunker
+    if chunker is None or chunker == Chunker():
+        return None
+    return (chunker.size, chunker.overlap, chunker.unit)
+
+
 def dataset_index(
     root: Path,
     corpus: Any,
@@ -264,16 +305,22 @@ def dataset_index(
     dense: bool,
     progress: Callable[[str], None],
     threads: int | None = None,
+    chunker: Chunker | None = None,
 ) -> Index:
     """The index of a dataset's corpus under `cache`, reused when it exists (keyed by the
-    corpus file's fingerprint and the encoder), else built with the index defaults
-    (chunking, BM25, fusion), so eval and tune measure what `shortlist index` builds."""
+    corpus file's fingerprint, the encoder and a chunking other than the default), else
+    built with the index defaults (BM25, fusion; chunking unless `chunker` is given), so
+    eval and tune measure what `shortlist index` builds."""
     from shortlist.evaluate.harness import file_fingerprint
     from shortlist.progress import progress_for
     from shortlist.store.index import Index
 
     fp = file_fingerprint(root / "corpus.jsonl")
     index_dir = cache / f"index-{fp}-{'dense-' + _safe(model) if dense else 'bm25'}"
+    if chunker is not None:
+        index_dir = index_dir.with_name(
+            f"{index_dir.name}-chunk-{chunker.size}-{chunker.overlap}-{chunker.unit}"
+        )
     try:
         index = Index.open(index_dir, num_threads=threads)
         progress(f"reusing index {index_dir} ({index.num_passages} passages)")
@@ -289,6 +336,7 @@ def dataset_index(
         overwrite=True,
         progress=progress_for(sys.stderr),
         num_threads=threads,
+        chunker=chunker,
     )
     progress(f"indexed {index_size(index)} in {time.perf_counter() - t:.1f}s -> {index_dir}")
     return index

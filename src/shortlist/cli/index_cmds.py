@@ -21,7 +21,12 @@ from shortlist.corpus.chunking import (
 from shortlist.corpus.readers import BadRecord, CsvColumns, read_corpus
 from shortlist.errors import InvalidInputError
 from shortlist.retrieve.bm25 import DEFAULT_B, DEFAULT_K1
-from shortlist.retrieve.fusion import DEFAULT_FUSION, DEFAULT_FUSION_WEIGHTS, FUSIONS
+from shortlist.retrieve.fusion import (
+    DEFAULT_FUSION,
+    DEFAULT_FUSION_WEIGHTS,
+    DEFAULT_LONG_QUERY_WEIGHTS,
+    FUSIONS,
+)
 from shortlist.types import Document
 
 _index_opt = click.option(
@@ -158,6 +163,13 @@ def _reads_documents(command: Callable[..., None]) -> Callable[..., None]:
     show_default=True,
     help="BM25,DENSE weights of the fusion.",
 )
+@click.option(
+    "--long-query-weights",
+    default=",".join(f"{w:g}" for w in DEFAULT_LONG_QUERY_WEIGHTS),
+    show_default=True,
+    help="BM25,DENSE weights for long queries (40+ words; 20 or fewer use --fusion-weights, "
+    "in between a linear mix), or 'none' for --fusion-weights on every query.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing index (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @threads_option
@@ -173,6 +185,7 @@ def index_cmd(
     b: float,
     fusion: str,
     fusion_weights: str,
+    long_query_weights: str,
     overwrite: bool,
     as_json: bool,
     threads: int,
@@ -185,7 +198,12 @@ def index_cmd(
     from shortlist.store.index import HybridConfig, Index
 
     t0 = time.perf_counter()
-    hybrid = HybridConfig(method=fusion, weights=_weights(fusion_weights))
+    long = long_query_weights.strip().lower()
+    hybrid = HybridConfig(
+        method=fusion,
+        weights=_weights(fusion_weights),
+        long_weights=None if long == "none" else _weights(long, "--long-query-weights"),
+    )
     chunker = Chunker(size=chunk_size, overlap=chunk_overlap, unit=chunk_unit)  # type: ignore[arg-type]
     documents = reader.documents()
     first = next(documents, None)
@@ -226,13 +244,13 @@ def index_cmd(
         )
 
 
-def _weights(text: str) -> tuple[float, float]:
+def _weights(text: str, option: str = "--fusion-weights") -> tuple[float, float]:
     parts = text.split(",")
     try:
         bm25, dense = (float(p) for p in parts)
     except ValueError:
         raise InvalidInputError(
-            f"--fusion-weights must be two numbers BM25,DENSE such as 0.3,0.7; got {text!r}"
+            f"{option} must be two numbers BM25,DENSE such as 0.3,0.7; got {text!r}"
         ) from None
     return bm25, dense
 

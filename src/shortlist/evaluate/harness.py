@@ -474,7 +474,7 @@ class Sweep:
     points: Mapping[int, tuple[tuple[float, float], ...]]
 
 
-_SWEEPABLE = ("w", "wd", "rrf_k", "depth", "k1", "b")
+_SWEEPABLE = ("w", "wd", "wl", "rrf_k", "depth", "k1", "b", "chunk", "overlap")
 
 
 def find_sweeps(result: EvalResult, metric: str | None = None) -> list[Sweep]:

@@ -145,7 +145,7 @@ def full_spec(store: PassageStore, spec: FirstStageSpec) -> FirstStageSpec:
     if spec.mode == "bm25":
         return FirstStageSpec("bm25", bm25=bm25)
     c = spec.hybrid_config(store.hybrid)
-    return FirstStageSpec("hybrid", bm25, c.method, c.weights, c.rrf_k, c.depth)
+    return FirstStageSpec("hybrid", bm25, c.method, c.weights, c.rrf_k, c.depth, c.long_weights)
 
 
 def store_bm25_params(store: PassageStore) -> BM25Params:
@@ -160,12 +160,14 @@ def store_bm25_params(store: PassageStore) -> BM25Params:
 # ---- 1. cached first-stage runs --------------------------------------------------------
 @dataclass(frozen=True)
 class SideRuns:
-    """Each query's BM25 list per (k1, b) and dense list, at `depth`, in store rows."""
+    """Each query's BM25 list per (k1, b) and dense list, at `depth`, in store rows, and
+    the query texts (the default fusion's weights depend on the query's length)."""
 
     depth: int
     bm25: Mapping[BM25Params, Mapping[str, RowHits]]
     dense: Mapping[str, RowHits] | None
     doc_of_row: Mapping[int, str]
+    queries: Mapping[str, str]
 
 
 def cache_side_runs(
@@ -199,7 +201,7 @@ def cache_side_runs(
     ordered = sorted(rows)
     passages = store.passages_at(np.asarray(ordered, dtype=np.int64))
     doc_of_row = {r: p.doc_id for r, p in zip(ordered, passages, strict=True)}
-    return SideRuns(depth, bm25, dense_runs, doc_of_row)
+    return SideRuns(depth, bm25, dense_runs, doc_of_row, dict(queries))
 
 
 def setting_rows(sides: SideRuns, first: FirstStageSpec, qid: str, k: int) -> np.ndarray:
@@ -220,7 +222,7 @@ def setting_rows(sides: SideRuns, first: FirstStageSpec, qid: str, k: int) -> np
     dense = sides.dense[qid]
     left = RowHits(bm25.rows[:depth], bm25.scores[:depth])
     right = RowHits(dense.rows[:depth], dense.scores[:depth])
-    rows, _scores = fuse_rows(config, [left, right], k)
+    rows, _scores = fuse_rows(config, [left, right], k, query=sides.queries[qid])
     return rows
 
 

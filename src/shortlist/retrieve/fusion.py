@@ -36,7 +36,19 @@ with `DEFAULT_FUSION_WEIGHTS`. Chosen by the sweep in docs/RESULTS.md ("Relevanc
 defaults"): of the fixed rules measured, it lost least to the better of BM25 and dense on
 the collection where any rule lost (Lee), and beat both on the others."""
 DEFAULT_FUSION_WEIGHTS: tuple[float, float] = (0.3, 0.7)
-"""(BM25, dense) weights of `DEFAULT_FUSION`."""
+"""(BM25, dense) weights of `DEFAULT_FUSION` for a query of up to
+`DEFAULT_LONG_QUERY_WORDS[0]` words."""
+DEFAULT_LONG_QUERY_WEIGHTS: tuple[float, float] = (0.9, 0.1)
+"""(BM25, dense) weights of `DEFAULT_FUSION` for a query of `DEFAULT_LONG_QUERY_WORDS[1]`
+words or more: a passage used as the query ("find text like this one"), where BM25 has
+many terms to match and a single query vector has to compress all of them. In between, the
+weights move linearly with the query's word count. Chosen by the sweep in docs/RESULTS.md
+("Default fusion and query length"): with it the default hybrid is within 0.005 nDCG@10
+of the better of BM25 and dense on every collection measured, where fixed weights lost
+0.047 on the one with passage-length queries."""
+DEFAULT_LONG_QUERY_WORDS: tuple[int, int] = (20, 40)
+"""Query lengths in whitespace-separated words: at or below the first the fusion uses its
+`weights`; at or above the second its long-query weights."""
 
 Norm = Literal["minmax", "zscore", "dbsf", "none"]
 

@@ -25,10 +25,16 @@ from typing import Literal, Protocol, cast, runtime_checkable
 
 import numpy as np
 
+from shortlist.corpus.chunking import (
+    DEFAULT_CHUNK_OVERLAP,
+    DEFAULT_CHUNK_UNIT,
+    Chunker,
+    Unit,
+)
 from shortlist.errors import InvalidInputError, SpecError
 from shortlist.retrieve.fusion import fuse
-from shortlist.retrieve.hybrid import HybridConfig
-from shortlist.retrieve.store import Filter, PassageStore, RescoresBM25
+from shortlist.retrieve.hybrid import DEFAULT_HYBRID, HybridConfig
+from shortlist.retrieve.store import ChunkedStore, Filter, PassageStore, RescoresBM25
 from shortlist.types import Hit, Ranking
 from shortlist.validate import check_query
 
@@ -36,18 +42,26 @@ MODES: tuple[str, ...] = ("bm25", "dense", "hybrid")
 """First-stage names, as used in pipeline specs and `Index.search(mode=...)`."""
 
 
+CHUNK_PARAMS: tuple[str, ...] = ("chunk", "overlap", "unit")
 FIRST_STAGE_PARAMS: dict[str, tuple[str, ...]] = {
-    "bm25": ("k1", "b"),
-    "dense": (),
-    "hybrid": ("fusion", "w", "wd", "rrf_k", "depth", "k1", "b"),
+    "bm25": ("k1", "b", *CHUNK_PARAMS),
+    "dense": CHUNK_PARAMS,
+    "hybrid": ("fusion", "w", "wd", "wl", "rrf_k", "depth", "k1", "b", *CHUNK_PARAMS),
 }
 """The query parameters each first stage accepts in a spec string:
 
 - `k1`, `b`: BM25 parameters, applied at query time from the stored term frequencies
   and lengths (no re-indexing; see `BM25Params`);
 - `fusion`: the hybrid's fusion method (a key of `shortlist.retrieve.fusion.FUSIONS`);
-- `w`: the BM25 weight, the dense weight being `1 - w` unless `wd` gives it;
-- `rrf_k`: RRF's constant; `depth`: how many each side contributes before fusion.
+- `w`: the BM25 weight, the dense weight being `1 - w` unless `wd` gives it; given
+  without `wl`, it is used for every query (fixed weights);
+- `wl`: the BM25 weight for long queries (dense `1 - wl`; see `HybridConfig`), which the
+  default fusion has; the weights then move from `w` to `wl` with the query's length;
+- `rrf_k`: RRF's constant; `depth`: how many each side contributes before fusion;
+- `chunk`, `overlap`, `unit`: the chunking the store must have been built with (a
+  `Chunker`: size, overlap, `tokens` or `words`; overlap and unit default to the
+  chunker's defaults). Chunking is fixed when an index is built, so a store chunked
+  otherwise is refused; `shortlist eval` builds one index per chunking it is asked for.
 
 Parameters left out take the store's own values (`store.hybrid`, the index's k1/b)."""
 
@@ -84,13 +98,15 @@ class FirstStageSpec:
     weights: tuple[float, float] | None = None
     rrf_k: int | None = None
     depth: int | None = None
+    long_weights: tuple[float, float] | None = None
+    chunker: Chunker | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise SpecError(
                 f"unknown first stage {self.mode!r}; expected one of {', '.join(MODES)}"
             )
-        fusion = (self.method, self.weights, self.rrf_k, self.depth)
+        fusion = (self.method, self.weights, self.rrf_k, self.depth, self.long_weights)
         if self.mode != "hybrid" and any(v is not None for v in fusion):
             raise SpecError(
                 f"fusion parameters apply to the hybrid first stage only, not {self.mode!r}"
@@ -109,6 +125,10 @@ class FirstStageSpec:
             changes["method"] = self.method
         if self.weights is not None:
             changes["weights"] = self.weights
+            # Weights given without long-query weights mean these weights for every query.
+            changes["long_weights"] = self.long_weights
+        elif self.long_weights is not None:
+            changes["long_weights"] = self.long_weights
         if self.rrf_k is not None:
             changes["rrf_k"] = self.rrf_k
         if self.depth is not None:
@@ -125,6 +145,8 @@ class FirstStageSpec:
             out["w"] = _num(w)
             if wd != dense_weight(w):
                 out["wd"] = _num(wd)
+        if self.long_weights is not None:
+            out["wl"] = _num(self.long_weights[0])
         if self.rrf_k is not None:
             out["rrf_k"] = str(self.rrf_k)
         if self.depth is not None:
@@ -132,7 +154,15 @@ class FirstStageSpec:
         if self.bm25 is not None:
             out["k1"] = _num(self.bm25.k1)
             out["b"] = _num(self.bm25.b)
+        if self.chunker is not None:
+            out["chunk"] = str(self.chunker.size)
+            out["overlap"] = str(self.chunker.overlap)
+            out["unit"] = self.chunker.unit
         return out
+
+    def without_chunking(self) -> FirstStageSpec:
+        """This spec with no chunking requirement (what runs once the store is chosen)."""
+        return replace(self, chunker=None)
 
     def __str__(self) -> str:
         params = self.params()
@@ -221,6 +251,30 @@ def parse_first_stage(spec: str | FirstStageSpec) -> FirstStageSpec:
                 )
             wd = dense_weight(w)
         weights = (w, wd)
+    long_weights = None
+    if "wl" in values:
+        wl = number("wl")
+        if not 0.0 <= wl <= 1.0:
+            raise SpecError(
+                f"wl={values['wl']} in {spec!r} must be in [0, 1] (the BM25 weight for long "
+                "queries; dense gets 1 - wl)"
+            )
+        long_weights = (wl, dense_weight(wl))
+    chunker = None
+    if any(key in values for key in CHUNK_PARAMS):
+        if "chunk" not in values:
+            raise SpecError(
+                f"overlap and unit describe a chunking: give its size too in {spec!r}, "
+                "e.g. chunk=128&overlap=16&unit=tokens"
+            )
+        try:
+            chunker = Chunker(
+                size=integer("chunk"),
+                overlap=integer("overlap") if "overlap" in values else DEFAULT_CHUNK_OVERLAP,
+                unit=cast(Unit, values.get("unit", DEFAULT_CHUNK_UNIT)),
+            )
+        except InvalidInputError as exc:
+            raise SpecError(f"{exc} (in {spec!r})") from None
     return FirstStageSpec(
         mode,
         bm25=bm25,
@@ -228,6 +282,8 @@ def parse_first_stage(spec: str | FirstStageSpec) -> FirstStageSpec:
         weights=weights,
         rrf_k=integer("rrf_k") if "rrf_k" in values else None,
         depth=integer("depth") if "depth" in values else None,
+        long_weights=long_weights,
+        chunker=chunker,
     )
 
 
@@ -359,7 +415,7 @@ class HybridRetriever(_RowStage):
 
     sparse: RowRetriever
     dense: RowRetriever
-    config: HybridConfig = field(default_factory=HybridConfig)
+    config: HybridConfig = DEFAULT_HYBRID
     name: str = field(default="hybrid", init=False)
 
     @property
@@ -371,16 +427,17 @@ class HybridRetriever(_RowStage):
         left = self.sparse.search_rows(query, depth, allowed=allowed)
         right = self.dense.search_rows(query, depth, allowed=allowed)
         t = time.perf_counter()
-        rows, scores = fuse_rows(self.config, [left, right], k)
+        rows, scores = fuse_rows(self.config, [left, right], k, query=query)
         timings = {**left.timings_ms, **right.timings_ms}
         timings["retrieve.fusion"] = (time.perf_counter() - t) * 1000.0
         return RowHits(rows, scores, timings)
 
 
 def fuse_rows(
-    config: HybridConfig, results: Sequence[RowHits], k: int
+    config: HybridConfig, results: Sequence[RowHits], k: int, *, query: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Fuse row results with `config`'s method; the top `k`, ties by ascending row."""
+    """Fuse `query`'s row results with `config`'s method and its weights for that query;
+    the top `k`, ties by ascending row."""
     runs = [
         dict(zip(r.rows.tolist(), r.scores.astype(np.float64).tolist(), strict=True))
         for r in results
@@ -388,7 +445,11 @@ def fuse_rows(
     # The fusion functions only sort and compare keys; int rows keep numeric order.
     fused = cast(
         Mapping[int, float],
-        fuse(config.method, cast(list[Mapping[str, float]], runs), **config.fusion_params()),
+        fuse(
+            config.method,
+            cast(list[Mapping[str, float]], runs),
+            **config.fusion_params(query),
+        ),
     )
     ranked = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
     rows = np.asarray([r for r, _ in ranked], dtype=np.int64)
@@ -453,6 +514,8 @@ def first_stage(
     if isinstance(mode, str) and mode not in MODES and "?" not in mode:
         raise InvalidInputError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
     spec = parse_first_stage(mode)
+    if spec.chunker is not None:
+        _check_chunking(store, spec)
     stage: RowRetriever
     if spec.mode == "bm25":
         stage = BM25Retriever(store, spec.bm25)
@@ -467,6 +530,31 @@ def first_stage(
     if by != "passage":
         raise InvalidInputError(f"by must be 'passage' or 'document', got {by!r}")
     return stage
+
+
+def _check_chunking(store: PassageStore, spec: FirstStageSpec) -> None:
+    """Refuse a spec whose chunking is not the store's (it is fixed at index time)."""
+    assert spec.chunker is not None
+    want = spec.chunker
+    have = store.chunker if isinstance(store, ChunkedStore) else None
+    if have is not None and (have.size, have.overlap, have.unit) == (
+        want.size,
+        want.overlap,
+        want.unit,
+    ):
+        return
+    built = (
+        f"is chunked chunk={have.size}&overlap={have.overlap}&unit={have.unit}"
+        if have is not None
+        else "does not say how it was chunked"
+    )
+    raise SpecError(
+        f"{spec} asks for passages of {want.size} {want.unit} with {want.overlap} overlap, "
+        f"but the store at {store.location} {built}; chunking is fixed when an index is "
+        f"built: build one with `shortlist index --chunk-size {want.size} --chunk-overlap "
+        f"{want.overlap} --chunk-unit {want.unit}`, or compare chunkings with `shortlist "
+        "eval`, which builds one index per chunking"
+    )
 
 
 def hits_at(store: PassageStore, rows: np.ndarray, scores: np.ndarray) -> list[Hit]:

@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from shortlist.corpus.chunking import Chunker
 from shortlist.retrieve.encoder import Encoder
 from shortlist.retrieve.hybrid import HybridConfig
 from shortlist.types import Passage
@@ -124,3 +125,12 @@ class RescoresBM25(Protocol):
         k1: float,
         b: float,
     ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@runtime_checkable
+class ChunkedStore(Protocol):
+    """A store that knows how its passages were cut (the local `Index` does); a first stage
+    that names a chunking (`chunk=...` in its spec) runs only on a store chunked so."""
+
+    @property
+    def chunker(self) -> Chunker: ...

@@ -39,7 +39,7 @@ from shortlist.progress import NoProgress, Progress, progress_for
 from shortlist.retrieve.analyzer import Analyzer
 from shortlist.retrieve.bm25 import DEFAULT_B, DEFAULT_K1, BM25Index
 from shortlist.retrieve.encoder import Encoder, normalized_identity
-from shortlist.retrieve.hybrid import HybridConfig
+from shortlist.retrieve.hybrid import DEFAULT_HYBRID, HybridConfig
 from shortlist.retrieve.stages import MODES, first_stage
 from shortlist.retrieve.vectors import VectorIndex
 from shortlist.store.docstore import DocStore, FilterSpec
@@ -170,7 +170,7 @@ class Index:
             "analyzer": analyzer.to_dict(),
             "bm25": {"k1": k1, "b": b},
             "chunker": chunker.to_dict(),
-            "hybrid": (hybrid or HybridConfig()).to_dict(),
+            "hybrid": (hybrid or DEFAULT_HYBRID).to_dict(),
             "dense": {
                 "enabled": dense,
                 "encoder": encoder_spec if dense else None,
