@@ -237,6 +237,8 @@ def eval_cmd(
     rec = recommend(result, budget_ms) if budget_ms is not None else None
 
     click.echo(format_table(result, comparisons))
+    for note in result.notes:
+        click.echo(f"note: {note}")
     if rec is not None:
         click.echo(f"\nrecommendation (budget {budget_ms:g} ms p95): {rec.reason}")
     if hurts:

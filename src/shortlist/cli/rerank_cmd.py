@@ -81,8 +81,18 @@ def rerank_cmd(
     reranker = load_reranker_with_threads(spec, threads)
     ranking = reranker.rerank(query, docs, top_n=top_n)
     results = _results(ranking, docs)
+    for warning in ranking.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if as_json:
-        payload = {"query": query, "results": results, "timings_ms": dict(ranking.timings_ms)}
+        payload: dict[str, Any] = {
+            "query": query,
+            "results": results,
+            "timings_ms": dict(ranking.timings_ms),
+        }
+        if ranking.stats:
+            payload["stats"] = dict(ranking.stats)
+        if ranking.warnings:
+            payload["warnings"] = list(ranking.warnings)
         click.echo(json.dumps(payload, ensure_ascii=False))
         return
     click.echo(f"{'rank':>4}  {'score':>6}  {'raw':>9}  {'id':<12}  text")

@@ -192,15 +192,18 @@ class CostEstimate:
 
     - `requests`: HTTP requests sent (after splitting to the provider's limits);
     - `search_units`: Cohere's billing unit (0 for providers that bill otherwise);
-    - `tokens`: estimated billed tokens for token-billed providers (Voyage, Jina),
-      0 for the others.
+    - `tokens`: estimated billed tokens for token-billed providers (Voyage, Jina, a
+      listwise LLM), 0 for the others;
+    - `usd`: the money, when the reranker knows its own prices (a listwise LLM given
+      prices in its spec); None otherwise.
 
-    Multiply by a price table to get money.
+    Multiply by a price table to get money (unless `usd` is given).
     """
 
     requests: int
     search_units: int = 0
     tokens: int = 0
+    usd: float | None = None
 
 
 @runtime_checkable

@@ -114,6 +114,18 @@ def provider_message(response: httpx.Response) -> str:
     return text or response.reason_phrase
 
 
+def describe_body(response: httpx.Response) -> str:
+    """What a response body is, for messages: an HTML page, an empty body, or its start."""
+    text = response.text.strip()
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "text/html" or text[:15].lower().startswith(("<!doctype html", "<html")):
+        return "an HTML page (a web UI or proxy, not the API?)"
+    if not text:
+        return "an empty body"
+    start = " ".join(text[:60].split())
+    return f"a body starting {start!r}"
+
+
 @dataclass(frozen=True, slots=True)
 class _Retry:
     """A failed attempt that may be retried; `delay` comes from Retry-After when given."""
@@ -143,6 +155,8 @@ class JsonTransport:
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        expects: str = "a JSON body",
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be > 0 seconds")
@@ -164,6 +178,8 @@ class JsonTransport:
         self._sleep = sleep
         self._rng = rng
         self._clock = clock
+        self._monotonic = monotonic
+        self.expects = expects
 
     def __repr__(self) -> str:
         return f"JsonTransport(provider={self.provider!r}, timeout={self.timeout})"
@@ -183,29 +199,49 @@ class JsonTransport:
                 self._client = httpx.Client()
             return self._client
 
-    def post_json(self, url: str, body: Mapping[str, Any]) -> Any:
-        """POST `body` as JSON to `url`; the decoded JSON answer, or a typed ProviderError."""
+    def post_json(
+        self, url: str, body: Mapping[str, Any], *, deadline: float | None = None
+    ) -> Any:
+        """POST `body` as JSON to `url`; the decoded JSON answer, or a typed ProviderError.
+
+        `deadline` (a `time.monotonic()` instant) bounds the whole call, retries and
+        back-off included: each try waits at most until then, no retry starts after it,
+        and running out raises `ProviderTimeoutError`.
+        """
         attempt = 0
         while True:
-            outcome = self._attempt(url, body)
+            timeout = self.timeout
+            if deadline is not None:
+                left = deadline - self._monotonic()
+                if left <= 0:
+                    raise self._out_of_time(url)
+                timeout = min(timeout, left)
+            outcome = self._attempt(url, body, timeout)
             if not isinstance(outcome, _Retry):
                 return outcome
             if attempt >= self.retry.max_retries:
                 raise outcome.error
             delay = outcome.delay
-            self._sleep(delay if delay is not None else self.retry.backoff(attempt, self._rng))
+            if delay is None:
+                delay = self.retry.backoff(attempt, self._rng)
+            if deadline is not None and self._monotonic() + delay >= deadline:
+                raise outcome.error
+            self._sleep(delay)
             attempt += 1
 
-    def _attempt(self, url: str, body: Mapping[str, Any]) -> Any:
+    def _out_of_time(self, url: str) -> ProviderTimeoutError:
+        p = self.provider
+        message = f"{p}: the time budget ran out before {url} answered"
+        return ProviderTimeoutError(message, provider=p)
+
+    def _attempt(self, url: str, body: Mapping[str, Any], timeout: float) -> Any:
         """One try: the decoded body, a `_Retry`, or a raised final ProviderError."""
         p = self.provider
         try:
-            response = self._http().post(
-                url, json=body, headers=self._headers, timeout=self.timeout
-            )
+            response = self._http().post(url, json=body, headers=self._headers, timeout=timeout)
         except httpx.TimeoutException:
             err: ProviderError = ProviderTimeoutError(
-                f"{p}: no answer from {url} within {self.timeout:g} s", provider=p
+                f"{p}: no answer from {url} within {timeout:g} s", provider=p
             )
             return _Retry(err, None)
         except httpx.TransportError as exc:
@@ -219,7 +255,8 @@ class JsonTransport:
                 return response.json()
             except ValueError:
                 raise ProviderError(
-                    f"{p}: {url} answered {status} with a body that is not JSON",
+                    f"{p}: {url} answered {status} with {describe_body(response)}, "
+                    f"not JSON; expected {self.expects}",
                     provider=p,
                     status=status,
                 ) from None
