@@ -231,7 +231,12 @@ def eval_cmd(
         load_reranker=lambda spec: load_reranker_with_threads(spec, threads),
     )
     primary = metric_list[0]
-    result = run_harness(harness, specs, k_list, dataset=root.name or str(root), primary=primary)
+    try:
+        result = run_harness(
+            harness, specs, k_list, dataset=root.name or str(root), primary=primary
+        )
+    finally:
+        harness.close()
     comparisons = compare_to_baseline(result, primary)
     hurts = where_reranking_hurts(result, queries, dataset.qrels, primary)
     rec = recommend(result, budget_ms) if budget_ms is not None else None

@@ -76,10 +76,15 @@ def rerank_cmd(
     query: str, spec: str, docs_path: Path, top_n: int | None, as_json: bool, threads: int
 ) -> None:
     """Rerank the documents in --docs for QUERY with the reranker --model."""
+    from shortlist.rerank.base import close_reranker
+
     check_query(query, "the query (first argument)")
     docs = read_docs(docs_path)
     reranker = load_reranker_with_threads(spec, threads)
-    ranking = reranker.rerank(query, docs, top_n=top_n)
+    try:
+        ranking = reranker.rerank(query, docs, top_n=top_n)
+    finally:
+        close_reranker(reranker)
     results = _results(ranking, docs)
     for warning in ranking.warnings:
         click.echo(f"warning: {warning}", err=True)

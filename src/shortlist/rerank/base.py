@@ -213,6 +213,20 @@ class ReportsCost(Protocol):
     def cost_units(self, query: str, documents: Sequence[Candidate]) -> CostEstimate: ...
 
 
+@runtime_checkable
+class Closeable(Protocol):
+    """Holds something to release when done (a hosted reranker's connection pool)."""
+
+    def close(self) -> None: ...
+
+
+def close_reranker(reranker: Reranker) -> None:
+    """Release what `reranker` (or any stage of it) holds; a no-op for the others."""
+    for stage in flatten_stages(reranker):
+        if isinstance(stage, Closeable):
+            stage.close()
+
+
 def bind_to_store(reranker: Reranker, source: VectorSource) -> Reranker:
     """`reranker` bound to `source`'s stored vectors when it can reuse them, else itself."""
     if isinstance(reranker, ReusesIndexVectors):

@@ -218,7 +218,7 @@ REGISTRY: dict[str, _Kind] = {
         params={
             "model": Param(str, "served model name (required)"),
             "window": Param(_positive_int, "passages per request (default 20)"),
-            "step": Param(_positive_int, "how far each window moves up (default 10)"),
+            "step": Param(_positive_int, "how far each window moves up (default window/2)"),
             "context": Param(_positive_int, "the model's context length in tokens (default 4096)"),
             "passage_tokens": Param(
                 _positive_int, "tokens kept per passage (default: what fits, at most 300)"

@@ -225,7 +225,13 @@ class JsonTransport:
             if delay is None:
                 delay = self.retry.backoff(attempt, self._rng)
             if deadline is not None and self._monotonic() + delay >= deadline:
-                raise outcome.error
+                err = outcome.error
+                raise ProviderTimeoutError(
+                    f"{self.provider}: the time budget ran out after {attempt + 1} attempt(s) "
+                    f"at {url}; the last one: {err}",
+                    provider=self.provider,
+                    status=err.status,
+                )
             self._sleep(delay)
             attempt += 1
 

@@ -68,7 +68,6 @@ SYSTEM_PROMPT = (
 )
 
 DEFAULT_WINDOW = 20
-DEFAULT_STEP = 10
 DEFAULT_CONTEXT = 4096  # tokens; llama.cpp server's and Ollama's usual context size
 MAX_PASSAGE_TOKENS = 300  # RankGPT's starting per-passage length
 MIN_PASSAGE_TOKENS = 16  # below this a passage says too little to be ranked
@@ -339,7 +338,8 @@ class ListwiseReranker(ApiReranker):
     besides `TransportOptions`:
 
     - `model`: the served model name (required; the ``model`` field of each request);
-    - `window`, `step`: the sliding window (default 20 and 10; ``step <= window``);
+    - `window`, `step`: the sliding window (default 20, and half the window; ``step <=
+      window``);
     - `context`: the model's context length in tokens (default 4096); a window whose
       prompt and reply cannot fit is refused with `InvalidInputError`;
     - `passage_tokens`: estimated tokens kept per passage (default: as many as fit the
@@ -364,7 +364,7 @@ class ListwiseReranker(ApiReranker):
         *,
         model: str | None = None,
         window: int = DEFAULT_WINDOW,
-        step: int = DEFAULT_STEP,
+        step: int | None = None,
         context: int = DEFAULT_CONTEXT,
         passage_tokens: int | None = None,
         budget: float | None = None,
@@ -380,6 +380,7 @@ class ListwiseReranker(ApiReranker):
                 "listwise needs the served model name: add ?model=NAME to the spec, e.g. "
                 f"listwise:{url}?model=Qwen/Qwen2.5-7B-Instruct"
             )
+        step = max(1, window // 2) if step is None else step
         plan_windows(1, window, step)  # validates window and step
         if context < 1:
             raise InvalidInputError("context must be a positive number of tokens")
