@@ -613,3 +613,74 @@ def test_eval_runs_it_beside_other_rerankers_with_cost_and_repairs(
     assert "note: llm k=6: reranker reported" in r.stdout
     assert "listwise.repairs.duplicate=1" in r.stdout
     assert rows["llm"]["ndcg@10"] > 0
+
+
+def test_the_readme_commands_name_valid_specs() -> None:
+    """The README's vLLM / llama.cpp / Ollama commands cannot run here; their specs can be
+    built (no request is sent)."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    specs = re.findall(r'"(?:llm=bm25\+)?(listwise:[^"]+)"', readme)
+    assert len(specs) >= 3
+    for spec in specs:
+        rr = load_reranker(spec)
+        assert isinstance(rr, ListwiseReranker)
+        rr.close()
+
+
+def test_pipeline_and_cascade_carry_the_stats_and_warnings(
+    server: FakeChatServer, tmp_path: Path
+) -> None:
+    from shortlist.pipeline import Pipeline
+    from shortlist.retrieve.stages import first_stage
+    from shortlist.store.index import Index
+
+    index = Index.create(tmp_path / "i", [Document(f"d{i}", t) for i, t in enumerate(DOCS)],
+                         dense=False)
+    spec = f"listwise:{server.url}?model={MODEL}&retries=0"
+    rr = load_reranker(spec)
+    _OPEN.append(rr)
+    pipeline = Pipeline(first_stage(index, "bm25"), rr, k=5, top_n=2)
+    server.push(Reply(status=500))
+    ranking = pipeline.run("apple pie")
+    assert len(ranking) == 2
+    assert ranking.stats["listwise.windows_failed"] == 1
+    assert "windows failed" in ranking.warnings[0]
+    assert ranking.to_dict()["warnings"] == list(ranking.warnings)
+    assert ranking.to_dict()["stats"]["listwise.windows"] == 1
+
+    cascade = load_reranker(f"cascade:bi-encoder:hashing:64>4>{spec}")
+    server.push(Reply(content="[1] > [1]"))
+    both = cascade.rerank(QUERY, DOCS)
+    assert len(both) == 4
+    assert both.stats["listwise.repairs.duplicate"] == 1
+    assert both.stats["listwise.repairs.missing"] == 3
+    from shortlist.rerank.base import close_reranker
+
+    close_reranker(cascade)
+
+
+def test_plain_rankings_have_no_stats_in_their_dict() -> None:
+    from shortlist.types import Ranking
+
+    assert set(Ranking("q").to_dict()) == {"query", "results", "timings_ms"}
+
+
+def test_served_search_reports_failed_windows(server: FakeChatServer, tmp_path: Path) -> None:
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from shortlist.serve.app import ServeConfig, create_app
+    from shortlist.store.index import Index
+
+    index = Index.create(tmp_path / "i", [Document(f"d{i}", t) for i, t in enumerate(DOCS)],
+                         dense=False)
+    app = create_app(ServeConfig(), {"rankgpt": make(server.url, max_retries=0)}, index)
+    with TestClient(app) as client:
+        ok = client.post("/v1/search", json={"query": "apple pie", "k": 5, "mode": "bm25"})
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["warnings"] is None
+        server.push(Reply(status=500))
+        degraded = client.post("/v1/search", json={"query": "apple pie", "k": 5, "mode": "bm25"})
+        assert "windows failed" in degraded.json()["warnings"][0]

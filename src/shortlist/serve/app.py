@@ -637,7 +637,12 @@ def create_app(
             if stage in timings:
                 metrics.stage.labels(stage=stage).observe(timings[stage] / 1000.0)
         return SearchResponse.model_validate(
-            {"query": body.query, "results": [h.to_dict() for h in ranking], "timings_ms": timings}
+            {
+                "query": body.query,
+                "results": [h.to_dict() for h in ranking],
+                "timings_ms": timings,
+                "warnings": list(ranking.warnings) or None,
+            }
         )
 
     @app.get("/health", tags=["ops"])
