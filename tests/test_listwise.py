@@ -296,6 +296,7 @@ def test_reranks_by_the_models_permutation(server: FakeChatServer) -> None:
     assert stats["listwise.prompt_tokens"] == words_in  # the server's usage, not an estimate
     assert stats["listwise.completion_tokens"] == len(EXPECTED) * 2 - 1
     assert stats["listwise.repairs.missing"] == 0
+    assert stats["listwise.usage_estimated"] == 0
     assert ranking.warnings == ()
     assert [h.index for h in rr.rerank(QUERY, DOCS, top_n=2)] == EXPECTED[:2]
 
@@ -447,6 +448,7 @@ def test_replies_without_usage_are_estimated(server: FakeChatServer) -> None:
     assert ranking.stats["listwise.prompt_tokens"] == estimate_prompt_tokens(
         build_messages(QUERY, DOCS)
     )
+    assert ranking.stats["listwise.usage_estimated"] == 1
 
 
 def test_candidates_of_every_kind_keep_their_ids(server: FakeChatServer) -> None:

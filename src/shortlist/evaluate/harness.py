@@ -51,7 +51,8 @@ DEFAULT_METRICS: tuple[str, ...] = ("ndcg@10", "mrr@10", "recall@100")
 # List prices in USD, for cost per 1,000 queries of hosted rerankers. They change:
 # pass your own table (`--prices FILE.json`) for real budgeting. Units are those the
 # reranker reports through `cost_units()`: "searches" (Cohere search units), "tokens" or
-# "requests".
+# "requests". A reranker that knows its own prices (`CostEstimate.usd`: a listwise LLM
+# with `price_in`/`price_out` in its spec) is charged that instead.
 DEFAULT_PRICES: dict[str, dict[str, float]] = {
     "cohere": {"searches": 2.00 / 1000},
     "voyage": {"tokens": 0.05 / 1_000_000},

@@ -311,6 +311,7 @@ class _Usage:
     requests: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    estimated: int = 0  # replies without `usage`, whose tokens are estimates
 
 
 def chat_completions_url(url: str) -> str:
@@ -355,7 +356,6 @@ class ListwiseReranker(ApiReranker):
     """
 
     provider = "listwise"
-    calibration = "identity"
     expects = f"an OpenAI chat-completions JSON object {_EXPECTED}"
 
     def __init__(
@@ -442,8 +442,9 @@ class ListwiseReranker(ApiReranker):
         """Rerank with sliding windows of chat completions (module docstring).
 
         `Ranking.stats` holds ``listwise.*`` counters: ``windows``, ``windows_failed``,
-        ``requests``, ``prompt_tokens``, ``completion_tokens``, ``passages_truncated`` and
-        one ``repairs.KIND`` per `Repairs` field; `Ranking.warnings` says which windows
+        ``requests``, ``prompt_tokens``, ``completion_tokens``, ``usage_estimated`` (replies
+        without ``usage``, whose tokens were estimated), ``passages_truncated`` and one
+        ``repairs.KIND`` per `Repairs` field; `Ranking.warnings` says which windows
         failed and why.
         """
         if top_n is not None and top_n < 0:
@@ -484,6 +485,7 @@ class ListwiseReranker(ApiReranker):
                 usage.prompt_tokens + _or(reply.prompt_tokens, estimate_prompt_tokens(messages)),
                 usage.completion_tokens
                 + _or(reply.completion_tokens, estimate_tokens(reply.content)),
+                usage.estimated + (reply.prompt_tokens is None or reply.completion_tokens is None),
             )
             permutation = parse_permutation(reply.content, len(members))
             repairs = repairs + permutation.repairs
@@ -500,6 +502,7 @@ class ListwiseReranker(ApiReranker):
             "listwise.requests": float(usage.requests),
             "listwise.prompt_tokens": float(usage.prompt_tokens),
             "listwise.completion_tokens": float(usage.completion_tokens),
+            "listwise.usage_estimated": float(usage.estimated),
             "listwise.passages_truncated": float(sum(truncated for _, truncated in cut)),
             **{f"listwise.repairs.{k}": float(v) for k, v in repairs.as_dict().items()},
         }
