@@ -8,6 +8,8 @@
   "Exponential Backoff And Jitter", 2015). A `Retry-After` header (seconds or an
   HTTP date, RFC 9110 section 10.2.3) replaces the jittered delay, capped at
   `max_retry_after`.
+- An optional `deadline` bounds a whole call, retries and back-off included (a per-query
+  time budget): no try waits past it and no retry starts after it.
 - Maps failures to `shortlist.errors`: 401/403 -> `ProviderAuthError` (never
   retried); 429 after retries -> `ProviderRateLimitError`; a timeout after retries ->
   `ProviderTimeoutError`; any other 4xx -> `ProviderError` carrying the provider's
@@ -139,9 +141,10 @@ class JsonTransport:
 
     Thread-safe: one transport (and its connection pool) serves concurrent callers.
 
-    `sleep`, `rng` (uniform in [0, 1)) and `clock` (epoch seconds) are injectable so
-    tests can record delays instead of waiting. `headers` are sent with every request
-    and never appear in errors or `repr`.
+    `sleep`, `rng` (uniform in [0, 1)), `clock` (epoch seconds) and `monotonic` (for
+    deadlines) are injectable so tests can record delays instead of waiting. `expects`
+    names the answer wanted, for the error about a 2xx body that is not JSON. `headers`
+    are sent with every request and never appear in errors or `repr`.
     """
 
     def __init__(
@@ -235,6 +238,11 @@ class JsonTransport:
             self._sleep(delay)
             attempt += 1
 
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
     def _out_of_time(self, url: str) -> ProviderTimeoutError:
         p = self.provider
         message = f"{p}: the time budget ran out before {url} answered"
@@ -260,15 +268,13 @@ class JsonTransport:
             try:
                 return response.json()
             except ValueError:
+                what = self._scrub(describe_body(response))
                 raise ProviderError(
-                    f"{p}: {url} answered {status} with {describe_body(response)}, "
-                    f"not JSON; expected {self.expects}",
+                    f"{p}: {url} answered {status} with {what}, not JSON; expected {self.expects}",
                     provider=p,
                     status=status,
                 ) from None
-        message = provider_message(response)
-        for secret in self._secrets:
-            message = message.replace(secret, "***")
+        message = self._scrub(provider_message(response))
         if status in (401, 403):
             raise ProviderAuthError(
                 f"{p}: the API key was rejected (HTTP {status}): {message}; "
