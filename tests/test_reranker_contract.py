@@ -14,6 +14,7 @@ import pytest
 pytest.importorskip("fastapi")
 
 from api_fakes import FakeRerankServer
+from listwise_fakes import FakeChatServer
 from reranker_contract import check_reranker_contract, check_served_matches_library
 from shortlist.pipeline import Pipeline
 from shortlist.rerank.base import Reranker
@@ -45,8 +46,11 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def fakes() -> Iterator[dict[str, str]]:
-    servers = {flavor: FakeRerankServer(flavor, api_key=KEY).start()
-               for flavor in ("cohere", "voyage", "jina", "tei")}
+    servers: dict[str, FakeRerankServer | FakeChatServer] = {
+        flavor: FakeRerankServer(flavor, api_key=KEY).start()
+        for flavor in ("cohere", "voyage", "jina", "tei")
+    }
+    servers["listwise"] = FakeChatServer(model="fake-llm").start()
     try:
         yield {flavor: s.url for flavor, s in servers.items()}
     finally:
@@ -80,6 +84,10 @@ KINDS: dict[str, Callable[[dict[int, Path], Path, dict[str, str]], tuple[Reranke
     ),
     "jina": lambda t, c, f: (load_reranker("jina:jina-m", api_key=KEY, base_url=f["jina"]), None),
     "tei": lambda t, c, f: (load_reranker(f"tei:{f['tei']}", api_key=KEY), None),
+    # windows of 3 moved by 2, so the 8 served texts take several windows
+    "listwise": lambda t, c, f: (
+        load_reranker(f"listwise:{f['listwise']}/v1?model=fake-llm&window=3&step=2"), None
+    ),
 }
 
 

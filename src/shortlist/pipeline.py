@@ -269,4 +269,10 @@ class Pipeline:
         )
         timings.update(reranked.timings_ms)
         timings["rerank"] = (time.perf_counter() - started) * 1000.0
-        return Ranking(query, cutoff.apply(reranked).hits, timings)
+        return Ranking(
+            query,
+            cutoff.apply(reranked).hits,
+            timings,
+            stats=reranked.stats,
+            warnings=reranked.warnings,
+        )

@@ -135,15 +135,25 @@ class Hit:
 
 @dataclass(frozen=True, slots=True)
 class Ranking:
-    """An immutable ranked list of hits for one query, best first, with stage timings."""
+    """An immutable ranked list of hits for one query, best first, with stage timings.
+
+    - `stats`: named counters a stage reports about how it made this ranking (a listwise
+      reranker's repaired replies, failed windows and tokens used), empty for most stages;
+    - `warnings`: what went wrong without failing the query (a listwise window that kept
+      its first-stage order), one sentence each; the server returns them in `meta.warnings`.
+    """
 
     query: str
     hits: tuple[Hit, ...] = ()
     timings_ms: Mapping[str, float] = field(default_factory=dict)
+    stats: Mapping[str, float] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hits", tuple(self.hits))
         object.__setattr__(self, "timings_ms", _frozen_mapping(self.timings_ms))
+        object.__setattr__(self, "stats", _frozen_mapping(self.stats))
+        object.__setattr__(self, "warnings", tuple(self.warnings))
 
     def __len__(self) -> int:
         return len(self.hits)
@@ -170,11 +180,16 @@ class Ranking:
         return replace(self, timings_ms=merged)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "query": self.query,
             "results": [h.to_dict() for h in self.hits],
             "timings_ms": dict(self.timings_ms),
         }
+        if self.stats:
+            out["stats"] = dict(self.stats)
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
+        return out
 
 
 def rank_hits(

@@ -169,6 +169,7 @@ def eval_cmd(
     from shortlist.pipeline import parse_pipeline
     from shortlist.pipeline_file import PipelineConfig
     from shortlist.progress import progress_for
+    from shortlist.rerank.base import close_reranker
     from shortlist.rerank.registry import parse_spec
 
     specs = _parse_pipelines(pipelines)
@@ -228,36 +229,44 @@ def eval_cmd(
 
     primary = metric_list[0]
     result = None
-    for chunking, group in groups.items():
-        index = dataset_index(
-            root,
-            dataset.corpus,
-            cache,
-            model,
-            dense=needs_dense,
-            progress=progress,
-            threads=threads,
-            chunker=None if chunking is None else Chunker(*chunking),  # type: ignore[arg-type]
-        )
-        harness = Harness(
-            index,
-            queries,
-            dataset.qrels,
-            ignore_identical_ids=dataset.ignore_identical_ids,
-            cache_dir=cache,
-            dataset_fingerprint=fp,
-            metrics=metric_list,
-            top_n=top_n,
-            prices=prices,
-            progress=progress,
-            stages=progress_for(sys.stderr),
-            load_reranker=load,
-        )
-        part = run_harness(harness, group, k_list, dataset=root.name or str(root), primary=primary)
-        if result is None:
-            result = part
-        else:
-            result.configs.extend(part.configs)
+    try:
+        for chunking, group in groups.items():
+            index = dataset_index(
+                root,
+                dataset.corpus,
+                cache,
+                model,
+                dense=needs_dense,
+                progress=progress,
+                threads=threads,
+                chunker=None if chunking is None else Chunker(*chunking),  # type: ignore[arg-type]
+            )
+            harness = Harness(
+                index,
+                queries,
+                dataset.qrels,
+                ignore_identical_ids=dataset.ignore_identical_ids,
+                cache_dir=cache,
+                dataset_fingerprint=fp,
+                metrics=metric_list,
+                top_n=top_n,
+                prices=prices,
+                progress=progress,
+                stages=progress_for(sys.stderr),
+                load_reranker=load,
+            )
+            part = run_harness(
+                harness, group, k_list, dataset=root.name or str(root), primary=primary
+            )
+            if result is None:
+                result = part
+            else:
+                result.configs.extend(part.configs)
+                result.notes.extend(part.notes)
+    finally:
+        # The rerankers are shared by every chunking's harness: released once, at the end.
+        for reranker in loaded_rerankers.values():
+            close_reranker(reranker)
     assert result is not None
     order = {name: i for i, (name, _spec) in enumerate(specs)}
     result.configs.sort(key=lambda c: order[c.name])  # stable: K order kept per pipeline
@@ -266,6 +275,8 @@ def eval_cmd(
     rec = recommend(result, budget_ms) if budget_ms is not None else None
 
     click.echo(format_table(result, comparisons))
+    for note in result.notes:
+        click.echo(f"note: {note}")
     if rec is not None:
         click.echo(f"\nrecommendation (budget {budget_ms:g} ms p95): {rec.reason}")
     if hurts:

@@ -76,13 +76,28 @@ def rerank_cmd(
     query: str, spec: str, docs_path: Path, top_n: int | None, as_json: bool, threads: int
 ) -> None:
     """Rerank the documents in --docs for QUERY with the reranker --model."""
+    from shortlist.rerank.base import close_reranker
+
     check_query(query, "the query (first argument)")
     docs = read_docs(docs_path)
     reranker = load_reranker_with_threads(spec, threads)
-    ranking = reranker.rerank(query, docs, top_n=top_n)
+    try:
+        ranking = reranker.rerank(query, docs, top_n=top_n)
+    finally:
+        close_reranker(reranker)
     results = _results(ranking, docs)
+    for warning in ranking.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if as_json:
-        payload = {"query": query, "results": results, "timings_ms": dict(ranking.timings_ms)}
+        payload: dict[str, Any] = {
+            "query": query,
+            "results": results,
+            "timings_ms": dict(ranking.timings_ms),
+        }
+        if ranking.stats:
+            payload["stats"] = dict(ranking.stats)
+        if ranking.warnings:
+            payload["warnings"] = list(ranking.warnings)
         click.echo(json.dumps(payload, ensure_ascii=False))
         return
     click.echo(f"{'rank':>4}  {'score':>6}  {'raw':>9}  {'id':<12}  text")

@@ -51,7 +51,8 @@ DEFAULT_METRICS: tuple[str, ...] = ("ndcg@10", "mrr@10", "recall@100")
 # List prices in USD, for cost per 1,000 queries of hosted rerankers. They change:
 # pass your own table (`--prices FILE.json`) for real budgeting. Units are those the
 # reranker reports through `cost_units()`: "searches" (Cohere search units), "tokens" or
-# "requests".
+# "requests". A reranker that knows its own prices (`CostEstimate.usd`: a listwise LLM
+# with `price_in`/`price_out` in its spec) is charged that instead.
 DEFAULT_PRICES: dict[str, dict[str, float]] = {
     "cohere": {"searches": 2.00 / 1000},
     "voyage": {"tokens": 0.05 / 1_000_000},
@@ -71,6 +72,9 @@ class ConfigResult:
     cost_per_1k: float | None
     run: Run
     first_stage_run: Run
+    # Counters the reranker reported (`Ranking.stats`), summed over queries, e.g. a
+    # listwise reranker's failed windows and repaired replies.
+    reranker_stats: Mapping[str, float] = field(default_factory=dict)
 
     def mean(self, metric: str) -> float:
         vals = list(self.metrics[metric].values())
@@ -186,6 +190,14 @@ class Harness:
         self._first_stage_cache[(mode, k)] = (rankings, time.perf_counter() - started)
         return rankings
 
+    def close(self) -> None:
+        """Release what the rerankers it loaded hold (hosted APIs' connection pools)."""
+        from shortlist.rerank.base import close_reranker
+
+        for reranker in self._rerankers.values():
+            close_reranker(reranker)
+        self._rerankers.clear()
+
     def _reranker(self, spec: str) -> Reranker:
         if spec not in self._rerankers:
             self._rerankers[spec] = self._load_reranker(spec)
@@ -221,9 +233,10 @@ class Harness:
             }
             self._progress(f"{name} k={k}: reused saved run {trec.name}")
             latency, cost = meta["latency_ms"], meta["cost_per_1k"]
+            reranker_stats = meta.get("reranker_stats", {})
         else:
             first = self._first_stage(parsed.first_stage, max_k)
-            run, first_run, latency, cost = self._execute(
+            run, first_run, latency, cost, reranker_stats = self._execute(
                 self.pipeline(spec, k), first, k, parsed.reranker
             )
             stem.parent.mkdir(parents=True, exist_ok=True)
@@ -235,18 +248,22 @@ class Harness:
                 "latency_ms": latency,
                 "cost_per_1k": cost,
                 "first_stage_run": first_run,
+                "reranker_stats": reranker_stats,
             }
             tmp = side.with_suffix(".tmp")
             tmp.write_text(json.dumps(payload), encoding="utf-8")
             os.replace(tmp, side)
         per_query = evaluate(self.qrels, _complete(run, self.queries), list(self.metrics))
-        return ConfigResult(name, spec, k, per_query, latency, cost, run, first_run)
+        return ConfigResult(
+            name, spec, k, per_query, latency, cost, run, first_run, reranker_stats
+        )
 
     def _execute(
         self, pipeline: Pipeline, first: Mapping[str, Ranking], k: int, spec: str | None
-    ) -> tuple[Run, Run, dict[str, dict[str, float]], float | None]:
+    ) -> tuple[Run, Run, dict[str, dict[str, float]], float | None, dict[str, float]]:
         reranker = pipeline.reranker
         run: Run = {}
+        counters: dict[str, float] = {}
         first_run: Run = {}
         lat: dict[str, dict[str, float]] = {"retrieve": {}, "rerank": {}, "total": {}}
         units: dict[str, float] = {}
@@ -271,6 +288,8 @@ class Harness:
                 first_run[qid] = _doc_run(candidates.hits)
                 final = pipeline.rerank(text, candidates)
                 rerank_ms = final.timings_ms.get("rerank", 0.0)
+                for counter, value in final.stats.items():
+                    counters[counter] = counters.get(counter, 0.0) + value
                 if isinstance(reranker, ReportsCost) and len(candidates):
                     est = reranker.cost_units(text, [h.text for h in candidates.hits])
                     for unit, v in (
@@ -279,6 +298,8 @@ class Harness:
                         ("requests", est.requests),
                     ):
                         units[unit] = units.get(unit, 0.0) + float(v)
+                    if est.usd is not None:  # the reranker knows its own prices
+                        units["usd"] = units.get("usd", 0.0) + est.usd
                 run[qid] = _doc_run(final.hits)
                 retrieve_ms = first[qid].timings_ms["retrieve"]
                 lat["retrieve"][qid] = retrieve_ms
@@ -286,11 +307,13 @@ class Harness:
                 lat["total"][qid] = retrieve_ms + rerank_ms
                 stage.advance()
         cost = self._cost(spec, units, len(self.queries))
-        return run, first_run, lat, cost
+        return run, first_run, lat, cost, counters
 
     def _cost(self, spec: str | None, units: Mapping[str, float], n_queries: int) -> float | None:
         if spec is None or not units or n_queries == 0:
             return None if spec is None or not units else 0.0
+        if "usd" in units:  # priced by the reranker itself (its spec's prices win)
+            return units["usd"] / n_queries * 1000
         kind = spec.split(":", 1)[0]
         table = self.prices.get(kind, {})
         total = sum(units.get(u, 0.0) * price for u, price in table.items())
@@ -327,7 +350,17 @@ def run_harness(
                 f"p95={cfg.latency_percentile(95):.1f}ms ({time.perf_counter() - t:.1f}s)"
             )
             result.configs.append(cfg)
+            if any(cfg.reranker_stats.values()):
+                result.notes.append(stats_note(cfg))
     return result
+
+
+def stats_note(cfg: ConfigResult) -> str:
+    """One line with the counters a configuration's reranker reported (the non-zero ones)."""
+    counts = ", ".join(
+        f"{name}={value:g}" for name, value in sorted(cfg.reranker_stats.items()) if value
+    )
+    return f"{cfg.name} k={cfg.k}: reranker reported {counts} (summed over queries)"
 
 
 # ---- analysis -------------------------------------------------------------------
@@ -518,6 +551,8 @@ def summary_rows(result: EvalResult) -> list[dict[str, Any]]:
             for q in (50, 95, 99):
                 row[f"{stage}_p{q}_ms"] = c.latency_percentile(q, stage)
         row["cost_per_1k_queries_usd"] = c.cost_per_1k
+        if c.reranker_stats:
+            row["reranker_stats"] = dict(c.reranker_stats)
         rows.append(row)
     return rows
 

@@ -192,15 +192,18 @@ class CostEstimate:
 
     - `requests`: HTTP requests sent (after splitting to the provider's limits);
     - `search_units`: Cohere's billing unit (0 for providers that bill otherwise);
-    - `tokens`: estimated billed tokens for token-billed providers (Voyage, Jina),
-      0 for the others.
+    - `tokens`: estimated billed tokens for token-billed providers (Voyage, Jina, a
+      listwise LLM), 0 for the others;
+    - `usd`: the money, when the reranker knows its own prices (a listwise LLM given
+      prices in its spec); None otherwise.
 
-    Multiply by a price table to get money.
+    Multiply by a price table to get money (unless `usd` is given).
     """
 
     requests: int
     search_units: int = 0
     tokens: int = 0
+    usd: float | None = None
 
 
 @runtime_checkable
@@ -208,6 +211,20 @@ class ReportsCost(Protocol):
     """A billed reranker (hosted API) that can say what a call would cost, without calling."""
 
     def cost_units(self, query: str, documents: Sequence[Candidate]) -> CostEstimate: ...
+
+
+@runtime_checkable
+class Closeable(Protocol):
+    """Holds something to release when done (a hosted reranker's connection pool)."""
+
+    def close(self) -> None: ...
+
+
+def close_reranker(reranker: Reranker) -> None:
+    """Release what `reranker` (or any stage of it) holds; a no-op for the others."""
+    for stage in flatten_stages(reranker):
+        if isinstance(stage, Closeable):
+            stage.close()
 
 
 def bind_to_store(reranker: Reranker, source: VectorSource) -> Reranker:

@@ -103,4 +103,13 @@ class CascadeReranker:
             "rerank.second": (end - mid) * 1000.0,
             "rerank": (end - start) * 1000.0,
         }
-        return Ranking(query=query, hits=tuple(hits), timings_ms=timings)
+        stats = dict(coarse.stats)
+        for key, value in fine.stats.items():
+            stats[key] = stats.get(key, 0.0) + value
+        return Ranking(
+            query=query,
+            hits=tuple(hits),
+            timings_ms=timings,
+            stats=stats,
+            warnings=(*coarse.warnings, *fine.warnings),
+        )

@@ -7,10 +7,11 @@ Grammar (the kind is everything before the first ':'):
     cross-encoder:HF_ID_OR_PATH[?PARAMS]    PARAMS = name=value&... (see `describe_specs()`)
     cohere:MODEL | voyage:MODEL | jina:MODEL
     tei:URL                                 the URL is kept whole, ':' and '?' included
+    listwise:URL?model=NAME[&PARAMS]        an OpenAI-compatible chat server (RankGPT)
     cascade:SPEC_A>M>SPEC_B                 A scores all candidates, keeps M for B
 
-Only `cross-encoder` takes a query part, and only its LAST '?' starts it, so a path
-with a '?' earlier still works. `cascade` splits at the first `>M>` (M an integer), so
+Only `cross-encoder` and `listwise` take a query part, and only its LAST '?' starts it,
+so a path with a '?' earlier still works. `cascade` splits at the first `>M>` (M an integer), so
 B may itself be a cascade. Switching models is a change of this string, not of code.
 """
 
@@ -98,6 +99,30 @@ def _cross_encoder(spec: RerankerSpec, **options: Any) -> Reranker:
     return reranker
 
 
+def _positive_float(value: str) -> float:
+    x = float(value)
+    if not x > 0 or x == float("inf"):
+        raise ValueError("must be a positive number")
+    return x
+
+
+def _price(value: str) -> float:
+    x = float(value)
+    if not 0 <= x < float("inf"):
+        raise ValueError("must be a price >= 0 in USD per million tokens")
+    return x
+
+
+def _listwise(spec: RerankerSpec, **options: Any) -> Reranker:
+    from shortlist.rerank.api.listwise import ListwiseReranker
+
+    params = dict(spec.params)
+    # Spec parameters win over keyword options: the spec string is the user's last word.
+    if "retries" in params:
+        options["max_retries"] = params.pop("retries")
+    return ListwiseReranker(spec.target, **{**options, **params, "name": str(spec)})
+
+
 def _api(module: str, cls: str) -> Callable[..., Reranker]:
     def factory(spec: RerankerSpec, **options: Any) -> Reranker:
         import importlib
@@ -183,6 +208,29 @@ REGISTRY: dict[str, _Kind] = {
         "tei:http://localhost:8080",
         "required",
         options=("api_key", "timeout", "max_retries"),
+    ),
+    "listwise": _Kind(
+        _listwise,
+        "RankGPT listwise reranking by an LLM behind an OpenAI-compatible "
+        "/v1/chat/completions (vLLM, llama.cpp server, Ollama); no key sent unless key_env=",
+        "listwise:http://localhost:8000/v1?model=Qwen/Qwen2.5-7B-Instruct&window=20&step=10",
+        "required",
+        params={
+            "model": Param(str, "served model name (required)"),
+            "window": Param(_positive_int, "passages per request (default 20)"),
+            "step": Param(_positive_int, "how far each window moves up (default window/2)"),
+            "context": Param(_positive_int, "the model's context length in tokens (default 4096)"),
+            "passage_tokens": Param(
+                _positive_int, "tokens kept per passage (default: what fits, at most 300)"
+            ),
+            "budget": Param(_positive_float, "seconds per query, all windows (default none)"),
+            "timeout": Param(_positive_float, "seconds per request (default 30)"),
+            "retries": Param(int, "retries per request on 429/5xx/timeouts (default 5)"),
+            "key_env": Param(str, "environment variable holding the API key"),
+            "price_in": Param(_price, "USD per 1M prompt tokens, for eval's cost column"),
+            "price_out": Param(_price, "USD per 1M completion tokens"),
+        },
+        options=("api_key", "timeout", "max_retries", "client"),
     ),
     "cascade": _Kind(
         _cascade,

@@ -22,6 +22,8 @@ to 503 with `Retry-After`. When `api_key` is set, the POST endpoints need
 Long documents are the reranker's business (it windows them and keeps the best window;
 see `service`). Cohere v2's `max_tokens_per_doc` and v1's `max_chunks_per_doc` are passed
 to the reranker's plan when it supports them, else reported as ignored in `meta.warnings`.
+A ranking's own warnings (`Ranking.warnings`, e.g. a listwise window that failed and kept
+its order) are added to `meta.warnings` too.
 
 `/v1/search` runs the library's `Pipeline` (first stage over the served index, the
 reranker bound to the index's stored vectors, cutoff) with the slot's batcher as the
@@ -638,7 +640,12 @@ def create_app(
             if stage in timings:
                 metrics.stage.labels(stage=stage).observe(timings[stage] / 1000.0)
         return SearchResponse.model_validate(
-            {"query": body.query, "results": [h.to_dict() for h in ranking], "timings_ms": timings}
+            {
+                "query": body.query,
+                "results": [h.to_dict() for h in ranking],
+                "timings_ms": timings,
+                "warnings": list(ranking.warnings) or None,
+            }
         )
 
     @app.get("/health", tags=["ops"])
@@ -789,6 +796,6 @@ def _cohere_response(
         meta=ApiMeta(
             api_version=ApiVersion(version=version),
             billed_units=BilledUnits(search_units=units),
-            warnings=warnings or None,
+            warnings=[*warnings, *ranking.warnings] or None,
         ),
     )

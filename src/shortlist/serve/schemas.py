@@ -181,6 +181,8 @@ class SearchResponse(BaseModel):
     query: str
     results: list[SearchHit]
     timings_ms: dict[str, float]
+    # what went wrong without failing the search (e.g. a listwise window kept its order)
+    warnings: list[str] | None = None
 
 
 class ErrorDetail(BaseModel):

@@ -122,6 +122,7 @@ class ApiReranker:
     calibration: str = "identity"
     max_docs_per_request: int = 1000
     max_tokens_per_request: int | None = None
+    expects: str = "the provider's JSON answer"  # what a non-JSON answer is told it should be
 
     def __init__(
         self, *, default_name: str, api_key: str | None, **options: Unpack[TransportOptions]
@@ -150,6 +151,7 @@ class ApiReranker:
             retry=RetryPolicy(max_retries=max_retries),
             client=options.get("client"),
             sleep=options.get("sleep", time.sleep),
+            expects=self.expects,
             **({"rng": rng} if rng is not None else {}),
         )
 
@@ -220,8 +222,8 @@ class ApiReranker:
             max_tokens=self.max_tokens_per_request,
         )
 
-    def _post(self, url: str, body: Mapping[str, Any]) -> Any:
-        return self._transport.post_json(url, body)
+    def _post(self, url: str, body: Mapping[str, Any], *, deadline: float | None = None) -> Any:
+        return self._transport.post_json(url, body, deadline=deadline)
 
     def _score_batch(self, query: str, texts: Sequence[str]) -> list[float]:
         """Raw scores for `texts`, one per text, in the order given."""

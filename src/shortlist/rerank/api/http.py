@@ -8,6 +8,8 @@
   "Exponential Backoff And Jitter", 2015). A `Retry-After` header (seconds or an
   HTTP date, RFC 9110 section 10.2.3) replaces the jittered delay, capped at
   `max_retry_after`.
+- An optional `deadline` bounds a whole call, retries and back-off included (a per-query
+  time budget): no try waits past it and no retry starts after it.
 - Maps failures to `shortlist.errors`: 401/403 -> `ProviderAuthError` (never
   retried); 429 after retries -> `ProviderRateLimitError`; a timeout after retries ->
   `ProviderTimeoutError`; any other 4xx -> `ProviderError` carrying the provider's
@@ -114,6 +116,18 @@ def provider_message(response: httpx.Response) -> str:
     return text or response.reason_phrase
 
 
+def describe_body(response: httpx.Response) -> str:
+    """What a response body is, for messages: an HTML page, an empty body, or its start."""
+    text = response.text.strip()
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "text/html" or text[:15].lower().startswith(("<!doctype html", "<html")):
+        return "an HTML page (a web UI or proxy, not the API?)"
+    if not text:
+        return "an empty body"
+    start = " ".join(text[:60].split())
+    return f"a body starting {start!r}"
+
+
 @dataclass(frozen=True, slots=True)
 class _Retry:
     """A failed attempt that may be retried; `delay` comes from Retry-After when given."""
@@ -127,9 +141,10 @@ class JsonTransport:
 
     Thread-safe: one transport (and its connection pool) serves concurrent callers.
 
-    `sleep`, `rng` (uniform in [0, 1)) and `clock` (epoch seconds) are injectable so
-    tests can record delays instead of waiting. `headers` are sent with every request
-    and never appear in errors or `repr`.
+    `sleep`, `rng` (uniform in [0, 1)), `clock` (epoch seconds) and `monotonic` (for
+    deadlines) are injectable so tests can record delays instead of waiting. `expects`
+    names the answer wanted, for the error about a 2xx body that is not JSON. `headers`
+    are sent with every request and never appear in errors or `repr`.
     """
 
     def __init__(
@@ -143,6 +158,8 @@ class JsonTransport:
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        expects: str = "a JSON body",
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be > 0 seconds")
@@ -164,6 +181,8 @@ class JsonTransport:
         self._sleep = sleep
         self._rng = rng
         self._clock = clock
+        self._monotonic = monotonic
+        self.expects = expects
 
     def __repr__(self) -> str:
         return f"JsonTransport(provider={self.provider!r}, timeout={self.timeout})"
@@ -183,29 +202,60 @@ class JsonTransport:
                 self._client = httpx.Client()
             return self._client
 
-    def post_json(self, url: str, body: Mapping[str, Any]) -> Any:
-        """POST `body` as JSON to `url`; the decoded JSON answer, or a typed ProviderError."""
+    def post_json(
+        self, url: str, body: Mapping[str, Any], *, deadline: float | None = None
+    ) -> Any:
+        """POST `body` as JSON to `url`; the decoded JSON answer, or a typed ProviderError.
+
+        `deadline` (a `time.monotonic()` instant) bounds the whole call, retries and
+        back-off included: each try waits at most until then, no retry starts after it,
+        and running out raises `ProviderTimeoutError`.
+        """
         attempt = 0
         while True:
-            outcome = self._attempt(url, body)
+            timeout = self.timeout
+            if deadline is not None:
+                left = deadline - self._monotonic()
+                if left <= 0:
+                    raise self._out_of_time(url)
+                timeout = min(timeout, left)
+            outcome = self._attempt(url, body, timeout)
             if not isinstance(outcome, _Retry):
                 return outcome
             if attempt >= self.retry.max_retries:
                 raise outcome.error
             delay = outcome.delay
-            self._sleep(delay if delay is not None else self.retry.backoff(attempt, self._rng))
+            if delay is None:
+                delay = self.retry.backoff(attempt, self._rng)
+            if deadline is not None and self._monotonic() + delay >= deadline:
+                err = outcome.error
+                raise ProviderTimeoutError(
+                    f"{self.provider}: the time budget ran out after {attempt + 1} attempt(s) "
+                    f"at {url}; the last one: {err}",
+                    provider=self.provider,
+                    status=err.status,
+                )
+            self._sleep(delay)
             attempt += 1
 
-    def _attempt(self, url: str, body: Mapping[str, Any]) -> Any:
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _out_of_time(self, url: str) -> ProviderTimeoutError:
+        p = self.provider
+        message = f"{p}: the time budget ran out before {url} answered"
+        return ProviderTimeoutError(message, provider=p)
+
+    def _attempt(self, url: str, body: Mapping[str, Any], timeout: float) -> Any:
         """One try: the decoded body, a `_Retry`, or a raised final ProviderError."""
         p = self.provider
         try:
-            response = self._http().post(
-                url, json=body, headers=self._headers, timeout=self.timeout
-            )
+            response = self._http().post(url, json=body, headers=self._headers, timeout=timeout)
         except httpx.TimeoutException:
             err: ProviderError = ProviderTimeoutError(
-                f"{p}: no answer from {url} within {self.timeout:g} s", provider=p
+                f"{p}: no answer from {url} within {timeout:g} s", provider=p
             )
             return _Retry(err, None)
         except httpx.TransportError as exc:
@@ -218,14 +268,13 @@ class JsonTransport:
             try:
                 return response.json()
             except ValueError:
+                what = self._scrub(describe_body(response))
                 raise ProviderError(
-                    f"{p}: {url} answered {status} with a body that is not JSON",
+                    f"{p}: {url} answered {status} with {what}, not JSON; expected {self.expects}",
                     provider=p,
                     status=status,
                 ) from None
-        message = provider_message(response)
-        for secret in self._secrets:
-            message = message.replace(secret, "***")
+        message = self._scrub(provider_message(response))
         if status in (401, 403):
             raise ProviderAuthError(
                 f"{p}: the API key was rejected (HTTP {status}): {message}; "
