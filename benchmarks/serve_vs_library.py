@@ -18,6 +18,10 @@ on a busy machine hits both; on a shared machine, rerun and compare medians.
 
     python benchmarks/serve_vs_library.py                     # bi-encoder and a MiniLM-L6
     python benchmarks/serve_vs_library.py --rerank bi-encoder --queries 50 -k 100
+    python benchmarks/serve_vs_library.py --rerank bi-encoder -k 100 --client raw
+
+`--client raw` times the served side with a bare keep-alive `http.client` connection
+instead of httpx, leaving the client library's own cost (~0.5-1 ms a request) out.
 
 The default cross-encoder is a random-weight BERT of ms-marco-MiniLM-L-6-v2's shape
 (see serve_load.py): it costs what the trained one costs; scores are not checked here
@@ -27,6 +31,7 @@ The default cross-encoder is a random-weight BERT of ms-marco-MiniLM-L-6-v2's sh
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -138,6 +143,36 @@ class ServeProcess:
             self._proc.wait()
 
 
+class RawClient:
+    """The least a client can do: one keep-alive `http.client` connection, JSON by hand."""
+
+    class Response:
+        def __init__(self, status: int, data: bytes) -> None:
+            self.status, self.data = status, data
+
+        def raise_for_status(self) -> None:
+            if self.status != 200:
+                raise RuntimeError(f"HTTP {self.status}: {self.data[:200]!r}")
+
+        def json(self) -> Any:
+            return json.loads(self.data)
+
+    def __init__(self, url: str) -> None:
+        import http.client
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        self._conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+
+    def post(self, path: str, json: Any) -> RawClient.Response:
+        import json as _json
+
+        body = _json.dumps(json).encode()
+        self._conn.request("POST", path, body, {"Content-Type": "application/json"})
+        response = self._conn.getresponse()
+        return RawClient.Response(response.status, response.read())
+
+
 def summary(ms: list[float]) -> tuple[float, float]:
     ordered = sorted(ms)
     return statistics.median(ordered), ordered[int(0.9 * (len(ordered) - 1))]
@@ -156,6 +191,13 @@ def main() -> None:
         choices=("process", "thread"),
         default="process",
         help="`shortlist serve` in its own process (default), or uvicorn in a thread here",
+    )
+    parser.add_argument(
+        "--client",
+        choices=("httpx", "raw"),
+        default="httpx",
+        help="the HTTP client timed on the served side: httpx (what most Python users call), "
+        "or a bare keep-alive http.client connection, which leaves out client-library cost",
     )
     args = parser.parse_args()
 
@@ -203,7 +245,10 @@ def main() -> None:
             lib: list[float] = []
             srv: list[float] = []
             inside: list[float] = []  # the server's own pipeline time (its timings_ms.total)
-            with httpx.Client(base_url=server.url, timeout=120) as client:
+            with httpx.Client(base_url=server.url, timeout=120) as httpx_client:
+                client = (
+                    httpx_client if args.client == "httpx" else RawClient(server.url)
+                )
                 for q in warm:  # warm-up: model loading and first-call costs
                     pipeline.run(q)
                     client.post("/v1/search", json={"query": q, **body}).raise_for_status()
