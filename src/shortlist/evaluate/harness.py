@@ -427,19 +427,24 @@ def run_harness(
 
 
 def _cutoff_notes(metrics: Sequence[str], ks: Sequence[int]) -> list[str]:
-    """A note for each fixed-cutoff metric deeper than some K: there it can see only the K
-    candidates, so `recall@100` at K = 20 is really recall@20."""
+    """A note for each fixed-cutoff metric deeper than some K: there it sees only the K
+    candidates, so `recall@100` at K = 20 is really recall@20 (`recall@k` names that)."""
     from shortlist.evaluate.metrics import parse_metric
 
     notes = []
     for m in metrics:
-        cutoff = parse_metric(metric_at(m, 1)).k
-        if metric_at(m, 1) == m and cutoff is not None and any(k < cutoff for k in ks):
-            shallow = ", ".join(str(k) for k in ks if k < cutoff)
+        spec = parse_metric(metric_at(m, 1))
+        shallow = [k for k in ks if spec.k is not None and k < spec.k]
+        if metric_at(m, 1) != m or not shallow:
+            continue
+        at = ", ".join(f"k={k}" for k in shallow)
+        if spec.name == "recall":
             notes.append(
-                f"{m} at k={shallow} sees only the k candidates (it equals "
-                f"{m.rpartition('@')[0]}@k there); {m.rpartition('@')[0]}@k names that"
+                f"{m} at {at} sees only the k candidates, so it equals recall@k there; "
+                "--metrics recall@k names what it measures"
             )
+        else:
+            notes.append(f"{m} at {at} is computed over fewer than {spec.k} candidates")
     return notes
 
 

@@ -9,6 +9,7 @@ browser with a narrower font. The report's browser test measures the real boxes.
 from __future__ import annotations
 
 import html
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -152,10 +153,12 @@ def place_label(
     size: float,
     area: Box,
     obstacles: Sequence[Box],
+    soft: Sequence[Box] = (),
 ) -> Label:
     """Put `text` near the point (px, py): the first of eight positions around it, at
     growing distances, whose box stays inside `area` and clear of every obstacle (placed
-    labels, markers, interval bars). When none is clear, the least-overlapping one."""
+    labels, markers, interval bars) and of every `soft` one (lines). When none is clear,
+    the one that overlaps least, crossing a line before another label."""
     asc, desc = 0.95 * size, 0.3 * size
     best: tuple[float, Label] | None = None
     for d in (6.0, 11.0, 18.0, 28.0, 40.0, 55.0):
@@ -174,11 +177,12 @@ def place_label(
             label = Label(x, y, anchor, box, d > 11.0)
             if not box.inside(area):
                 continue
-            clash = sum(_area(box, o) for o in obstacles if box.overlaps(o, pad=1.0))
-            if clash == 0:
+            hard = sum(_area(box, o) for o in obstacles if box.overlaps(o, pad=1.0))
+            score = 1000 * hard + sum(1 for o in soft if box.overlaps(o))
+            if score == 0:
                 return label
-            if best is None or clash < best[0]:
-                best = (clash, label)
+            if best is None or score < best[0]:
+                best = (score, label)
     if best is not None:
         return best[1]
     box = text_box(px + 6, py, text, size)
@@ -271,6 +275,17 @@ def _frame(
     return parts
 
 
+def _segment_boxes(coords: Sequence[tuple[float, float]], step: float = 4.0) -> list[Box]:
+    """Small boxes along a polyline, so that labels keep off the lines too."""
+    out = []
+    for (x0, y0), (x1, y1) in itertools.pairwise(coords):
+        n = max(1, int(math.hypot(x1 - x0, y1 - y0) / step))
+        for i in range(n + 1):
+            x, y = x0 + (x1 - x0) * i / n, y0 + (y1 - y0) * i / n
+            out.append(Box(x - 1, y - 1, x + 1, y + 1))
+    return out
+
+
 def quality_latency_svg(points: Sequence[Point], metric: str) -> str:
     """Mean `metric` (with its confidence-interval bar) against p95 latency on a log
     axis, one line per pipeline across K, each point labelled with its K."""
@@ -303,10 +318,12 @@ def quality_latency_svg(points: Sequence[Point], metric: str) -> str:
         ),
     ]
     obstacles: list[Box] = []
+    lines: list[Box] = []
     marks: list[tuple[float, float, str, str]] = []  # x, y, label text, colour
     for (name, ps), color in zip(series.items(), colors, strict=True):
         ps = sorted(ps, key=lambda p: p.k)
         coords = [(sx(p.latency_ms), sy(p.quality)) for p in ps]
+        lines.extend(_segment_boxes(coords))
         parts.append(
             f'<polyline class="series" fill="none" stroke="{color}" stroke-width="2" '
             f'points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in coords)}"/>'
@@ -340,7 +357,7 @@ def quality_latency_svg(points: Sequence[Point], metric: str) -> str:
                 groups.append((x, y, [p.k]))
         marks.extend((x, y, "k=" + ",".join(map(str, ks)), color) for x, y, ks in groups)
     for x, y, text, color in marks:
-        label = place_label(x, y, text, 9, area, obstacles)
+        label = place_label(x, y, text, 9, area, obstacles, lines)
         obstacles.append(label.box)
         if label.leader:
             bx = min(max(x, label.box.x0), label.box.x1)
@@ -414,7 +431,8 @@ def delta_histogram_svg(deltas: Mapping[str, Sequence[float]], metric: str) -> s
     allv = [v for vs in deltas.values() for v in vs]
     lim = max((abs(v) for v in allv), default=1.0) or 1.0
     x_ticks, lo, hi = nice_ticks(-lim, lim, 8)
-    edges = np.linspace(lo, hi, 21)
+    # An odd number of bins puts "no change" (0) in the middle of the centre bin.
+    edges = np.linspace(lo, hi, 22)
     counts = {n: np.histogram(vs, bins=edges)[0] for n, vs in deltas.items()}
     top = max((int(c.max()) for c in counts.values() if len(c)), default=1) or 1
     y_ticks, _, y_top = nice_ticks(0, top, 5)

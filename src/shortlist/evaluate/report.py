@@ -397,7 +397,7 @@ def _num(value: float | None, text: str | None = None) -> str:
 
 def _ci(ci: Sequence[float | None]) -> str:
     lo, hi = ci
-    return "" if lo is None or hi is None else f" <small>[{lo:.3f}, {hi:.3f}]</small>"
+    return "" if lo is None or hi is None else f'<small class="ci">[{lo:.3f}, {hi:.3f}]</small>'
 
 
 def _summary_html(analysis: Analysis, anchor: str) -> str:
@@ -425,8 +425,9 @@ def _summary_html(analysis: Analysis, anchor: str) -> str:
         cmp = sig.get(key)
         chosen = key == (rec.name, rec.k)
         cells = [
-            f'<td data-value="{letter(i)}">{letter(i)}</td>',
-            f'<td data-value="{_E(r["pipeline"])}" title="{_E(r["spec"])}">{_E(r["pipeline"])}'
+            f'<td class="t" data-value="{letter(i)}">{letter(i)}</td>',
+            f'<td class="t" data-value="{_E(r["pipeline"])}" title="{_E(r["spec"])}">'
+            f"{_E(r['pipeline'])}"
             + (' <span class="badge">recommended</span>' if chosen else "")
             + "</td>",
             _num(r["k"], str(r["k"])),
@@ -468,10 +469,18 @@ def _summary_html(analysis: Analysis, anchor: str) -> str:
     )
 
 
+def _heads(heads: Sequence[str], text_columns: Sequence[str]) -> str:
+    return "".join(
+        f'<th scope="col"{" class=t" if h in text_columns else ""} title="click to sort">'
+        f"{_E(h)}</th>"
+        for h in heads
+    )
+
+
 def _changes_html(rows: Sequence[Hurt], metric: str, empty: str, table_id: str) -> str:
     body = "".join(
-        f"<tr><td>{_E(h.name)}</td>{_num(h.k, str(h.k))}<td>{_E(h.query_id)}</td>"
-        f'<td class="query" title="{_E(h.query)}">{_E(shorten(h.query, 70))}</td>'
+        f'<tr><td class="t">{_E(h.name)}</td>{_num(h.k, str(h.k))}<td class="t">{_E(h.query_id)}'
+        f'</td><td class="t query" title="{_E(h.query)}">{_E(shorten(h.query, 60))}</td>'
         f"{_num(h.before, f'{h.before:.3f}')}{_num(h.after, f'{h.after:.3f}')}"
         f"{_num(h.relevant_rank_before, str(h.relevant_rank_before or '–'))}"
         f"{_num(h.relevant_rank_after, str(h.relevant_rank_after or '–'))}</tr>"
@@ -605,7 +614,7 @@ def _combined_html(analyses: Sequence[Analysis]) -> str:
         p95 = r["mean_p95_ms"]
         cells.append(_num(p95, None if p95 is None else f"{p95:.1f}"))
         body.append("<tr>" + "".join(cells) + "</tr>")
-    head = "".join(f'<th scope="col" title="click to sort">{_E(h)}</th>' for h in heads)
+    head = _heads(heads, text_columns=("pipeline",))
     links = " · ".join(f'<a href="#ds-{i}">{_E(d)}</a>' for i, d in enumerate(datasets))
     return (
         f"<h2>All datasets: mean {_E(primary)}</h2><p>{links}</p>"
@@ -617,19 +626,21 @@ def _combined_html(analyses: Sequence[Analysis]) -> str:
 
 
 _CSS = """
-body{font-family:system-ui,sans-serif;margin:2em;max-width:1280px;color:#222}
+body{font-family:system-ui,sans-serif;margin:2em;max-width:1320px;color:#222}
 table{border-collapse:collapse;margin:.6em 0;font-size:13px}
 th,td{border:1px solid #ccc;padding:3px 7px;text-align:right;vertical-align:top}
+th.t,td.t{text-align:left} td{white-space:nowrap} td.query{white-space:normal;min-width:16em}
 thead th{background:#f3f3f3;cursor:pointer;user-select:none}
-thead th[aria-sort=ascending]::after{content:" ▲"} thead th[aria-sort=descending]::after{content:" ▼"}
-td:nth-child(2),th:nth-child(2),table.changes td:first-child,table.changes td.query{text-align:left}
-#combined td:first-child,table.meta th,table.meta td{text-align:left}
-small{color:#777} sup{color:#2c6e2c;font-weight:600}
+thead th[aria-sort=ascending]::after{content:" \\25B2"}
+thead th[aria-sort=descending]::after{content:" \\25BC"}
+small{color:#777} small.ci{display:block} sup{color:#2c6e2c;font-weight:600}
 .rec{background:#eef6ee;padding:.6em;border-left:4px solid #2ca02c;margin:.6em 0}
-tr.chosen td{background:#f4fbf4} .badge{background:#2ca02c;color:#fff;border-radius:3px;font-size:10px;padding:0 4px}
-.pair{display:flex;gap:1.5em;flex-wrap:wrap} .pair>div{flex:1 1 560px;min-width:0}
-td.query{max-width:22em} .legend{font-size:12px;color:#555;max-width:70em}
-svg.plot{display:block;margin:.4em 0} table.meta code{white-space:pre-wrap;word-break:break-all}
+tr.chosen td{background:#f4fbf4}
+.badge{background:#2ca02c;color:#fff;border-radius:3px;font-size:10px;padding:0 4px}
+.pair{display:flex;gap:1.5em;flex-wrap:wrap} .pair>div{flex:1 1 600px;min-width:0;overflow-x:auto}
+.legend{font-size:12px;color:#555;max-width:75em}
+svg.plot{display:block;margin:.4em 0} table.meta td{white-space:normal}
+table.meta code{white-space:pre-wrap;word-break:break-all}
 """
 
 _SCRIPT = """
