@@ -82,9 +82,14 @@ def test_eval_table_json_report_and_cache(lee_dir: Path, tmp_path: Path) -> None
     assert data["metadata"]["cpu"]["model"]
 
     # a second run reuses every saved configuration
-    r2 = _eval(lee_dir, tmp_path)
+    js2 = tmp_path / "r2.json"
+    r2 = _eval(lee_dir, tmp_path, "--json", str(js2))
     assert r2.exit_code == 0
     assert r2.stderr.count("reused saved run") == 6
+    # the reranker was never loaded, yet the saved runs name its model
+    models = json.loads(js2.read_text())["metadata"]["models"]
+    assert "bi-encoder" in json.dumps(models["reranker bi-encoder:hashing:64"])
+    assert all(row["reused_saved_run"] for row in json.loads(js2.read_text())["summary"])
     assert "pass --remeasure to time them again" in r2.stderr
     # --remeasure executes and times them again, and saves them anew
     r3 = _eval(lee_dir, tmp_path, "--remeasure")

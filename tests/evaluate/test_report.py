@@ -290,3 +290,25 @@ def test_duplicate_dataset_names_are_refused(tmp_path: Path) -> None:
     b = write_tiny_beir(tmp_path / "y" / "same")
     r = run_cli("eval", str(a), str(b), "--pipeline", "bm25", "--cache-dir", str(tmp_path / "c"))
     assert r.exit_code == 2 and "dataset folder names must be unique" in r.stderr
+
+
+def test_identical_configurations_are_one_system_in_the_correction() -> None:
+    """bm25 at k=20 and k=50 score the same on every query: their pair is p = 1 untested,
+    and the correction counts one family member, not two, for bm25 against the other."""
+    from shortlist.evaluate.harness import pairwise_tests
+
+    base = [0.2 + (0.1 if i % 2 else -0.1) for i in range(24)]
+    other = [v + (0.05 if i < 6 else 0.0) for i, v in enumerate(base)]
+    result = EvalResult(
+        "d",
+        24,
+        ("ndcg@10",),
+        "ndcg@10",
+        [_config("bm25", 20, base, 1), _config("bm25", 50, base, 1), _config("x", 20, other, 2)],
+    )
+    pairs = {(t.name_a, t.k_a, t.name_b, t.k_b): t for t in pairwise_tests(result, "ndcg@10")}
+    same = pairs[("bm25", 20, "bm25", 50)]
+    assert (same.delta, same.p_value, same.p_adjusted) == (0.0, 1.0, 1.0)
+    a, b = pairs[("bm25", 20, "x", 20)], pairs[("bm25", 50, "x", 20)]
+    assert a.p_value == b.p_value == a.p_adjusted  # one test in the family: no adjustment
+    assert a.delta == pytest.approx(-0.05 * 6 / 24)

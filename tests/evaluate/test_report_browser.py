@@ -96,3 +96,29 @@ def test_docs_sample_report(tmp_path: Path) -> None:
     shutil.copyfile(report, DOCS / "eval-report.html")
     shutil.copyfile(shot, DOCS / "eval-report.png")
     (DOCS / "eval-report.txt").write_text(r.stdout, encoding="utf-8")
+
+
+@pytest.mark.browser
+def test_tables_sort_by_the_clicked_column(tmp_path: Path) -> None:
+    """Clicking a column title sorts numerically by the cells' values (10 after 9), and
+    clicking again reverses the order."""
+    chromium = chromium_or_skip()
+    rows = "".join(
+        f'<tr><td class="t" data-value="{n}">{n}</td><td data-value="{v}">{v}</td></tr>'
+        for n, v in (("b", 10), ("a", 9), ("c", 0.5))
+    )
+    page = tmp_path / "sort.html"
+    page.write_text(
+        '<!DOCTYPE html><html><body><table class="sortable" id="t"><thead><tr><th>name</th>'
+        f"<th>value</th></tr></thead><tbody>{rows}</tbody></table><script>{_SCRIPT}</script>"
+        "<script>"
+        'const th = document.querySelectorAll("#t th")[1]; const order = [];'
+        "const names = () => Array.from(document.querySelectorAll('#t tbody tr'))"
+        "  .map(r => r.cells[0].textContent).join('');"
+        "th.click(); order.push(names()); th.click(); order.push(names());"
+        'document.body.dataset.order = order.join(",");'
+        "</script></body></html>"
+    )
+    check = check_page(chromium, page, tmp_path / "profile")
+    assert 'data-order="cab,bac"' in check.dom
+    assert not check.console, check.console

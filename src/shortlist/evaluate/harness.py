@@ -24,6 +24,7 @@ reuses it, and an interrupted run loses only the unfinished configuration.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -224,6 +225,7 @@ class Harness:
         self._stages: Progress = stages or NoProgress()
         self._first_stage_cache: dict[tuple[str, int], tuple[dict[str, Ranking], float]] = {}
         self._rerankers: dict[str, Reranker] = {}
+        self._identities: dict[str, Any] = {}  # reranker spec -> identity, from saved runs
 
     # ---- the pipeline's first stage, shared by every reranker -------------------
     def _first_stage(self, mode: str, k: int) -> dict[str, Ranking]:
@@ -289,6 +291,8 @@ class Harness:
             when = f" (latencies measured {measured}; --remeasure times it again)"
             self._progress(f"{name} k={k}: reused saved run {trec.name}{when if measured else ''}")
             latency, cost = meta["latency_ms"], meta["cost_per_1k"]
+            if parsed.reranker and meta.get("reranker_identity"):
+                self._identities[parsed.reranker] = meta["reranker_identity"]
         else:
             first = self._first_stage(parsed.first_stage, max_k)
             run, first_run, latency, cost = self._execute(
@@ -307,6 +311,9 @@ class Harness:
                 "cost_per_1k": cost,
                 "first_stage_run": first_run,
                 "measured_at": measured,
+                "reranker_identity": None
+                if parsed.reranker is None
+                else reranker_identity(parsed.reranker, self._reranker(parsed.reranker)),
             }
             tmp = side.with_name(side.name + ".tmp")
             tmp.write_text(json.dumps(payload), encoding="utf-8")
@@ -321,13 +328,17 @@ class Harness:
 
     def models(self) -> dict[str, Any]:
         """Identity of every model this harness used: the index's dense encoder and each
-        loaded reranker (name, backend and the weights' SHA-256 where known)."""
+        reranker (name, backend and the weights' SHA-256 where known), loaded now or
+        recorded in a reused saved run."""
         out: dict[str, Any] = {}
         dense = dict(self.index.manifest).get("dense") or {}
         if dense.get("enabled"):
             out["dense encoder"] = dense.get("identity") or {"spec": dense.get("encoder")}
+        identities = dict(self._identities)
         for spec, reranker in self._rerankers.items():
-            out[f"reranker {spec}"] = reranker_identity(spec, reranker)
+            identities[spec] = reranker_identity(spec, reranker)
+        for spec, identity in identities.items():
+            out[f"reranker {spec}"] = identity
         return out
 
     def _execute(
@@ -570,7 +581,7 @@ def _best_relevant_rank(run: Mapping[str, float], rels: Mapping[str, int]) -> in
 @dataclass(frozen=True)
 class PairTest:
     """Configuration a = (`name_a`, `k_a`) against b on one metric: `delta` is
-    mean(a) - mean(b); `p_adjusted` is Holm-adjusted over every pair of the result."""
+    mean(a) - mean(b); `p_adjusted` is Holm-adjusted over every pair of distinct systems."""
 
     name_a: str
     k_a: int
@@ -583,23 +594,37 @@ class PairTest:
 
 def pairwise_tests(result: EvalResult, metric: str, *, seed: int = 0) -> list[PairTest]:
     """Paired randomization test between every two configurations (as ranx's reports
-    do), Holm–Bonferroni adjusted over all n(n-1)/2 pairs, in configuration order."""
+    do), Holm–Bonferroni adjusted, in configuration order.
+
+    Configurations with identical per-query values (a first stage at several K scores the
+    same nDCG@10 at every K) are one system: a pair of them gets delta 0 and p = 1 without a
+    test, and the correction counts each pair of distinct systems once, so that repeats
+    do not inflate the family and hide real differences.
+    """
     from shortlist.evaluate import stats
 
     configs = result.configs
-    rows = []
-    for i, a in enumerate(configs):
-        qids = sorted(a.metrics[metric])
-        x = np.asarray([a.metrics[metric][q] for q in qids])
-        for b in configs[i + 1 :]:
-            y = np.asarray([b.metrics[metric][q] for q in qids])
-            p = stats.randomization_test(x, y, seed=seed).p_value if len(qids) else 1.0
-            rows.append((a, b, float(x.mean() - y.mean()) if len(qids) else 0.0, p))
-    adjusted = stats.holm_bonferroni([r[3] for r in rows])[0] if rows else []
-    return [
-        PairTest(a.name, a.k, b.name, b.k, d, p, float(adj))
-        for (a, b, d, p), adj in zip(rows, adjusted, strict=True)
-    ]
+    qids = sorted(configs[0].metrics[metric]) if configs else []
+    vectors = [tuple(c.metrics[metric][q] for q in qids) for c in configs]
+    distinct = list(dict.fromkeys(vectors))
+    group = [distinct.index(v) for v in vectors]
+    tests: dict[tuple[int, int], tuple[float, float]] = {}
+    for i, j in itertools.combinations(range(len(distinct)), 2):
+        x, y = np.asarray(distinct[i]), np.asarray(distinct[j])
+        p = stats.randomization_test(x, y, seed=seed).p_value if len(qids) else 1.0
+        tests[(i, j)] = (float(x.mean() - y.mean()) if len(qids) else 0.0, p)
+    keys = list(tests)
+    adjusted = dict(zip(keys, stats.holm_bonferroni([tests[k][1] for k in keys])[0], strict=True))
+    out = []
+    for (ia, a), (ib, b) in itertools.combinations(enumerate(configs), 2):
+        ga, gb = group[ia], group[ib]
+        if ga == gb:
+            out.append(PairTest(a.name, a.k, b.name, b.k, 0.0, 1.0, 1.0))
+            continue
+        key, sign = ((ga, gb), 1.0) if ga < gb else ((gb, ga), -1.0)
+        delta, p = tests[key]
+        out.append(PairTest(a.name, a.k, b.name, b.k, sign * delta, p, float(adjusted[key])))
+    return out
 
 
 def significantly_better(
@@ -620,7 +645,8 @@ def significantly_better(
 
 RECOMMENDATION_RULE = (
     "Every two configurations are compared with a paired randomization test on the "
-    "primary metric, Holm–Bonferroni adjusted over all pairs. The recommendation is the "
+    "primary metric, Holm–Bonferroni adjusted over all pairs (configurations with identical "
+    "per-query values count once). The recommendation is the "
     "fastest configuration (lowest p95 latency{budget}) that no other{eligible} "
     "configuration beats significantly (higher mean, adjusted p <= {alpha:g}). A slower "
     "configuration is never preferred for a difference the test cannot tell from noise."

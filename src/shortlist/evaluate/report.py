@@ -111,7 +111,8 @@ def _legend_line(analysis: Analysis) -> str:
     primary = analysis.result.primary
     return (
         f"Letters after {primary}: configurations it beats (paired randomization test, "
-        f"Holm-adjusted over all pairs, p <= {analysis.recommendation.alpha:g}). Δ and p(Holm): "
+        f"Holm-adjusted over all distinct pairs, p <= {analysis.recommendation.alpha:g}). "
+        "Δ and p(Holm): "
         "against the first pipeline at the same k; * = p < 0.05. Latency: per query, "
         "retrieve + rerank. recall@K is cut at each row's k."
     )
@@ -456,14 +457,15 @@ def _summary_html(analysis: Analysis, anchor: str) -> str:
             + "</td>"
         )
         body.append(f"<tr{' class=chosen' if chosen else ''}>" + "".join(cells) + "</tr>")
-    head = "".join(f'<th scope="col" title="click to sort">{_E(h)}</th>' for h in heads)
+    head = _heads(heads, text_columns=("id", "pipeline"))
     return (
         f'<table class="sortable summary" id="summary-{anchor}"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table>"
         f'<p class="legend">Means with 95% {CI_METHOD} confidence intervals over queries. '
         f"Letters after {_E(result.primary)}: the configurations it beats significantly "
         f"(paired randomization test between every pair, Holm–Bonferroni adjusted over all "
-        f"{len(analysis.pairs)} pairs, p ≤ {rec.alpha:g}). Δ, p (Holm) and W/L/T compare "
+        f"pairs of configurations whose per-query values differ, p ≤ {rec.alpha:g}). "
+        f"Δ, p (Holm) and W/L/T compare "
         f"with the first pipeline at the same k. recall@K is cut at each row's own k, the "
         f"candidates the reranker saw. Click a column title to sort.</p>"
     )
@@ -479,29 +481,19 @@ def _heads(heads: Sequence[str], text_columns: Sequence[str]) -> str:
 
 def _changes_html(rows: Sequence[Hurt], metric: str, empty: str, table_id: str) -> str:
     body = "".join(
-        f'<tr><td class="t">{_E(h.name)}</td>{_num(h.k, str(h.k))}<td class="t">{_E(h.query_id)}'
-        f'</td><td class="t query" title="{_E(h.query)}">{_E(shorten(h.query, 60))}</td>'
+        f'<tr><td class="t">{_E(h.name)}</td>{_num(h.k, str(h.k))}'
+        f'<td class="t query" title="{_E(h.query_id)}: {_E(h.query)}">'
+        f"{_E(shorten(h.query, 50))}</td>"
         f"{_num(h.before, f'{h.before:.3f}')}{_num(h.after, f'{h.after:.3f}')}"
         f"{_num(h.relevant_rank_before, str(h.relevant_rank_before or '–'))}"
         f"{_num(h.relevant_rank_after, str(h.relevant_rank_after or '–'))}</tr>"
         for h in rows
     )
-    head = "".join(
-        f'<th scope="col">{_E(h)}</th>'
-        for h in (
-            "pipeline",
-            "k",
-            "query id",
-            "query",
-            f"{metric} before",
-            "after",
-            "rank before",
-            "after",
-        )
-    )
+    heads = ("pipeline", "k", "query", f"{metric} before", "after", "rank before", "after")
     return (
-        f'<table class="sortable changes" id="{table_id}"><thead><tr>{head}</tr></thead><tbody>'
-        f"{body or f'<tr><td colspan=8>{_E(empty)}</td></tr>'}</tbody></table>"
+        f'<table class="sortable changes" id="{table_id}"><thead><tr>'
+        f"{_heads(heads, text_columns=('pipeline', 'query'))}</tr></thead><tbody>"
+        f"{body or f'<tr><td colspan=7>{_E(empty)}</td></tr>'}</tbody></table>"
     )
 
 
@@ -586,7 +578,7 @@ pipeline, each point one k.</p>
 {sweeps}
 <h3>What reranking changed</h3>
 <p>Queries where a reranker changed {_E(metric)} most against its own first stage; ranks are of
-the best relevant document. Hover a query for its full text.</p>
+the best relevant document. Hover a query for its id and full text.</p>
 <div class="pair">
 <div><h4>Where reranking helped</h4>{_changes_html(analysis.helps, metric, "reranking raised no query", f"helps-{anchor}")}</div>
 <div><h4>Where reranking hurt</h4>{_changes_html(analysis.hurts, metric, "reranking lowered no query", f"hurts-{anchor}")}</div>
@@ -629,7 +621,7 @@ _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1320px;color:#222}
 table{border-collapse:collapse;margin:.6em 0;font-size:13px}
 th,td{border:1px solid #ccc;padding:3px 7px;text-align:right;vertical-align:top}
-th.t,td.t{text-align:left} td{white-space:nowrap} td.query{white-space:normal;min-width:16em}
+th.t,td.t{text-align:left} td{white-space:nowrap} td.query{white-space:normal;min-width:14em}
 thead th{background:#f3f3f3;cursor:pointer;user-select:none}
 thead th[aria-sort=ascending]::after{content:" \\25B2"}
 thead th[aria-sort=descending]::after{content:" \\25BC"}
@@ -640,6 +632,7 @@ tr.chosen td{background:#f4fbf4}
 .pair{display:flex;gap:1.5em;flex-wrap:wrap} .pair>div{flex:1 1 600px;min-width:0;overflow-x:auto}
 .legend{font-size:12px;color:#555;max-width:75em}
 svg.plot{display:block;margin:.4em 0} table.meta td{white-space:normal}
+table.meta th,table.meta td{text-align:left}
 table.meta code{white-space:pre-wrap;word-break:break-all}
 """
 
