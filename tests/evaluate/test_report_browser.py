@@ -89,7 +89,7 @@ def test_docs_sample_report(tmp_path: Path) -> None:
         "--report", str(report), "--json", str(tmp_path / "eval-report.json"),
     )  # fmt: skip
     assert r.exit_code == 0, r.stderr
-    page = check_page(chromium, report, tmp_path / "profile", shot)
+    page = check_page(chromium, report, tmp_path / "profile", shot, width=1400)
     assert not page.console, page.console
     assert page.overlaps == 0, page.overlapping
     DOCS.mkdir(exist_ok=True)

@@ -593,7 +593,7 @@ def _combined_html(analyses: Sequence[Analysis]) -> str:
     body = []
     for r in combined_rows(analyses):
         cells = [
-            f'<td data-value="{_E(r["pipeline"])}">{_E(r["pipeline"])}</td>',
+            f'<td class="t" data-value="{_E(r["pipeline"])}">{_E(r["pipeline"])}</td>',
             _num(r["k"], str(r["k"])),
         ]
         cells += [
@@ -621,7 +621,8 @@ _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1320px;color:#222}
 table{border-collapse:collapse;margin:.6em 0;font-size:13px}
 th,td{border:1px solid #ccc;padding:3px 7px;text-align:right;vertical-align:top}
-th.t,td.t{text-align:left} td{white-space:nowrap} td.query{white-space:normal;min-width:14em}
+th.t,td.t{text-align:left} td{white-space:nowrap} td.query{white-space:normal;min-width:12em}
+table.changes{font-size:12px} table.changes td,table.changes th{padding:2px 5px}
 thead th{background:#f3f3f3;cursor:pointer;user-select:none}
 thead th[aria-sort=ascending]::after{content:" \\25B2"}
 thead th[aria-sort=descending]::after{content:" \\25BC"}
@@ -629,7 +630,7 @@ small{color:#777} small.ci{display:block} sup{color:#2c6e2c;font-weight:600}
 .rec{background:#eef6ee;padding:.6em;border-left:4px solid #2ca02c;margin:.6em 0}
 tr.chosen td{background:#f4fbf4}
 .badge{background:#2ca02c;color:#fff;border-radius:3px;font-size:10px;padding:0 4px}
-.pair{display:flex;gap:1.5em;flex-wrap:wrap} .pair>div{flex:1 1 600px;min-width:0;overflow-x:auto}
+.pair{display:flex;gap:1.5em;flex-wrap:wrap} .pair>div{flex:1 1 560px;min-width:0;overflow-x:auto}
 .legend{font-size:12px;color:#555;max-width:75em}
 svg.plot{display:block;margin:.4em 0} table.meta td{white-space:normal}
 table.meta th,table.meta td{text-align:left}
