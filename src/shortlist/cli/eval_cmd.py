@@ -16,6 +16,7 @@ from shortlist.corpus.chunking import Chunker
 from shortlist.errors import IndexCompatibilityError, IndexNotFoundError, InvalidInputError
 
 if TYPE_CHECKING:
+    from shortlist.evaluate.harness import Analysis
     from shortlist.store.index import Index
 
 
@@ -78,7 +79,9 @@ def _parse_ks(text: str) -> list[int]:
 
 
 @click.command("eval")
-@click.argument("dataset_dir", type=click.Path())
+@click.argument(
+    "dataset_dirs", nargs=-1, required=True, type=click.Path(), metavar="DATASET_DIR..."
+)
 @click.option(
     "--pipeline",
     "pipelines",
@@ -101,9 +104,31 @@ def _parse_ks(text: str) -> list[int]:
     "-k", "ks", default="20,50,100", show_default=True, help="First-stage depths to sweep."
 )
 @click.option("--top-n", default=10, show_default=True, help="Results kept for prompts.")
-@click.option("--metrics", default="ndcg@10,mrr@10,recall@100", show_default=True)
 @click.option(
-    "--budget-ms", type=float, default=None, help="Recommend the best configuration whose p95 fits."
+    "--metrics",
+    default="ndcg@10,mrr@10,recall@k",
+    show_default=True,
+    help="Comma-separated metrics, the first one primary. NAME@k (recall@k) is cut at each "
+    "configuration's own K: the first stage's recall of the candidates the reranker sees.",
+)
+@click.option(
+    "--budget-ms",
+    type=float,
+    default=None,
+    help="Only recommend configurations whose p95 latency fits this budget.",
+)
+@click.option(
+    "--format",
+    "table_format",
+    type=click.Choice(["text", "markdown", "latex"]),
+    default="text",
+    show_default=True,
+    help="How the summary tables are printed on stdout.",
+)
+@click.option(
+    "--remeasure",
+    is_flag=True,
+    help="Execute and time saved runs again instead of reusing their old latencies.",
 )
 @click.option(
     "--report",
@@ -113,14 +138,18 @@ def _parse_ks(text: str) -> list[int]:
     help="Write a self-contained HTML report.",
 )
 @click.option(
-    "--json", "json_path", type=click.Path(), default=None, help="Write every number as JSON."
+    "--json",
+    "json_path",
+    type=click.Path(),
+    default=None,
+    help="Write every number as JSON (schema: docs/eval-json.md).",
 )
 @click.option("--split", default="test", show_default=True, help="Qrels split (qrels/SPLIT.tsv).")
 @click.option(
     "--cache-dir",
     type=click.Path(),
     default=None,
-    help="Where the index and saved runs go (default: DATASET_DIR/.shortlist).",
+    help="Where indexes and saved runs go (default: each DATASET_DIR/.shortlist).",
 )
 @click.option(
     "--model",
@@ -135,16 +164,20 @@ def _parse_ks(text: str) -> list[int]:
     default=None,
     help="JSON price table for hosted rerankers: {kind: {unit: usd_per_unit}}.",
 )
-@click.option("--max-queries", type=int, default=None, help="Evaluate only the first N queries.")
+@click.option(
+    "--max-queries", type=int, default=None, help="Evaluate only the first N queries of each."
+)
 @threads_option
 def eval_cmd(
-    dataset_dir: str,
+    dataset_dirs: tuple[str, ...],
     pipelines: tuple[str, ...],
     pipeline_files: tuple[str, ...],
     ks: str,
     top_n: int,
     metrics: str,
     budget_ms: float | None,
+    table_format: str,
+    remeasure: bool,
     report_path: str | None,
     json_path: str | None,
     split: str,
@@ -154,24 +187,19 @@ def eval_cmd(
     max_queries: int | None,
     threads: int,
 ) -> None:
-    """Run every pipeline at every k on DATASET_DIR and report which wins."""
-    from shortlist.evaluate.beir import load_beir
-    from shortlist.evaluate.harness import (
-        Harness,
-        compare_to_baseline,
-        file_fingerprint,
-        recommend,
-        run_harness,
-        where_reranking_hurts,
-    )
-    from shortlist.evaluate.metrics import parse_metric
-    from shortlist.evaluate.report import format_table, render_html, to_json
+    """Run every pipeline at every k on each DATASET_DIR and report which wins.
+
+    Several datasets give one table each plus a combined table (per dataset and the
+    average), and one report page.
+    """
+    from shortlist.evaluate.harness import check_metric, utc_now
+    from shortlist.evaluate.metadata import run_metadata
+    from shortlist.evaluate.report import format_combined, format_table, shorten, write_outputs
     from shortlist.pipeline import parse_pipeline
     from shortlist.pipeline_file import PipelineConfig
-    from shortlist.progress import progress_for
-    from shortlist.rerank.base import close_reranker
     from shortlist.rerank.registry import parse_spec
 
+    started = utc_now()
     specs = _parse_pipelines(pipelines)
     k_list = _parse_ks(ks)
     for file in pipeline_files:
@@ -190,11 +218,122 @@ def eval_cmd(
         if parsed.reranker:
             parse_spec(parsed.reranker)
     metric_list = [m.strip() for m in metrics.split(",") if m.strip()]
+    if not metric_list:
+        raise InvalidInputError("--metrics lists no metric; e.g. --metrics ndcg@10,recall@k")
     for m in metric_list:
-        parse_metric(m)
+        check_metric(m)
     prices = json.loads(Path(prices_path).read_text()) if prices_path else None
+    roots = [Path(d) for d in dataset_dirs]
+    labels = [r.resolve().name or str(r) for r in roots]
+    if len(set(labels)) != len(labels):
+        raise InvalidInputError(f"dataset folder names must be unique, got {labels}")
 
-    root = Path(dataset_dir)
+    analyses, models = [], {}
+    for root in roots:
+        analysis, used = _evaluate_dataset(
+            root,
+            specs=specs,
+            ks=k_list,
+            metrics=metric_list,
+            split=split,
+            max_queries=max_queries,
+            cache=Path(cache_dir) if cache_dir else root / ".shortlist",
+            model=model,
+            prices=prices,
+            top_n=top_n,
+            threads=threads,
+            remeasure=remeasure,
+            budget_ms=budget_ms,
+        )
+        analyses.append(analysis)
+        models.update(used)
+    command = _command_line(click.get_current_context())
+    metadata = run_metadata(command, models, date=started, threads=threads)
+    for a in analyses:
+        a.result.metadata.update(metadata)
+
+    blocks = [format_table(a, table_format) for a in analyses]
+    if len(analyses) > 1:
+        blocks.append(format_combined(analyses, table_format))
+    click.echo("\n\n".join(blocks))
+    if table_format == "text":
+        for a in analyses:
+            rec, primary = a.recommendation, a.result.primary
+            budget = "" if budget_ms is None else f", budget {budget_ms:g} ms p95"
+            click.echo(f"\nrecommendation for {a.result.dataset}{budget}: {rec.reason}")
+            for title, rows in (("helped", a.helps), ("hurt", a.hurts)):
+                if rows:
+                    click.echo(f"where reranking {title} most:")
+                for h in rows[:5]:
+                    click.echo(
+                        f"  {h.name} k={h.k} q={h.query_id}: {primary} {h.before:.3f} -> "
+                        f"{h.after:.3f}, relevant rank {h.relevant_rank_before} -> "
+                        f"{h.relevant_rank_after}  {shorten(h.query, 60)!r}"
+                    )
+        for a in analyses:
+            for note in a.result.notes:
+                click.echo(f"note ({a.result.dataset}): {note}", err=True)
+    write_outputs(
+        analyses,
+        metadata,
+        json_path=json_path,
+        report_path=report_path,
+        say=lambda msg: click.echo(msg, err=True),
+    )
+
+
+def _command_line(ctx: click.Context) -> list[str]:
+    """The command as given, rebuilt from what click parsed (the same whether run from a
+    shell or in-process): arguments, then every option set on the command line or by an
+    environment variable, by its long name."""
+    from click.core import ParameterSource
+
+    args: list[str] = []
+    options: list[str] = []
+    for param in ctx.command.params:
+        name = param.name or ""
+        value = ctx.params.get(name)
+        if ctx.get_parameter_source(name) not in (
+            ParameterSource.COMMANDLINE,
+            ParameterSource.ENVIRONMENT,
+        ):
+            continue
+        if isinstance(param, click.Argument):
+            args += [str(v) for v in value] if isinstance(value, tuple) else [str(value)]
+            continue
+        flag = max(param.opts, key=len)
+        if isinstance(param, click.Option) and param.is_flag:
+            options += [flag] if value else []
+        elif isinstance(value, tuple):
+            for v in value:
+                options += [flag, str(v)]
+        else:
+            options += [flag, str(value)]
+    return ["shortlist", ctx.info_name or "eval", *args, *options]
+
+
+def _evaluate_dataset(
+    root: Path,
+    *,
+    specs: list[tuple[str, str]],
+    ks: list[int],
+    metrics: list[str],
+    split: str,
+    max_queries: int | None,
+    cache: Path,
+    model: str,
+    prices: Any,
+    top_n: int,
+    threads: int,
+    remeasure: bool,
+    budget_ms: float | None,
+) -> tuple[Analysis, dict[str, Any]]:
+    """One dataset: load it, index it (or reuse the index), run the harness, analyse."""
+    from shortlist.evaluate.beir import load_beir
+    from shortlist.evaluate.harness import Harness, analyse, file_fingerprint, run_harness
+    from shortlist.pipeline import parse_pipeline
+    from shortlist.progress import progress_for
+
     dataset = load_beir(root, split=split)
     for line in dataset.report.warnings:
         click.echo(f"note: {line}", err=True)
@@ -206,8 +345,6 @@ def eval_cmd(
         raise InvalidInputError(
             f"{root}: no query has relevance judgements in qrels/{split}.tsv; nothing to evaluate"
         )
-
-    cache = Path(cache_dir) if cache_dir else root / ".shortlist"
     needs_dense = any(parse_pipeline(s).mode != "bm25" for _n, s in specs)
     fp = file_fingerprint(root / "corpus.jsonl")
 
@@ -217,8 +354,8 @@ def eval_cmd(
     # One index per chunking asked for (`chunk=...` in a first stage): the default one,
     # plus one more for each other chunking, each built once and cached.
     groups: dict[tuple[int, int, str] | None, list[tuple[str, str]]] = {}
-    for name, spec in specs:
-        groups.setdefault(chunking_of(spec), []).append((name, spec))
+    for pipeline_name, spec in specs:
+        groups.setdefault(chunking_of(spec), []).append((pipeline_name, spec))
     loaded_rerankers: dict[str, Any] = {}
 
     def load(spec: str) -> Any:
@@ -227,8 +364,9 @@ def eval_cmd(
             loaded_rerankers[spec] = load_reranker_with_threads(spec, threads)
         return loaded_rerankers[spec]
 
-    primary = metric_list[0]
+    name = root.resolve().name or str(root)
     result = None
+    models: dict[str, Any] = {}
     try:
         for chunking, group in groups.items():
             index = dataset_index(
@@ -248,51 +386,31 @@ def eval_cmd(
                 ignore_identical_ids=dataset.ignore_identical_ids,
                 cache_dir=cache,
                 dataset_fingerprint=fp,
-                metrics=metric_list,
+                metrics=metrics,
                 top_n=top_n,
                 prices=prices,
                 progress=progress,
                 stages=progress_for(sys.stderr),
                 load_reranker=load,
+                remeasure=remeasure,
             )
-            part = run_harness(
-                harness, group, k_list, dataset=root.name or str(root), primary=primary
-            )
+            part = run_harness(harness, group, ks, dataset=name, primary=metrics[0])
+            models.update(harness.models())
             if result is None:
                 result = part
             else:
                 result.configs.extend(part.configs)
-                result.notes.extend(part.notes)
+                result.notes.extend(n for n in part.notes if n not in result.notes)
     finally:
         # The rerankers are shared by every chunking's harness: released once, at the end.
+        from shortlist.rerank.base import close_reranker
+
         for reranker in loaded_rerankers.values():
             close_reranker(reranker)
     assert result is not None
-    order = {name: i for i, (name, _spec) in enumerate(specs)}
+    order = {pipeline_name: i for i, (pipeline_name, _spec) in enumerate(specs)}
     result.configs.sort(key=lambda c: order[c.name])  # stable: K order kept per pipeline
-    comparisons = compare_to_baseline(result, primary)
-    hurts = where_reranking_hurts(result, queries, dataset.qrels, primary)
-    rec = recommend(result, budget_ms) if budget_ms is not None else None
-
-    click.echo(format_table(result, comparisons))
-    for note in result.notes:
-        click.echo(f"note: {note}")
-    if rec is not None:
-        click.echo(f"\nrecommendation (budget {budget_ms:g} ms p95): {rec.reason}")
-    if hurts:
-        click.echo("\nwhere reranking hurt most:")
-        for h in hurts[:5]:
-            click.echo(
-                f"  {h.name} k={h.k} q={h.query_id}: {primary} {h.before:.3f} -> {h.after:.3f}, "
-                f"relevant rank {h.relevant_rank_before} -> {h.relevant_rank_after}  "
-                f"{h.query[:60]!r}"
-            )
-    if json_path:
-        Path(json_path).write_text(json.dumps(to_json(result, comparisons, hurts, rec), indent=2))
-        click.echo(f"wrote {json_path}", err=True)
-    if report_path:
-        Path(report_path).write_text(render_html(result, comparisons, hurts, rec), encoding="utf-8")
-        click.echo(f"wrote {report_path}", err=True)
+    return analyse(result, queries, dataset.qrels, budget_ms=budget_ms), models
 
 
 def chunking_of(spec: str) -> tuple[int, int, str] | None:

@@ -1,52 +1,97 @@
-"""Evaluation output: a terminal table, a JSON document with every number, and a
-self-contained HTML report (inline SVG plots, no network needed to open it)."""
+"""Evaluation output: tables (text, Markdown, LaTeX), a JSON document with every number,
+and a self-contained HTML report (inline SVG plots and plain JavaScript, no network
+needed to open it).
+
+The JSON schema is documented in docs/eval-json.md; it only ever gains fields.
+"""
 
 from __future__ import annotations
 
 import html
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from shortlist.evaluate.harness import (
-    Comparison,
-    EvalResult,
+    CI_METHOD,
+    CI_RESAMPLES,
+    Analysis,
     Hurt,
-    Recommendation,
-    Sweep,
     find_sweeps,
+    metric_at,
+    significantly_better,
     summary_rows,
 )
+from shortlist.evaluate.plots import (
+    Point,
+    delta_histogram_svg,
+    quality_latency_svg,
+    sweep_svg,
+)
 
-_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+SCHEMA_VERSION = 2
+FORMATS = ("text", "markdown", "latex")
 
 
-def format_table(result: EvalResult, comparisons: Sequence[Comparison]) -> str:
-    """The summary as a fixed-width table: metrics, latency percentiles, cost, significance."""
-    rows = summary_rows(result)
-    sig = {(c.name, c.k): c for c in comparisons}
+def letter(i: int) -> str:
+    """The short id of the i-th configuration (a, b, ..., z, a1, b1, ...), as ranx marks
+    the systems a result is significantly better than."""
+    return chr(97 + i % 26) + (str(i // 26) if i >= 26 else "")
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters at a word boundary, with an ellipsis when
+    anything was cut (a single over-long word is cut inside)."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: max(limit - 1, 1)]
+    space = cut.rfind(" ")
+    if space >= limit // 3:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.-") + "…"
+
+
+def metric_title(metric: str) -> str:
+    """A column title: `recall@k` reads `recall@K` (K = the configuration's depth)."""
+    return metric[:-1] + "K" if metric_at(metric, 1) != metric else metric
+
+
+# ---- one table model, three formats ------------------------------------------------
+def _beats_letters(analysis: Analysis) -> dict[tuple[str, int], str]:
+    ids = {(c.name, c.k): letter(i) for i, c in enumerate(analysis.result.configs)}
+    beats = significantly_better(analysis.pairs, analysis.recommendation.alpha)
+    return {key: "".join(sorted(ids[o] for o in beats.get(key, set()))) for key in ids}
+
+
+def _table(analysis: Analysis) -> tuple[list[str], list[list[str]], list[str]]:
+    """(header, rows of formatted cells, superscript letters per row). Column 0 is the
+    configuration's letter; the primary metric is column 3."""
+    result = analysis.result
+    sig = {(c.name, c.k): c for c in analysis.comparisons}
+    marks = _beats_letters(analysis)
     head = [
+        "id",
         "pipeline",
         "k",
-        *result.metrics,
+        *(metric_title(m) for m in result.metrics),
         "p50 ms",
         "p95 ms",
         "p99 ms",
         "$/1k q",
         f"Δ{result.primary}",
-        "p(holm)",
+        "p(Holm)",
         "W/L/T",
     ]
-    lines = []
-    for r in rows:
+    rows, sups = [], []
+    for i, r in enumerate(summary_rows(result)):
         c = sig.get((r["pipeline"], r["k"]))
-        lines.append(
+        rows.append(
             [
+                letter(i),
                 r["pipeline"],
                 str(r["k"]),
-                *[f"{r[m]:.4f}" for m in result.metrics],
+                *(f"{r[m]:.4f}" for m in result.metrics),
                 f"{r['total_p50_ms']:.1f}",
                 f"{r['total_p95_ms']:.1f}",
                 f"{r['total_p99_ms']:.1f}",
@@ -58,48 +103,251 @@ def format_table(result: EvalResult, comparisons: Sequence[Comparison]) -> str:
                 "" if c is None else f"{c.wins}/{c.losses}/{c.ties}",
             ]
         )
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(head)]
+        sups.append(marks[(r["pipeline"], r["k"])])
+    return head, rows, sups
+
+
+def _legend_line(analysis: Analysis) -> str:
+    primary = analysis.result.primary
+    return (
+        f"Letters after {primary}: configurations it beats (paired randomization test, "
+        f"Holm-adjusted over all distinct pairs, p <= {analysis.recommendation.alpha:g}). "
+        "Δ and p(Holm): "
+        "against the first pipeline at the same k; * = p < 0.05. Latency: per query, "
+        "retrieve + rerank. recall@K is cut at each row's k."
+    )
+
+
+def _fixed_width(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
 
     def fmt(cells: Sequence[str]) -> str:
         return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
+            c.ljust(w) if i < 2 else c.rjust(w)
             for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    return [fmt(head), fmt(["-" * w for w in widths]), *(fmt(r) for r in rows)]
+
+
+def format_table(analysis: Analysis, fmt: str = "text") -> str:
+    """The summary of one dataset as a fixed-width (`text`), `markdown` or `latex` table."""
+    head, rows, sups = _table(analysis)
+    result = analysis.result
+    primary_col = 3
+    if fmt == "text":
+        head = [*head, "beats"]
+        rows = [[*r, s] for r, s in zip(rows, sups, strict=True)]
+        lines = [f"{result.dataset}: {result.n_queries} queries", *_fixed_width(head, rows)]
+        return "\n".join([*lines, _legend_line(analysis)])
+    if fmt == "markdown":
+        md_rows = [
+            [
+                *r[:primary_col],
+                r[primary_col] + (f"<sup>{s}</sup>" if s else ""),
+                *r[primary_col + 1 :],
+            ]
+            for r, s in zip(rows, sups, strict=True)
+        ]
+        return "\n".join(
+            [
+                f"**{_md(result.dataset)}**: {result.n_queries} queries",
+                "",
+                _md_row(head),
+                "|" + "|".join("---" if i < 2 else "---:" for i in range(len(head))) + "|",
+                *(_md_row(r) for r in md_rows),
+                "",
+                _md(_legend_line(analysis)),
+            ]
         )
+    if fmt == "latex":
+        best = _best_per_column(rows, range(3, 3 + len(result.metrics)))
+        tex_rows = []
+        for i, (r, s) in enumerate(zip(rows, sups, strict=True)):
+            cells = [_tex(c) for c in r]
+            for col in range(3, 3 + len(result.metrics)):
+                if best.get(col) == i:
+                    cells[col] = f"\\textbf{{{cells[col]}}}"
+            if s:
+                cells[primary_col] += f"$^{{{s}}}$"
+            tex_rows.append(" & ".join(cells) + r" \\")
+        return "\n".join(
+            [
+                "% requires \\usepackage{booktabs}",
+                "\\begin{table}[t]",
+                "\\centering",
+                "\\begin{tabular}{ll" + "r" * (len(head) - 2) + "}",
+                "\\toprule",
+                " & ".join(_tex(h) for h in head) + r" \\",
+                "\\midrule",
+                *tex_rows,
+                "\\bottomrule",
+                "\\end{tabular}",
+                f"\\caption{{{_tex(result.dataset)}, {result.n_queries} queries. "
+                f"{_tex(_legend_line(analysis))} Best value per metric in bold.}}",
+                "\\end{table}",
+            ]
+        )
+    raise ValueError(f"unknown table format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
-    out = [
-        f"{result.dataset}: {result.n_queries} queries",
-        fmt(head),
-        fmt(["-" * w for w in widths]),
+
+def _best_per_column(rows: Sequence[Sequence[str]], cols: range) -> dict[int, int]:
+    out = {}
+    for col in cols:
+        values = [float(r[col]) for r in rows]
+        if values:
+            out[col] = max(range(len(values)), key=lambda i: values[i])
+    return out
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _md_row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(_md(c) for c in cells) + " |"
+
+
+_TEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "Δ": r"$\Delta$",
+    "–": "--",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+}
+
+
+def _tex(text: str) -> str:
+    return "".join(_TEX.get(ch, ch) for ch in text)
+
+
+# ---- several datasets ----------------------------------------------------------------
+def combined_rows(analyses: Sequence[Analysis]) -> list[dict[str, Any]]:
+    """One row per (pipeline, k) with its primary metric on every dataset, the average
+    over datasets (only when it ran on all of them, as BEIR and MTEB average) and the
+    mean of its p95 latencies."""
+    keys: list[tuple[str, int]] = []
+    by: dict[str, dict[tuple[str, int], tuple[float, float]]] = {}
+    for a in analyses:
+        res = a.result
+        by[res.dataset] = {}
+        for c in res.configs:
+            if (c.name, c.k) not in keys:
+                keys.append((c.name, c.k))
+            by[res.dataset][(c.name, c.k)] = (c.mean(res.primary), c.latency_percentile(95))
+    rows = []
+    for name, k in keys:
+        scores = {d: v[(name, k)][0] for d, v in by.items() if (name, k) in v}
+        lats = [v[(name, k)][1] for v in by.values() if (name, k) in v]
+        complete = len(scores) == len(by)
+        rows.append(
+            {
+                "pipeline": name,
+                "k": k,
+                "scores": scores,
+                "average": sum(scores.values()) / len(scores) if complete else None,
+                "mean_p95_ms": sum(lats) / len(lats) if lats else None,
+            }
+        )
+    return rows
+
+
+def format_combined(analyses: Sequence[Analysis], fmt: str = "text") -> str:
+    """The combined table of several datasets in `fmt` (see `FORMATS`)."""
+    primary = analyses[0].result.primary
+    datasets = [a.result.dataset for a in analyses]
+    head = ["pipeline", "k", *datasets, "average", "mean p95 ms"]
+    rows = [
+        [
+            r["pipeline"],
+            str(r["k"]),
+            *(f"{r['scores'][d]:.4f}" if d in r["scores"] else "-" for d in datasets),
+            "-" if r["average"] is None else f"{r['average']:.4f}",
+            "-" if r["mean_p95_ms"] is None else f"{r['mean_p95_ms']:.1f}",
+        ]
+        for r in combined_rows(analyses)
     ]
-    out += [fmt(line) for line in lines]
-    out.append(
-        "Δ and p: paired randomization test against the first pipeline at the same k, "
-        "Holm-adjusted; * = p < 0.05. Latency: per query, retrieve + rerank."
-    )
-    return "\n".join(out)
+    title = f"{primary} over {len(datasets)} datasets"
+    note = "average: mean over datasets, shown only for configurations run on all of them."
+    if fmt == "text":
+        return "\n".join([title, *_fixed_width(head, rows), note])
+    if fmt == "markdown":
+        return "\n".join(
+            [
+                f"**{_md(title)}**",
+                "",
+                _md_row(head),
+                "|" + "|".join("---" if i < 2 else "---:" for i in range(len(head))) + "|",
+                *(_md_row(r) for r in rows),
+                "",
+                note,
+            ]
+        )
+    if fmt == "latex":
+        return "\n".join(
+            [
+                "\\begin{table}[t]",
+                "\\centering",
+                "\\begin{tabular}{ll" + "r" * (len(head) - 2) + "}",
+                "\\toprule",
+                " & ".join(_tex(h) for h in head) + r" \\",
+                "\\midrule",
+                *(" & ".join(_tex(c) for c in r) + r" \\" for r in rows),
+                "\\bottomrule",
+                "\\end{tabular}",
+                f"\\caption{{{_tex(title)}; {_tex(note)}}}",
+                "\\end{table}",
+            ]
+        )
+    raise ValueError(f"unknown table format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
-def to_json(
-    result: EvalResult,
-    comparisons: Sequence[Comparison],
-    hurts: Sequence[Hurt],
-    recommendation: Recommendation | None,
-) -> dict[str, Any]:
+# ---- JSON ------------------------------------------------------------------------------
+def _hurt_dict(h: Hurt) -> dict[str, Any]:
+    return dict(h.__dict__)
+
+
+def to_json(analysis: Analysis, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Every number of one dataset's evaluation (schema: docs/eval-json.md)."""
+    result = analysis.result
+    rec = analysis.recommendation
+    ids = {(c.name, c.k): letter(i) for i, c in enumerate(result.configs)}
     return {
+        "schema_version": SCHEMA_VERSION,
         "dataset": result.dataset,
         "n_queries": result.n_queries,
         "metrics": list(result.metrics),
+        "metric_cutoffs": {
+            m: {str(c.k): metric_at(m, c.k) for c in result.configs}
+            for m in result.metrics
+            if metric_at(m, 1) != m
+        },
         "primary": result.primary,
-        "summary": summary_rows(result),
-        "comparisons": [c.__dict__ for c in comparisons],
-        "where_reranking_hurts": [h.__dict__ for h in hurts],
-        "recommendation": None
-        if recommendation is None
-        else {
-            "pipeline": recommendation.name,
-            "k": recommendation.k,
-            "reason": recommendation.reason,
-            "frontier": [list(p) for p in recommendation.frontier],
+        "confidence_interval": {"level": 0.95, "method": CI_METHOD, "resamples": CI_RESAMPLES},
+        "summary": [
+            {**row, "id": ids[(row["pipeline"], row["k"])]} for row in summary_rows(result)
+        ],
+        "comparisons": [c.__dict__ for c in analysis.comparisons],
+        "pairwise": [p.__dict__ for p in analysis.pairs],
+        "where_reranking_hurts": [_hurt_dict(h) for h in analysis.hurts],
+        "where_reranking_helps": [_hurt_dict(h) for h in analysis.helps],
+        "recommendation": {
+            "pipeline": rec.name,
+            "k": rec.k,
+            "reason": rec.reason,
+            "frontier": [list(p) for p in rec.frontier],
+            "rule": rec.rule,
+            "budget_ms": rec.budget_ms,
+            "alpha": rec.alpha,
         },
         "per_query": {
             f"{c.name}@k{c.k}": {
@@ -117,188 +365,179 @@ def to_json(
             for sw in find_sweeps(result)
         ],
         "notes": result.notes,
+        "metadata": dict(metadata or result.metadata),
     }
 
 
-# ---- SVG -------------------------------------------------------------------------
-def _scale(v: float, lo: float, hi: float, a: float, b: float) -> float:
-    return a if hi == lo else a + (v - lo) / (hi - lo) * (b - a)
+def to_json_multi(
+    analyses: Sequence[Analysis], metadata: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Several datasets: each one's document under `datasets`, the combined table under
+    `combined`. A single dataset is written by `to_json` alone, as before."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "datasets": [to_json(a, metadata) for a in analyses],
+        "combined": {
+            "metric": analyses[0].result.primary if analyses else None,
+            "rows": combined_rows(analyses),
+        },
+        "metadata": dict(metadata or {}),
+    }
 
 
-def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    return [float(x) for x in np.linspace(lo, hi, n)]
+# ---- HTML ------------------------------------------------------------------------------
+_E = html.escape
 
 
-def quality_latency_svg(result: EvalResult, metric: str) -> str:
-    """Quality against p95 latency, one line per pipeline across K."""
-    W, H, L, R, T, B = 640, 360, 60, 160, 20, 45
-    pts: dict[str, list[tuple[float, float, int]]] = {}
-    for c in result.configs:
-        pts.setdefault(c.name, []).append((c.latency_percentile(95), c.mean(metric), c.k))
-    xs = [p[0] for v in pts.values() for p in v] or [0.0, 1.0]
-    ys = [p[1] for v in pts.values() for p in v] or [0.0, 1.0]
-    x0, x1 = 0.0, max(xs) * 1.05 or 1.0
-    y0, y1 = max(0.0, min(ys) - 0.05), min(1.0, max(ys) + 0.05)
-    parts = [
-        f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="quality versus latency">',
-        *_axes((W, H, L, R, T, B), (x0, x1, y0, y1), "{:.0f}", "p95 latency per query (ms)", metric),
-    ]
-    for i, (name, ps) in enumerate(pts.items()):
-        color = _COLORS[i % len(_COLORS)]
-        ps = sorted(ps, key=lambda p: p[2])
-        coords = [(_scale(x, x0, x1, L, W - R), _scale(y, y0, y1, H - B, T), k) for x, y, k in ps]
-        parts.append(
-            f'<polyline class="series" fill="none" stroke="{color}" stroke-width="2" points="{" ".join(f"{x:.1f},{y:.1f}" for x, y, _ in coords)}"/>'
-        )
-        for x, y, k in coords:
-            parts.append(
-                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{color}"><title>{html.escape(name)} k={k}</title></circle>'
-            )
-            parts.append(
-                f'<text x="{x + 5:.1f}" y="{y - 5:.1f}" font-size="9" fill="{color}">k={k}</text>'
-            )
-        ly = T + 14 + 16 * i
-        parts.append(f'<rect x="{W - R + 10}" y="{ly - 9}" width="10" height="10" fill="{color}"/>')
-        parts.append(f'<text x="{W - R + 25}" y="{ly}" font-size="11">{html.escape(name)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+def _num(value: float | None, text: str | None = None) -> str:
+    """A numeric cell: sorts by `value`, shows `text`."""
+    if value is None:
+        return '<td data-value="">–</td>'
+    return f'<td data-value="{value:.6g}">{text if text is not None else _E(f"{value}")}</td>'
 
 
-def _axes(
-    box: tuple[int, int, int, int, int, int],
-    ranges: tuple[float, float, float, float],
-    x_format: str,
-    x_label: str,
-    y_label: str,
-) -> list[str]:
-    """A plot's frame, tick labels and axis titles. `box` is (width, height, left, right,
-    top, bottom margins); `ranges` is (x0, x1, y0, y1); labels are escaped here."""
-    W, H, L, R, T, B = box
-    x0, x1, y0, y1 = ranges
-    parts = [
-        f'<rect x="{L}" y="{T}" width="{W - L - R}" height="{H - T - B}" fill="none" stroke="#999"/>'
-    ]
-    for t in _ticks(x0, x1):
-        x = _scale(t, x0, x1, L, W - R)
-        parts.append(
-            f'<text x="{x:.1f}" y="{H - B + 15}" font-size="10" text-anchor="middle">{x_format.format(t)}</text>'
-        )
-    for t in _ticks(y0, y1):
-        y = _scale(t, y0, y1, H - B, T)
-        parts.append(
-            f'<text x="{L - 5}" y="{y + 3:.1f}" font-size="10" text-anchor="end">{t:.3f}</text>'
-        )
-    parts.append(
-        f'<text x="{(L + W - R) / 2}" y="{H - 8}" font-size="12" text-anchor="middle">{html.escape(x_label)}</text>'
-    )
-    parts.append(
-        f'<text x="14" y="{(T + H - B) / 2}" font-size="12" text-anchor="middle" transform="rotate(-90 14 {(T + H - B) / 2})">{html.escape(y_label)}</text>'
-    )
-    return parts
-
-
-_PARAM_NAMES = {
-    "w": "BM25 weight w (dense 1 - w)",
-    "wd": "dense weight wd",
-    "rrf_k": "RRF k",
-    "depth": "fusion depth per side",
-    "k1": "BM25 k1",
-    "b": "BM25 b",
-}
-
-
-def sweep_svg(sweep: Sweep, metric: str) -> str:
-    """Quality against a swept first-stage parameter, one line per K."""
-    W, H, L, R, T, B = 640, 300, 60, 120, 20, 45
-    xs = [x for ps in sweep.points.values() for x, _ in ps]
-    ys = [y for ps in sweep.points.values() for _, y in ps]
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = max(0.0, min(ys) - 0.02), min(1.0, max(ys) + 0.02)
-    e = html.escape
-    label = f"{metric} versus {sweep.param} for {sweep.base}"
-    parts = [
-        f'<svg class="plot sweep" data-param="{e(sweep.param)}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{e(label)}">',
-        *_axes(
-            (W, H, L, R, T, B),
-            (x0, x1, y0, y1),
-            "{:.3g}",
-            _PARAM_NAMES.get(sweep.param, sweep.param),
-            metric,
-        ),
-    ]
-    for i, (k, ps) in enumerate(sweep.points.items()):
-        color = _COLORS[i % len(_COLORS)]
-        coords = [(_scale(x, x0, x1, L, W - R), _scale(y, y0, y1, H - B, T), x, y) for x, y in ps]
-        parts.append(
-            f'<polyline class="series" fill="none" stroke="{color}" stroke-width="2" points="{" ".join(f"{cx:.1f},{cy:.1f}" for cx, cy, _, _ in coords)}"/>'
-        )
-        for cx, cy, x, y in coords:
-            parts.append(
-                f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="4" fill="{color}"><title>{e(sweep.param)}={x:g} k={k}: {y:.4f}</title></circle>'
-            )
-        ly = T + 14 + 16 * i
-        parts.append(f'<rect x="{W - R + 10}" y="{ly - 9}" width="10" height="10" fill="{color}"/>')
-        parts.append(f'<text x="{W - R + 25}" y="{ly}" font-size="11">k={k}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def delta_histogram_svg(deltas: Mapping[str, Sequence[float]], metric: str) -> str:
-    """Histogram of per-query metric deltas against the baseline, one colour per pipeline."""
-    W, H, L, R, T, B = 640, 300, 50, 160, 20, 45
-    allv = [v for vs in deltas.values() for v in vs]
-    lim = max((abs(v) for v in allv), default=1.0) or 1.0
-    edges = np.linspace(-lim, lim, 21)
-    counts = {n: np.histogram(vs, bins=edges)[0] for n, vs in deltas.items()}
-    top = max((int(c.max()) for c in counts.values() if len(c)), default=1) or 1
-    parts = [
-        f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="per-query delta histogram">',
-        f'<rect x="{L}" y="{T}" width="{W - L - R}" height="{H - T - B}" fill="none" stroke="#999"/>',
-    ]
-    n_series = max(len(counts), 1)
-    bw = (W - L - R) / (len(edges) - 1)
-    for i, (name, cs) in enumerate(counts.items()):
-        color = _COLORS[(i + 1) % len(_COLORS)]
-        for j, c in enumerate(cs):
-            if c == 0:
-                continue
-            h = (H - T - B) * c / top
-            x = L + j * bw + i * bw / n_series
-            parts.append(
-                f'<rect class="bar" x="{x:.1f}" y="{H - B - h:.1f}" width="{bw / n_series:.1f}" height="{h:.1f}" fill="{color}" opacity="0.8"><title>{html.escape(name)}: {c} queries in [{edges[j]:.3f}, {edges[j + 1]:.3f})</title></rect>'
-            )
-        ly = T + 14 + 16 * i
-        parts.append(f'<rect x="{W - R + 10}" y="{ly - 9}" width="10" height="10" fill="{color}"/>')
-        parts.append(f'<text x="{W - R + 25}" y="{ly}" font-size="11">{html.escape(name)}</text>')
-    zx = _scale(0.0, -lim, lim, L, W - R)
-    parts.append(
-        f'<line x1="{zx:.1f}" y1="{T}" x2="{zx:.1f}" y2="{H - B}" stroke="#333" stroke-dasharray="3,3"/>'
-    )
-    for t in _ticks(-lim, lim):
-        parts.append(
-            f'<text x="{_scale(t, -lim, lim, L, W - R):.1f}" y="{H - B + 15}" font-size="10" text-anchor="middle">{t:+.2f}</text>'
-        )
-    parts.append(
-        f'<text x="{(L + W - R) / 2}" y="{H - 8}" font-size="12" text-anchor="middle">per-query Δ {html.escape(metric)} vs baseline (max count {top})</text>'
-    )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _ci_text(ci: Sequence[float | None]) -> str:
+def _ci(ci: Sequence[float | None]) -> str:
     lo, hi = ci
-    return "" if lo is None or hi is None else f"[{lo:.3f}, {hi:.3f}]"
+    return "" if lo is None or hi is None else f'<small class="ci">[{lo:.3f}, {hi:.3f}]</small>'
 
 
-def render_html(
-    result: EvalResult,
-    comparisons: Sequence[Comparison],
-    hurts: Sequence[Hurt],
-    recommendation: Recommendation | None,
-) -> str:
+def _summary_html(analysis: Analysis, anchor: str) -> str:
+    result = analysis.result
+    sig = {(c.name, c.k): c for c in analysis.comparisons}
+    marks = _beats_letters(analysis)
+    rec = analysis.recommendation
+    heads = [
+        "id",
+        "pipeline",
+        "k",
+        *(metric_title(m) for m in result.metrics),
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "$ / 1k queries",
+        f"Δ {result.primary}",
+        "p (Holm)",
+        "W/L/T",
+        "latency measured",
+    ]
+    body = []
+    for i, r in enumerate(summary_rows(result)):
+        key = (r["pipeline"], r["k"])
+        cmp = sig.get(key)
+        chosen = key == (rec.name, rec.k)
+        cells = [
+            f'<td class="t" data-value="{letter(i)}">{letter(i)}</td>',
+            f'<td class="t" data-value="{_E(r["pipeline"])}" title="{_E(r["spec"])}">'
+            f"{_E(r['pipeline'])}"
+            + (' <span class="badge">recommended</span>' if chosen else "")
+            + "</td>",
+            _num(r["k"], str(r["k"])),
+        ]
+        for m in result.metrics:
+            sup = f"<sup>{marks[key]}</sup>" if m == result.primary and marks[key] else ""
+            cells.append(_num(r[m], f"{r[m]:.4f}{sup}{_ci(r[m + '_ci'])}"))
+        cells += [_num(r[f"total_p{q}_ms"], f"{r[f'total_p{q}_ms']:.1f}") for q in (50, 95, 99)]
+        cost = r["cost_per_1k_queries_usd"]
+        cells.append(_num(cost, None if cost is None else f"{cost:.3f}"))
+        if cmp is None:
+            cells += ['<td data-value="0">baseline</td>', '<td data-value=""></td>'] + [
+                '<td data-value=""></td>'
+            ]
+        else:
+            star = " *" if cmp.p_adjusted < 0.05 else ""
+            cells += [
+                _num(cmp.delta, f"{cmp.delta:+.4f}"),
+                _num(cmp.p_adjusted, f"{cmp.p_adjusted:.3g}{star}"),
+                f'<td data-value="{cmp.wins - cmp.losses}">{cmp.wins}/{cmp.losses}/{cmp.ties}</td>',
+            ]
+        measured = r["latency_measured_at"] or ""
+        cells.append(
+            f'<td data-value="{_E(measured)}">{_E(measured.replace("T", " ")[:16])}'
+            + (" <small>(saved run)</small>" if r["reused_saved_run"] else "")
+            + "</td>"
+        )
+        body.append(f"<tr{' class=chosen' if chosen else ''}>" + "".join(cells) + "</tr>")
+    head = _heads(heads, text_columns=("id", "pipeline"))
+    return (
+        f'<table class="sortable summary" id="summary-{anchor}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+        f'<p class="legend">Means with 95% {CI_METHOD} confidence intervals over queries. '
+        f"Letters after {_E(result.primary)}: the configurations it beats significantly "
+        f"(paired randomization test between every pair, Holm–Bonferroni adjusted over all "
+        f"pairs of configurations whose per-query values differ, p ≤ {rec.alpha:g}). "
+        f"Δ, p (Holm) and W/L/T compare "
+        f"with the first pipeline at the same k. recall@K is cut at each row's own k, the "
+        f"candidates the reranker saw. Click a column title to sort.</p>"
+    )
+
+
+def _heads(heads: Sequence[str], text_columns: Sequence[str]) -> str:
+    return "".join(
+        f'<th scope="col"{" class=t" if h in text_columns else ""} title="click to sort">'
+        f"{_E(h)}</th>"
+        for h in heads
+    )
+
+
+def _changes_html(rows: Sequence[Hurt], metric: str, empty: str, table_id: str) -> str:
+    body = "".join(
+        f'<tr><td class="t">{_E(h.name)}</td>{_num(h.k, str(h.k))}'
+        f'<td class="t query" title="{_E(h.query_id)}: {_E(h.query)}">'
+        f"{_E(shorten(h.query, 50))}</td>"
+        f"{_num(h.before, f'{h.before:.3f}')}{_num(h.after, f'{h.after:.3f}')}"
+        f"{_num(h.relevant_rank_before, str(h.relevant_rank_before or '–'))}"
+        f"{_num(h.relevant_rank_after, str(h.relevant_rank_after or '–'))}</tr>"
+        for h in rows
+    )
+    heads = ("pipeline", "k", "query", f"{metric} before", "after", "rank before", "after")
+    return (
+        f'<table class="sortable changes" id="{table_id}"><thead><tr>'
+        f"{_heads(heads, text_columns=('pipeline', 'query'))}</tr></thead><tbody>"
+        f"{body or f'<tr><td colspan=7>{_E(empty)}</td></tr>'}</tbody></table>"
+    )
+
+
+def _metadata_html(metadata: Mapping[str, Any]) -> str:
+    if not metadata:
+        return ""
+    cpu = metadata.get("cpu") or {}
+    rows = [
+        ("date (UTC)", metadata.get("date", "")),
+        ("shortlist", metadata.get("shortlist_version", "")),
+        ("command", metadata.get("command", "")),
+        ("CPU", f"{cpu.get('model', '')} ({cpu.get('logical_cpus', '?')} logical CPUs)"),
+        ("CPU flags", " ".join(cpu.get("flags", [])) or "none of the listed SIMD flags"),
+        ("threads", "" if metadata.get("threads") is None else str(metadata["threads"])),
+        ("Python, torch", f"{metadata.get('python', '')}, {metadata.get('torch', 'not loaded')}"),
+        ("platform", metadata.get("platform", "")),
+    ]
+    for role, ident in (metadata.get("models") or {}).items():
+        if isinstance(ident, Mapping):
+            text = ", ".join(f"{k}={v}" for k, v in ident.items() if v not in (None, ""))
+        else:
+            text = str(ident)
+        rows.append((role, text))
+    body = "".join(
+        f'<tr><th scope="row">{_E(k)}</th><td><code>{_E(str(v))}</code></td></tr>' for k, v in rows
+    )
+    return f'<h2 id="run">Run</h2><table class="meta">{body}</table>'
+
+
+def _dataset_html(analysis: Analysis, anchor: str) -> str:
+    result = analysis.result
     metric = result.primary
-    rows = summary_rows(result)
-    sig = {(c.name, c.k): c for c in comparisons}
+    rows = {(r["pipeline"], r["k"]): r for r in summary_rows(result)}
+    points = [
+        Point(
+            c.name,
+            c.k,
+            c.latency_percentile(95),
+            c.mean(metric),
+            rows[(c.name, c.k)][f"{metric}_ci"][0],
+            rows[(c.name, c.k)][f"{metric}_ci"][1],
+        )
+        for c in result.configs
+    ]
     base_name = result.configs[0].name if result.configs else ""
     base = {c.k: c for c in result.configs if c.name == base_name}
     deltas: dict[str, list[float]] = {}
@@ -307,90 +546,199 @@ def render_html(
             deltas[c.name] = [
                 c.metrics[metric][q] - base[c.k].metrics[metric][q] for q in c.metrics[metric]
             ]
-    e = html.escape
-    head = "".join(
-        f"<th>{e(h)}</th>"
-        for h in [
-            "pipeline",
-            "k",
-            *result.metrics,
-            "p50 ms",
-            "p95 ms",
-            "p99 ms",
-            "$ / 1k queries",
-            f"Δ {metric}",
-            "p (Holm)",
-            "W/L/T",
-        ]
-    )
-    body = []
-    for r in rows:
-        cmp = sig.get((r["pipeline"], r["k"]))
-        cells = [e(r["pipeline"]), str(r["k"])]
-        cells += [
-            f"{r[m]:.4f} <small>{_ci_text(r[m + '_ci'])}</small>"
-            for m in result.metrics
-        ]
-        cells += [
-            f"{r['total_p50_ms']:.1f}",
-            f"{r['total_p95_ms']:.1f}",
-            f"{r['total_p99_ms']:.1f}",
-        ]
-        cells.append(
-            "–" if r["cost_per_1k_queries_usd"] is None else f"{r['cost_per_1k_queries_usd']:.3f}"
-        )
-        cells += (
-            ["baseline", "", ""]
-            if cmp is None
-            else [
-                f"{cmp.delta:+.4f}",
-                f"{cmp.p_adjusted:.3g}{' *' if cmp.p_adjusted < 0.05 else ''}",
-                f"{cmp.wins}/{cmp.losses}/{cmp.ties}",
-            ]
-        )
-        body.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
-    hurt_rows = "".join(
-        f"<tr><td>{e(h.name)}</td><td>{h.k}</td><td>{e(h.query_id)}</td><td>{e(h.query[:120])}</td>"
-        f"<td>{h.before:.4f}</td><td>{h.after:.4f}</td><td>{h.relevant_rank_before or '–'}</td>"
-        f"<td>{h.relevant_rank_after or '–'}</td></tr>"
-        for h in hurts
-    )
-    rec = ""
-    if recommendation is not None:
-        rec = f'<h2>Recommendation</h2><p class="rec">{e(recommendation.reason)}.</p>'
-    data = json.dumps({"configs": len(result.configs)})
+    rec = analysis.recommendation
     sweeps = "".join(
-        f"<h3>{e(metric)} versus {e(sw.param)}: {e(sw.base)}</h3>{sweep_svg(sw, metric)}"
+        f"<h4>{_E(metric)} versus {_E(sw.param)}: {_E(sw.base)}</h4>"
+        f"{sweep_svg(sw.param, sw.base, sw.points, metric)}"
         for sw in find_sweeps(result, metric)
     )
     if sweeps:
         sweeps = (
-            "<h2>First-stage parameter sweeps</h2><p>Configurations that differ only in one "
-            f"first-stage parameter: mean {e(metric)} against its value, one line per k.</p>"
+            "<h3>First-stage parameter sweeps</h3><p>Configurations that differ only in one "
+            f"first-stage parameter: mean {_E(metric)} against its value, one line per k.</p>"
             + sweeps
         )
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>shortlist evaluation: {e(result.dataset)}</title>
-<style>
-body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}}
-table{{border-collapse:collapse;margin:1em 0;font-size:13px}}
-th,td{{border:1px solid #ccc;padding:4px 8px;text-align:right}} th{{background:#f3f3f3}}
-td:first-child,th:first-child{{text-align:left}} small{{color:#777}} .rec{{background:#eef6ee;padding:.6em}}
-</style></head><body>
-<h1>shortlist evaluation: {e(result.dataset)}</h1>
-<p>{result.n_queries} queries. Metrics are means with 95% confidence intervals; latency is per query (retrieve + rerank). Δ and p compare each configuration with <b>{e(base_name)}</b> at the same k (paired randomization test, Holm–Bonferroni adjusted).</p>
-<h2>Summary</h2><table id="summary"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>
-{rec}
-<h2>Quality versus latency across k</h2>{quality_latency_svg(result, metric)}
-<h2>Per-query Δ {e(metric)} against the baseline (largest k)</h2>{delta_histogram_svg(deltas, metric)}
+    notes = "".join(f"<li>{_E(n)}</li>" for n in result.notes)
+    hist = (
+        f"<h3>Per-query Δ {_E(metric)} against {_E(base_name)} (k={max(base)})</h3>"
+        + delta_histogram_svg(deltas, metric)
+        if deltas
+        else ""
+    )
+    return f"""<section class="dataset" id="{anchor}">
+<h2>{_E(result.dataset)} <small>{result.n_queries} queries</small></h2>
+<div class="rec"><b>Recommendation:</b> {_E(rec.reason)}.<br><small>{_E(rec.rule)}</small></div>
+{_summary_html(analysis, anchor)}
+{f'<ul class="notes">{notes}</ul>' if notes else ""}
+<h3>Quality versus latency across k</h3>
+<p>Mean {_E(metric)} with its 95% interval against p95 latency (log scale); each line is one
+pipeline, each point one k.</p>
+{quality_latency_svg(points, metric)}
+{hist}
 {sweeps}
-<h2>Where reranking hurts</h2>
-<p>Queries where a reranker lowered {e(metric)} most against its own first stage; ranks are of the best relevant document.</p>
-<table id="hurts"><thead><tr><th>pipeline</th><th>k</th><th>query id</th><th>query</th><th>{e(metric)} before</th><th>after</th><th>relevant rank before</th><th>after</th></tr></thead><tbody>{hurt_rows or '<tr><td colspan="8">reranking lowered no query</td></tr>'}</tbody></table>
-<script>
-// Marks the page as rendered so automated checks can tell the plots are in the DOM.
-document.body.dataset.plots = String(document.querySelectorAll("svg.plot").length);
-document.body.dataset.configs = String({data}.configs);
-</script>
+<h3>What reranking changed</h3>
+<p>Queries where a reranker changed {_E(metric)} most against its own first stage; ranks are of
+the best relevant document. Hover a query for its id and full text.</p>
+<div class="pair">
+<div><h4>Where reranking helped</h4>{_changes_html(analysis.helps, metric, "reranking raised no query", f"helps-{anchor}")}</div>
+<div><h4>Where reranking hurt</h4>{_changes_html(analysis.hurts, metric, "reranking lowered no query", f"hurts-{anchor}")}</div>
+</div>
+</section>"""
+
+
+def _combined_html(analyses: Sequence[Analysis]) -> str:
+    datasets = [a.result.dataset for a in analyses]
+    primary = analyses[0].result.primary
+    heads = ["pipeline", "k", *datasets, "average", "mean p95 ms"]
+    body = []
+    for r in combined_rows(analyses):
+        cells = [
+            f'<td class="t" data-value="{_E(r["pipeline"])}">{_E(r["pipeline"])}</td>',
+            _num(r["k"], str(r["k"])),
+        ]
+        cells += [
+            _num(r["scores"].get(d), None if d not in r["scores"] else f"{r['scores'][d]:.4f}")
+            for d in datasets
+        ]
+        cells.append(
+            _num(r["average"], None if r["average"] is None else f"<b>{r['average']:.4f}</b>")
+        )
+        p95 = r["mean_p95_ms"]
+        cells.append(_num(p95, None if p95 is None else f"{p95:.1f}"))
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    head = _heads(heads, text_columns=("pipeline",))
+    links = " · ".join(f'<a href="#ds-{i}">{_E(d)}</a>' for i, d in enumerate(datasets))
+    return (
+        f"<h2>All datasets: mean {_E(primary)}</h2><p>{links}</p>"
+        f'<table class="sortable" id="combined"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+        '<p class="legend">average: the plain mean over datasets (as the BEIR and MTEB '
+        "leaderboards average), shown only for configurations run on every dataset.</p>"
+    )
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em;max-width:1320px;color:#222}
+table{border-collapse:collapse;margin:.6em 0;font-size:13px}
+th,td{border:1px solid #ccc;padding:3px 7px;text-align:right;vertical-align:top}
+th.t,td.t{text-align:left} td{white-space:nowrap} td.query{white-space:normal;min-width:12em}
+table.changes{font-size:12px} table.changes td,table.changes th{padding:2px 5px}
+thead th{background:#f3f3f3;cursor:pointer;user-select:none}
+thead th[aria-sort=ascending]::after{content:" \\25B2"}
+thead th[aria-sort=descending]::after{content:" \\25BC"}
+small{color:#777} small.ci{display:block} sup{color:#2c6e2c;font-weight:600}
+.rec{background:#eef6ee;padding:.6em;border-left:4px solid #2ca02c;margin:.6em 0}
+tr.chosen td{background:#f4fbf4}
+.badge{background:#2ca02c;color:#fff;border-radius:3px;font-size:10px;padding:0 4px}
+.pair{display:flex;gap:1.5em;flex-wrap:wrap} .pair>div{flex:1 1 560px;min-width:0;overflow-x:auto}
+.legend{font-size:12px;color:#555;max-width:75em}
+svg.plot{display:block;margin:.4em 0} table.meta td{white-space:normal}
+table.meta th,table.meta td{text-align:left}
+table.meta code{white-space:pre-wrap;word-break:break-all}
+"""
+
+_SCRIPT = """
+(function () {
+  "use strict";
+  // Sortable tables: click (or Enter on) a column title; cells sort by data-value.
+  function key(row, col) {
+    var cell = row.cells[col];
+    var raw = cell && cell.dataset.value !== undefined ? cell.dataset.value : (cell ? cell.textContent : "");
+    var n = parseFloat(raw);
+    return raw !== "" && !isNaN(n) && String(n) === String(Number(raw)) ? n : raw;
+  }
+  document.querySelectorAll("table.sortable").forEach(function (table) {
+    var heads = table.tHead ? Array.prototype.slice.call(table.tHead.rows[0].cells) : [];
+    heads.forEach(function (th, col) {
+      th.tabIndex = 0;
+      function sort() {
+        var asc = th.getAttribute("aria-sort") !== "ascending";
+        heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
+        th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+        var body = table.tBodies[0];
+        var rows = Array.prototype.slice.call(body.rows);
+        rows.sort(function (a, b) {
+          var x = key(a, col), y = key(b, col);
+          var c = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y));
+          return asc ? c : -c;
+        });
+        rows.forEach(function (r) { body.appendChild(r); });
+      }
+      th.addEventListener("click", sort);
+      th.addEventListener("keydown", function (e) { if (e.key === "Enter") { sort(); } });
+    });
+  });
+  // Self-check for automated tests: how many text boxes overlap inside each plot.
+  var overlaps = [];
+  document.querySelectorAll("svg.plot").forEach(function (svg) {
+    var boxes = Array.prototype.map.call(svg.querySelectorAll("text"), function (t) {
+      return [t.textContent, t.getBoundingClientRect()];
+    });
+    for (var i = 0; i < boxes.length; i++) {
+      for (var j = i + 1; j < boxes.length; j++) {
+        var a = boxes[i][1], b = boxes[j][1];
+        if (a.width && b.width && a.left < b.right - 0.5 && b.left < a.right - 0.5 &&
+            a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5) {
+          overlaps.push(boxes[i][0] + " / " + boxes[j][0]);
+        }
+      }
+    }
+  });
+  document.body.dataset.plots = String(document.querySelectorAll("svg.plot").length);
+  document.body.dataset.labelOverlaps = String(overlaps.length);
+  document.body.dataset.overlapping = overlaps.join(" | ");
+  document.body.dataset.height = String(document.documentElement.scrollHeight);
+})();
+"""
+
+
+def render_html(analyses: Sequence[Analysis], metadata: Mapping[str, Any] | None = None) -> str:
+    """The report of one or several datasets as one self-contained HTML page."""
+    if not analyses:
+        raise ValueError("render_html needs at least one dataset's analysis")
+    names = ", ".join(a.result.dataset for a in analyses)
+    first = analyses[0]
+    base_name = first.result.configs[0].name if first.result.configs else ""
+    sections = "\n".join(_dataset_html(a, f"ds-{i}") for i, a in enumerate(analyses))
+    combined = _combined_html(analyses) if len(analyses) > 1 else ""
+    meta = _metadata_html(metadata if metadata is not None else first.result.metadata)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>shortlist evaluation: {_E(names)}</title>
+<style>{_CSS}</style></head><body>
+<h1>shortlist evaluation: {_E(names)}</h1>
+<p>Primary metric <b>{_E(first.result.primary)}</b>. Latency is per query (retrieve +
+rerank), p95 unless stated. Δ and p compare each configuration with <b>{_E(base_name)}</b> at
+the same k. The recommendation rule is given under each recommendation; it never prefers a
+slower configuration for a difference that is not significant.</p>
+{combined}
+{sections}
+{meta}
+<script>{_SCRIPT}</script>
 </body></html>
 """
+
+
+def write_outputs(
+    analyses: Sequence[Analysis],
+    metadata: Mapping[str, Any],
+    *,
+    json_path: str | None,
+    report_path: str | None,
+    say: Callable[[str], None],
+) -> None:
+    """Write the JSON (`to_json` for one dataset, `to_json_multi` for several) and the
+    HTML report where asked, saying each path written."""
+    from pathlib import Path
+
+    if json_path:
+        doc = (
+            to_json(analyses[0], metadata)
+            if len(analyses) == 1
+            else to_json_multi(analyses, metadata)
+        )
+        Path(json_path).write_text(json.dumps(doc, indent=2), encoding="utf-8")
+        say(f"wrote {json_path}")
+    if report_path:
+        Path(report_path).write_text(render_html(analyses, metadata), encoding="utf-8")
+        say(f"wrote {report_path}")
