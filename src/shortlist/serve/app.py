@@ -91,6 +91,7 @@ from shortlist.types import Ranking
 from shortlist.validate import check_query, check_text, text_problem
 
 if TYPE_CHECKING:
+    from shortlist.serve.playground import PlaygroundConfig
     from shortlist.store.index import Index
 
 Scope = MutableMapping[str, Any]
@@ -323,6 +324,7 @@ def create_app(
     rerankers: Mapping[str, Reranker],
     index: Index | LiveIndex | None = None,
     pipeline: PipelineConfig | None = None,
+    playground: PlaygroundConfig | None = None,
 ) -> FastAPI:
     """The service over already-built rerankers (`{name: reranker}`, the first is `default`)
     and an optional index: a `LiveIndex` (switched to each new generation while serving,
@@ -330,7 +332,10 @@ def create_app(
 
     `pipeline` (a pipeline file) sets what `/v1/search` runs when a request leaves it
     open: the first stage with its parameters (when `mode` is omitted or the file's), K,
-    top N, and the reranker (served under its spec, which must be in `rerankers`)."""
+    top N, and the reranker (served under its spec, which must be in `rerankers`).
+
+    `playground` adds the web playground at `/` and its JSON endpoints (see
+    `shortlist.serve.playground`)."""
     wanted = pipeline.reranker if pipeline is not None else None
     if wanted is not None and wanted not in rerankers:
         raise InvalidInputError(
@@ -662,6 +667,22 @@ def create_app(
     async def prometheus() -> Response:
         payload, content_type = metrics.render()
         return Response(payload, media_type=content_type)
+
+    if playground is not None:
+        from shortlist.serve.playground import PlaygroundHost, add_playground
+
+        host = PlaygroundHost(
+            served=served,
+            resolve=resolve,
+            models=list(slots),
+            pipeline=pipeline,
+            is_ready=lambda: state["ready"],
+            auth=auth,
+            auth_required=config.api_key is not None,
+            max_documents=config.max_documents,
+            max_top_n=config.max_top_n,
+        )
+        add_playground(app, host, playground)
 
     base_openapi = app.openapi
 
