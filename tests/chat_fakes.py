@@ -120,20 +120,34 @@ def _handler(llm: FakeLLM) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class LLMServer:
+    """`llm` served on a free loopback port until `stop()` (idempotent): a down LLM after."""
+
+    def __init__(self, llm: FakeLLM) -> None:
+        self.llm = llm
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(llm))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        self._stopped = False
+
+    def stop(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=10)
+
+
 @contextmanager
 def fake_llm(llm: FakeLLM | None = None) -> Iterator[tuple[FakeLLM, str]]:
     """Serve `llm` on a free loopback port; yields it and its API base URL."""
-    llm = llm or FakeLLM()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(llm))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = LLMServer(llm or FakeLLM())
     try:
-        yield llm, f"http://127.0.0.1:{server.server_address[1]}/v1"
+        yield server.llm, server.url
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+        server.stop()
 
 
 def closed_port_url() -> str:

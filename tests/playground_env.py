@@ -19,7 +19,7 @@ from shortlist.store.index import Index
 from shortlist.types import Document
 
 LEE = Path(__file__).parent / "data" / "lee50.jsonl"
-QUERY = "bushfires threaten homes in New South Wales"
+QUERY = "floods threaten millions of people"
 
 
 def lee_documents() -> list[Document]:
@@ -50,10 +50,12 @@ def make_playground_app(
     llm_url: str | None = None,
     eval_json: Path | None = None,
     api_key: str | None = None,
+    rerankers: dict[str, Any] | None = None,
 ) -> Any:
     llm = None
     if llm_url is not None:
         llm = ChatConfig(llm_url, "fake-model", timeout_s=10, retry=RetryPolicy(max_retries=0))
     playground = PlaygroundConfig(judgements_dir=judgements, llm=llm, eval_json=eval_json)
     config = ServeConfig(api_key=api_key)
-    return create_app(config, {"overlap": OverlapScorer()}, index, None, playground)
+    served = {"overlap": OverlapScorer(), **(rerankers or {})}
+    return create_app(config, served, index, None, playground)

@@ -77,6 +77,10 @@
   }
 
   const message = (text, kind) => show($("message"), text, kind || "error");
+  const meta = (text, kind) => {
+    $("answer-meta").textContent = text;
+    $("answer-meta").className = "hint" + (kind ? " " + kind : "");
+  };
   const fmt = (x, digits) => (x === null || x === undefined ? "–" : Number(x).toFixed(digits));
   const safeId = (col, id) => "c" + col + "-" + String(id).replace(/[^A-Za-z0-9_-]/g, "_");
 
@@ -354,24 +358,25 @@
     const col = Number($("answer-column").value || 0);
     const chosen = state.columns[col];
     if (!chosen || !chosen.result) {
-      show($("answer-meta"), "");
+      meta("");
       message("Run a query first: the answer is built from a column's passages.");
       return;
     }
     $("answer").replaceChildren();
     $("answer").dataset.state = "streaming";
-    show($("answer-meta"), "asking " + state.info.llm + "…", "hint");
+    meta("asking " + state.info.llm + "…");
     let response;
     try {
       response = await fetch("/v1/answer", { method: "POST", headers: headers(true), body: JSON.stringify(chosen.request) });
     } catch (e) {
+      meta("");
       message("cannot reach the shortlist server: " + e.message);
       return;
     }
     if (!response.ok) {
       const error = await failure(response);
       $("answer").dataset.state = "error";
-      show($("answer-meta"), "");
+      meta("");
       message(error.message);
       return;
     }
@@ -394,9 +399,10 @@
         else bits.push("tokens: not reported by the server");
         if (body.cost_usd !== null && body.cost_usd !== undefined) bits.push("cost $" + body.cost_usd.toFixed(6));
         if (flagged.length) bits.push("not in the prompt: " + flagged.join(" "));
-        show($("answer-meta"), bits.filter(Boolean).join(" · "), flagged.length ? "warn" : "hint");
+        meta(bits.filter(Boolean).join(" · "), flagged.length ? "warn" : "");
       } else if (event === "error") {
         $("answer").dataset.state = "error";
+        meta("");
         message("the LLM failed: " + body.message);
       }
     };
@@ -442,7 +448,7 @@
       el("td", {}, el("button", { type: "button", class: "link open-query", "data-query-id": h.query_id, text: h.query.length > 90 ? h.query.slice(0, 89) + "…" : h.query, title: "Open side by side", onclick: () => openLoss(h, specs[h.name]) })),
       el("td", { text: fmt(h.before, 3) + " → " + fmt(h.after, 3) }),
       el("td", { text: (h.relevant_rank_before || "–") + " → " + (h.relevant_rank_after || "–") })));
-    box.replaceChildren(
+    box.replaceChildren(...[
       el("h2", { text: report.dataset + " · " + report.n_queries + " queries · " + report.primary }),
       report.recommendation ? el("p", { class: "hint", text: "Recommendation: " + report.recommendation.reason }) : null,
       el("div", { class: "table-wrap" }, el("table", { class: "summary" }, el("thead", {}, head), el("tbody", {}, rows))),
@@ -453,7 +459,8 @@
         ? el("div", { class: "table-wrap" }, el("table", { class: "losses" },
             el("thead", {}, el("tr", {}, ["pipeline", "k", "query", report.primary, "best relevant rank"].map((h) => el("th", { text: h })))),
             el("tbody", {}, losses)))
-        : el("p", { class: "hint", text: "No query lost to reranking." }));
+        : el("p", { class: "hint", text: "No query lost to reranking." }),
+    ].filter(Boolean));
   }
 
   function plot(report) {
@@ -464,7 +471,7 @@
       node.append(...kids);
       return node;
     };
-    const W = 640, H = 320, L = 56, R = 150, T = 16, B = 40;
+    const W = 720, H = 320, L = 56, R = 220, T = 16, B = 40;
     const metric = report.primary;
     const points = report.summary.map((r) => ({ name: r.pipeline, k: r.k, x: r.total_p95_ms, y: r[metric] }));
     const xmax = Math.max(1e-9, ...points.map((p) => p.x)) * 1.05;
@@ -488,7 +495,8 @@
       for (const p of series) {
         root.append(svg("circle", { cx: sx(p.x), cy: sy(p.y), r: 4, fill: colour }, svg("title", {}, name + " k=" + p.k + ": " + metric + " " + p.y.toFixed(4) + ", p95 " + p.x.toFixed(1) + " ms")));
       }
-      root.append(svg("text", { x: W - R + 10, y: T + 14 + i * 16, fill: colour, class: "legend" }, name));
+      const shown = name.length > 30 ? name.slice(0, 29) + "…" : name;
+      root.append(svg("text", { x: W - R + 12, y: T + 14 + i * 16, style: "fill:" + colour, class: "legend" }, svg("title", {}, name), shown));
     });
     return root;
   }
