@@ -233,3 +233,15 @@ def test_api_key_guards_the_data_but_not_the_page(index: Index) -> None:
             base + "/v1/playground/search", json=body, headers={"Authorization": "Bearer k3y"}
         )
         assert ok.status_code == 200
+
+
+def test_filters_apply_and_endpoints_are_in_the_spec(url: str) -> None:
+    r = _explain(url, pipeline="hybrid+overlap", top_n=5, filter={"section": "world"})
+    assert r.status_code == 200, r.text
+    assert r.json()["results"] and all(
+        h["metadata"]["section"] == "world" for h in r.json()["results"]
+    )
+    spec = httpx.get(url + "/openapi.json").json()
+    for path in ("/v1/playground", "/v1/playground/search", "/v1/judgements", "/v1/answer"):
+        assert path in spec["paths"], path
+    assert "ExplainedHit" in spec["components"]["schemas"]

@@ -177,10 +177,12 @@ def _run(driver: WebDriver, query: str, columns: int) -> list[WebElement]:
     )
 
 
-def _shot(driver: WebDriver, name: str) -> None:
+def _shot(driver: WebDriver, name: str, height: int = 900) -> None:
     folder = os.environ.get("SHORTLIST_SCREENSHOTS")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
+        width = driver.execute_script("return window.innerWidth")
+        driver.set_window_size(width, height)
         driver.save_screenshot(str(Path(folder) / name))
 
 
@@ -293,7 +295,7 @@ def test_eval_tab_shows_a_saved_eval_and_opens_a_loss(
     # The same file, opened from disk through the file picker, renders the same table.
     page.find_element(By.ID, "eval-file").send_keys(str(site["eval"]))
     assert len(page.find_elements(By.CSS_SELECTOR, "table.summary tbody tr")) == 4
-    _shot(page, "playground-eval.png")
+    _shot(page, "playground-eval.png", height=1250)
     hurt = report["where_reranking_hurts"][0]
     page.find_element(By.CSS_SELECTOR, "table.losses button.open-query").click()
     columns = _until(
@@ -356,6 +358,51 @@ def test_answer_streams_with_citations_linked_to_passages(
         "arguments[0].scrollIntoView({block: 'start'})", page.find_element(By.ID, "answer-panel")
     )
     _shot(page, "playground-answer.png")
+
+
+def test_filters_k_and_n_are_applied(page: WebDriver) -> None:
+    _setup(page, ["bm25", "hybrid"], k=6, n=4)
+    _set(page.find_element(By.ID, "filters"), "section=world, section=business")
+    columns = _run(page, QUERY, 2)
+    for column in columns:
+        hits = column.find_elements(By.CSS_SELECTOR, ".hit")
+        assert len(hits) == 4
+        for hit in hits:
+            assert {"section: world", "section: business"} & {
+                c.text for c in hit.find_elements(By.CSS_SELECTOR, ".chip")
+            }
+        assert "(k=6)" in column.find_element(By.CSS_SELECTOR, ".describe").text
+    _set(page.find_element(By.ID, "filters"), "section")
+    page.find_element(By.ID, "run").click()
+    message = page.find_element(By.ID, "message")
+    _until(page, lambda d: "not key=value" in message.text)
+
+
+def test_api_key_is_asked_once_and_kept_in_the_session(
+    driver: WebDriver, site: dict[str, Any], tmp_path: Path
+) -> None:
+    index = make_lee_index(tmp_path / "index")
+    with running(make_playground_app(index, api_key="s3cret")) as url:
+        driver.set_window_size(1280, 900)
+        driver.get(url + "/")
+        dialog = _until(driver, lambda d: d.find_element(By.ID, "key-dialog"))
+        _until(driver, lambda d: dialog.is_displayed())
+        driver.find_element(By.ID, "key-input").send_keys("s3cret", Keys.ENTER)
+        _until(driver, lambda d: not dialog.is_displayed())
+        assert (
+            driver.execute_script("return sessionStorage.getItem('shortlist.apiKey')") == "s3cret"
+        )
+        assert driver.execute_script("return localStorage.length") == 0
+        _setup(driver, ["bm25"])
+        assert driver.find_elements(By.CSS_SELECTOR, ".hit") == []
+        assert _run(driver, QUERY, 1)[0].find_elements(By.CSS_SELECTOR, ".hit")
+        driver.refresh()  # same tab: the key is not asked again
+        _until(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+        assert not driver.find_element(By.ID, "key-dialog").is_displayed()
+        _setup(driver, ["bm25"])
+        assert _run(driver, QUERY, 1)[0].find_elements(By.CSS_SELECTOR, ".hit")
+        driver.execute_script("sessionStorage.clear()")
+    assert not _console_errors(driver)
 
 
 @pytest.mark.parametrize("width", [1280, 390])

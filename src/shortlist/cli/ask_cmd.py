@@ -18,6 +18,7 @@ from shortlist.validate import check_query
 @click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
 @click.option(
     "--pipeline-file",
+    "--pipeline",
     "pipeline_file",
     type=click.Path(dir_okay=False),
     default=None,
