@@ -67,6 +67,12 @@ class PlaygroundFeatureError(ShortlistError):
     http_status = 404
 
 
+class PlaygroundNotReadyError(ShortlistError):
+    """The server is starting or shutting down."""
+
+    http_status = 503
+
+
 class PipelineNotServedError(ShortlistError):
     """A typed spec names a reranker the server does not serve."""
 
@@ -169,7 +175,7 @@ def add_playground(app: FastAPI, host: PlaygroundHost, config: PlaygroundConfig)
                 f"candidates, top N {host.max_top_n})"
             )
         if not host.is_ready():
-            raise PlaygroundFeatureError("the server is starting or shutting down; retry")
+            raise PlaygroundNotReadyError("the server is starting or shutting down; retry")
         return _Chosen(name, str(parsed), parsed.first_stage, slot, k, top_n)
 
     async def run(body: ExplainRequest) -> ExplainResponse:
