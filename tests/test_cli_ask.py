@@ -93,3 +93,18 @@ def test_ask_fails_clearly(index_dir: str, llm: FakeLLM | None, code: int, words
 def test_ask_needs_the_llm_options(index_dir: str, tmp_path: Path) -> None:
     result = run_cli("ask", QUESTION, "--index", index_dir)
     assert result.exit_code == 2 and "--llm" in result.stderr
+
+
+def test_ask_runs_the_pipeline_file(index_dir: str, tmp_path: Path) -> None:
+    file = tmp_path / "shortlist.toml"
+    file.write_text(
+        'version = 1\nk = 20\ntop_n = 2\nreranker = "none"\n\n[first_stage]\nmode = "bm25"\n'
+    )
+    with fake_llm() as (llm, url):
+        result = _ask(index_dir, url, "--pipeline", str(file))
+    assert result.exit_code == 0, result.stderr
+    assert llm.requests[0]["messages"][0]["content"].count("(doc: ") == 2
+    assert (
+        "[2] " in result.stdout
+        and "[9] NOT IN THE PROMPT: the prompt held passages 1-2" in result.stdout
+    )

@@ -197,7 +197,7 @@ def test_answer_streams_with_citations(url: str, llm: tuple[FakeLLM, str]) -> No
         (2, ids[1], True),
         (9, None, False),
     ]
-    assert done["usage"]["total_tokens"] > 0
+    assert done["usage"]["total_tokens"] > 0 and head["prompt"]["budget"] == 2000
     assert llm[0].requests[-1]["messages"][0]["content"].count("(doc: ") == 5
 
 
@@ -245,3 +245,28 @@ def test_filters_apply_and_endpoints_are_in_the_spec(url: str) -> None:
     for path in ("/v1/playground", "/v1/playground/search", "/v1/judgements", "/v1/answer"):
         assert path in spec["paths"], path
     assert "ExplainedHit" in spec["components"]["schemas"]
+
+
+def test_a_pipeline_file_is_offered_first(index: Index) -> None:
+    from serve_fakes import OverlapScorer
+    from shortlist.pipeline_file import PipelineConfig
+    from shortlist.serve.app import ServeConfig, create_app
+    from shortlist.serve.playground import PlaygroundConfig
+
+    config = PipelineConfig.from_dict(
+        {"version": 1, "k": 12, "top_n": 3, "reranker": "fake:overlap",
+         "first_stage": {"mode": "bm25"}}
+    )  # fmt: skip
+    app = create_app(
+        ServeConfig(), {"fake:overlap": OverlapScorer()}, index, config, PlaygroundConfig()
+    )
+    with running(app) as base:
+        info = httpx.get(base + "/v1/playground").json()
+        assert info["pipelines"][0] == {
+            "name": "pipeline file", "spec": "bm25+fake:overlap", "k": 12, "top_n": 3
+        }  # fmt: skip
+        assert (info["k"], info["top_n"]) == (12, 3)
+        body = _explain(base, pipeline="pipeline file").json()
+        assert (
+            body["describe"] == "bm25(k=12) > fake:overlap > top(3)" and len(body["results"]) == 3
+        )

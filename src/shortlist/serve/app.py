@@ -174,9 +174,7 @@ class _AsciiJSONResponse(JSONResponse):
         return json.dumps(content, separators=(",", ":")).encode("ascii")
 
 
-def _error(
-    status: int, kind: str, message: str, headers: Mapping[str, str] | None = None
-) -> Any:
+def _error(status: int, kind: str, message: str, headers: Mapping[str, str] | None = None) -> Any:
     return _AsciiJSONResponse(error_body(kind, message), status_code=status, headers=headers)
 
 
@@ -627,6 +625,7 @@ def create_app(
         )
         loop = asyncio.get_running_loop()
         executor = slot.executor(loop) if slot is not None else local_executor
+
         def run() -> Ranking:
             return runner.run(body.query, filter=body.filter, executor=executor)
 

@@ -287,7 +287,11 @@ def add_playground(app: FastAPI, host: PlaygroundHost, config: PlaygroundConfig)
         hits = [Hit(h.id, h.score, h.rank, doc_id=h.doc_id, text=h.text) for h in explained.results]
         ranking = Ranking(body.query, tuple(hits))
         events = answer_events(
-            body.query, ranking, chat, budget_tokens=body.budget_tokens, price=config.price
+            body.query,
+            ranking,
+            chat,
+            budget_tokens=body.budget_tokens or config.budget_tokens,
+            price=config.price,
         )
         packed = await run_in_threadpool(next, events)
         assert isinstance(packed, PromptPacked)

@@ -101,4 +101,6 @@ class Judgements(BaseModel):
 
 
 class AnswerRequest(ExplainRequest):
-    budget_tokens: PositiveInt = Field(default=2000, description="Token budget of the prompt.")
+    budget_tokens: PositiveInt | None = Field(
+        default=None, description="Token budget of the prompt; the server's --budget when omitted."
+    )

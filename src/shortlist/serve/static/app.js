@@ -567,9 +567,11 @@
     $("k").max = info.max_k;
     $("top-n").value = info.top_n;
     $("top-n").max = info.max_top_n;
+    // Start with a first stage against a reranked pipeline: the pipeline file's, if any.
+    const file = info.pipelines.find((p) => p.name === "pipeline file");
+    const reranked = file || info.pipelines.find((p) => p.name.includes("+"));
     const names = info.pipelines.map((p) => p.name);
-    const reranked = names.find((n) => n.includes("+"));
-    setPipelines(reranked ? [reranked.split("+")[0], reranked] : names.slice(0, 2));
+    setPipelines(reranked ? [reranked.spec.split("+")[0], reranked.name] : names.slice(0, 2));
     $("answer-button").disabled = !info.llm;
     $("answer-hint").textContent = info.llm ? "with " + info.llm : "start the server with --llm URL --llm-model NAME to answer";
     $("eval-server").hidden = !info.eval;
