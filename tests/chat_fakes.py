@@ -6,7 +6,8 @@
 `FakeLLM.mode` picks the behaviour: `stream` (SSE chunks, then a usage chunk, then
 `[DONE]`), `json` (one non-streamed completion), `html` (a web page, not an API),
 `missing` (404), `unauthorized` (401), `flaky` (503 on the first `failures` requests,
-then a stream). Every request's body and Authorization header are recorded.
+then a stream), `cut` (the connection closes after two pieces of the answer).
+Every request's body and Authorization header are recorded.
 """
 
 from __future__ import annotations
@@ -107,7 +108,9 @@ def _handler(llm: FakeLLM) -> type[BaseHTTPRequestHandler]:
 
             base = {"id": "chunk", "object": "chat.completion.chunk", "model": body["model"]}
             event(json.dumps({**base, "choices": [{"index": 0, "delta": {"role": "assistant"}}]}))
-            for piece in llm.chunks():
+            for n, piece in enumerate(llm.chunks()):
+                if llm.mode == "cut" and n == 2:
+                    return  # the connection closes mid-answer
                 time.sleep(llm.delay_s)
                 delta = {"index": 0, "delta": {"content": piece}, "finish_reason": None}
                 event(json.dumps({**base, "choices": [delta]}))

@@ -148,3 +148,14 @@ def test_answer_events_pack_stream_and_check_citations() -> None:
     assert [(c.number, c.id) for c in done.citations] == [(1, "p1"), (2, "p2"), (9, None)]
     assert [c.number for c in done.flagged] == [9]
     assert done.usage is not None and done.cost_usd == Price(1.0, 2.0).cost(done.usage)
+
+
+def test_a_stream_cut_mid_answer_is_an_error_after_the_text_so_far() -> None:
+    seen: list[str] = []
+    with fake_llm(FakeLLM(mode="cut")) as (llm, url):
+        with pytest.raises(LLMUnavailableError, match="ended before the answer was finished"):
+            for event in _client(url).stream(MESSAGES):
+                if isinstance(event, TextDelta):
+                    seen.append(event.text)
+    assert "".join(seen) == "".join(FakeLLM().chunks()[:2])
+    assert len(llm.requests) == 1  # never retried once the answer had started

@@ -270,3 +270,14 @@ def test_a_pipeline_file_is_offered_first(index: Index) -> None:
         assert (
             body["describe"] == "bm25(k=12) > fake:overlap > top(3)" and len(body["results"]) == 3
         )
+
+
+def test_an_answer_cut_midway_ends_with_an_error_event(index: Index) -> None:
+    with fake_llm(FakeLLM(mode="cut")) as (_llm, llm_url):
+        with running(make_playground_app(index, llm_url=llm_url)) as base:
+            body = {"query": QUERY, "pipeline": "bm25"}
+            with httpx.stream("POST", base + "/v1/answer", json=body, timeout=30) as r:
+                assert r.status_code == 200
+                events = list(iter_events(r.iter_lines()))
+    assert [e for e, _ in events] == ["passages", "delta", "delta", "error"]
+    assert "ended before the answer was finished" in json.loads(events[-1][1])["message"]

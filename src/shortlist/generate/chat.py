@@ -220,9 +220,11 @@ class ChatClient:
             raise self._not_chat(f"a {kind or 'untyped'} body instead of an event stream")
         reason: str | None = None
         usage: Usage | None = None
+        ended = False
         try:
             for _event, data in iter_events(response.iter_lines()):
                 if data.strip() == "[DONE]":
+                    ended = True
                     break
                 chunk = self._json(data)
                 if "error" in chunk:
@@ -253,6 +255,12 @@ class ChatClient:
                 f"of the answer ({type(exc).__name__})",
                 provider=PROVIDER,
             ) from None
+        if not ended and reason is None:
+            raise LLMUnavailableError(
+                f"the stream from the LLM at {self.config.endpoint} ended before the answer "
+                "was finished (no finish_reason, no [DONE]); the server may have crashed",
+                provider=PROVIDER,
+            )
         yield Finished(reason, usage)
 
     def _whole(self, text: str) -> Iterator[ChatEvent]:
