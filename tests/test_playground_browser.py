@@ -426,6 +426,7 @@ def test_usable_at_wide_and_narrow_widths(page: WebDriver, width: int) -> None:
     else:
         assert b["y"] >= a["y"] + a["height"]  # stacked
         assert a["width"] <= inner
+        _shot(page, "playground-narrow.png", height=844)
 
 
 def test_bad_input_gets_a_message_in_the_page(page: WebDriver, site: dict[str, Any]) -> None:
