@@ -84,4 +84,6 @@ def test_ui_needs_an_index_and_llm_options_come_in_pairs(
     args = ["serve", "--index", index_dir, "--llm", "http://x/v1", "--llm-model", "m"]
     result = CliRunner().invoke(cli, [*args, "--price-in", "1"])
     assert "both --price-in and --price-out" in str(result.exception)
+    result = CliRunner().invoke(cli, ["serve", "--rerank", "none", "--judgements", "j"])
+    assert "--judgements needs --index DIR" in str(result.exception)
     assert "app" not in captured

@@ -108,6 +108,10 @@ def serve_cmd(
             # The file's reranker is served under its spec, first: the default model.
             specs = (pipeline.reranker, *specs)
             names = (pipeline.reranker, *names) if names else names
+    if judgements_dir is not None and index_dir is None:
+        raise InvalidInputError(
+            "--judgements needs --index DIR: marks are made on the served index's passages"
+        )
     if not specs and index_dir is None:
         raise InvalidInputError("nothing to serve: give --rerank SPEC and/or --index DIR")
     if len(names) > len(specs):

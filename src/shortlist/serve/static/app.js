@@ -575,6 +575,7 @@
     $("answer-button").disabled = !info.llm;
     $("answer-hint").textContent = info.llm ? "with " + info.llm : "start the server with --llm URL --llm-model NAME to answer";
     $("eval-server").hidden = !info.eval;
+    $("judge-hint").hidden = info.judgements;
     if (info.eval) loadServerEval();
     document.body.dataset.ready = "true";
   }
