@@ -22,6 +22,9 @@ FORBIDDEN = {
     "shortlist.store": ("shortlist.rerank", "shortlist.pipeline", "shortlist.serve",
                         "shortlist.evaluate", "shortlist.cli"),
     "shortlist.pipeline": ("shortlist.serve", "shortlist.evaluate", "shortlist.cli"),
+    # Answers take a ranking and a prompt; they never reach into indexes or the server.
+    "shortlist.generate": ("shortlist.store", "shortlist.serve", "shortlist.evaluate",
+                           "shortlist.cli"),
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from shortlist.cli._common import (
@@ -11,6 +13,7 @@ from shortlist.cli._common import (
     parse_filters,
     threads_option,
 )
+from shortlist.types import Ranking
 from shortlist.validate import check_query
 
 
@@ -92,39 +95,22 @@ def search_cmd(
     threads: int,
 ) -> None:
     """Search an index; with --rerank, rescore the top K and keep the top N."""
-    from shortlist.pipeline import Pipeline
-    from shortlist.retrieve.stages import first_stage
     from shortlist.store.index import Index
 
     check_query(query, "the query (first argument)")
     index = Index.open(index_dir, num_threads=threads)
-    flt = parse_filters(filters) or None
-    if pipeline_file is not None:
-        from shortlist.errors import InvalidInputError
-        from shortlist.pipeline_file import PipelineConfig
-
-        given = [name for name, v in (("--mode", mode), ("-k", k), ("--rerank", rerank_spec)) if v]
-        if given:
-            raise InvalidInputError(
-                f"{', '.join(given)} and --pipeline-file both set the pipeline; drop "
-                f"{', '.join(given)} (or edit {pipeline_file})"
-            )
-        config = PipelineConfig.load(pipeline_file)
-        pipeline = Pipeline.from_config(config, index, by=by)  # type: ignore[arg-type]
-        ranking = pipeline.run(query, filter=flt, top_n=top_n)
-    elif rerank_spec and rerank_spec != "none":
-        mode = mode or ("hybrid" if index.has_dense else "bm25")
-        retriever = first_stage(index, mode, by=by)  # type: ignore[arg-type]
-        pipeline = Pipeline(
-            retriever,
-            load_reranker_with_threads(rerank_spec, threads),
-            k=k or 50,
-            top_n=top_n or 10,
-        )
-        ranking = pipeline.run(query, filter=flt)
-    else:
-        mode = mode or ("hybrid" if index.has_dense else "bm25")
-        ranking = index.search(query, k=k or 10, mode=mode, filter=flt, by=by)  # type: ignore[arg-type]
+    ranking = search_ranking(
+        index,
+        query,
+        mode=mode,
+        k=k,
+        filter=parse_filters(filters) or None,
+        rerank_spec=rerank_spec,
+        top_n=top_n,
+        pipeline_file=pipeline_file,
+        by=by,
+        threads=threads,
+    )
     if as_json:
         fmt = "json"
     if fmt == "json":
@@ -142,3 +128,49 @@ def search_cmd(
             )
     else:
         echo_ranking(ranking)
+
+
+def search_ranking(
+    index: Any,
+    query: str,
+    *,
+    mode: str | None,
+    k: int | None,
+    filter: dict[str, Any] | None,
+    rerank_spec: str | None,
+    top_n: int | None,
+    pipeline_file: str | None,
+    by: str = "passage",
+    threads: int,
+) -> Ranking:
+    """What `shortlist search` (and `shortlist ask`) rank for `query`: the pipeline file,
+    else the first stage `mode` with `--rerank` (K 50, N 10), else the first stage alone
+    (K 10). Raises `InvalidInputError` when the file and -k/--mode/--rerank are both given."""
+    from shortlist.pipeline import Pipeline
+    from shortlist.retrieve.stages import first_stage
+
+    if pipeline_file is not None:
+        from shortlist.errors import InvalidInputError
+        from shortlist.pipeline_file import PipelineConfig
+
+        given = [name for name, v in (("--mode", mode), ("-k", k), ("--rerank", rerank_spec)) if v]
+        if given:
+            raise InvalidInputError(
+                f"{', '.join(given)} and --pipeline-file both set the pipeline; drop "
+                f"{', '.join(given)} (or edit {pipeline_file})"
+            )
+        config = PipelineConfig.load(pipeline_file)
+        pipeline = Pipeline.from_config(config, index, by=by)  # type: ignore[arg-type]
+        return pipeline.run(query, filter=filter, top_n=top_n)
+    mode = mode or ("hybrid" if index.has_dense else "bm25")
+    if rerank_spec and rerank_spec != "none":
+        retriever = first_stage(index, mode, by=by)  # type: ignore[arg-type]
+        pipeline = Pipeline(
+            retriever,
+            load_reranker_with_threads(rerank_spec, threads),
+            k=k or 50,
+            top_n=top_n or 10,
+        )
+        return pipeline.run(query, filter=filter)
+    ranking: Ranking = index.search(query, k=k or 10, mode=mode, filter=filter, by=by)
+    return ranking

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from shortlist.cli._common import load_reranker_with_threads, threads_option
+from shortlist.cli._llm import chat_config, llm_options, price
 
 
 @click.command("serve")
@@ -39,6 +40,16 @@ from shortlist.cli._common import load_reranker_with_threads, threads_option
               help="Requests that may wait for the model; more get 503 with Retry-After.")
 @click.option("--no-batching", is_flag=True,
               help="Score each request on its own (no cross-request batching).")
+@click.option("--judgements", "judgements_dir", type=click.Path(file_okay=False), default=None,
+              metavar="DIR",
+              help="Playground: save relevance marks here as a BEIR dataset (corpus.jsonl, "
+              "queries.jsonl, qrels/test.tsv) that `shortlist eval DIR` runs on.")
+@click.option("--eval-json", "eval_json", type=click.Path(exists=True, dir_okay=False),
+              default=None, metavar="FILE",
+              help="Playground: show this `shortlist eval --json` file in the eval tab.")
+@click.option("--budget", default=2000, show_default=True, type=click.IntRange(min=1),
+              help="Playground answers: token budget of the prompt.")
+@llm_options(required=False)
 @threads_option
 def serve_cmd(
     index_dir: str | None,
@@ -55,6 +66,16 @@ def serve_cmd(
     max_wait_ms: float,
     queue_size: int,
     no_batching: bool,
+    judgements_dir: str | None,
+    eval_json: str | None,
+    budget: int,
+    llm_url: str | None,
+    llm_model: str | None,
+    llm_key_env: str,
+    llm_timeout: float,
+    llm_retries: int,
+    price_in: float | None,
+    price_out: float | None,
     threads: int,
 ) -> None:
     """Serve reranking (Cohere /v1/rerank and /v2/rerank, TEI /rerank) and /v1/search.
@@ -66,6 +87,9 @@ def serve_cmd(
     SIGTERM or Ctrl-C shuts down gracefully: no new connections, in-flight requests
     finish and the batch queue drains; requests still running after 30 s get 503 with
     Retry-After.
+
+    The web playground is at / (see `shortlist ui`): pipelines side by side, relevance
+    marks (--judgements), a saved eval (--eval-json) and answers from an LLM (--llm).
     """
     from shortlist._optional import require
     from shortlist.errors import InvalidInputError
@@ -84,6 +108,10 @@ def serve_cmd(
             # The file's reranker is served under its spec, first: the default model.
             specs = (pipeline.reranker, *specs)
             names = (pipeline.reranker, *names) if names else names
+    if judgements_dir is not None and index_dir is None:
+        raise InvalidInputError(
+            "--judgements needs --index DIR: marks are made on the served index's passages"
+        )
     if not specs and index_dir is None:
         raise InvalidInputError("nothing to serve: give --rerank SPEC and/or --index DIR")
     if len(names) > len(specs):
@@ -91,7 +119,18 @@ def serve_cmd(
     if api_key is None:
         api_key = os.environ.get("SHORTLIST_API_KEY") or None
 
+    from pathlib import Path
+
     from shortlist.serve.app import ServeConfig, create_app
+    from shortlist.serve.playground import PlaygroundConfig
+
+    playground = PlaygroundConfig(
+        judgements_dir=Path(judgements_dir) if judgements_dir else None,
+        llm=chat_config(llm_url, llm_model, llm_key_env, llm_timeout, llm_retries),
+        price=price(price_in, price_out),
+        eval_json=Path(eval_json) if eval_json else None,
+        budget_tokens=budget,
+    )
 
     # The index is imported by name: it lives in its own module.
     rerankers: dict[str, Any] = {}
@@ -115,7 +154,37 @@ def serve_cmd(
         max_wait_ms=max_wait_ms,
         queue_size=queue_size,
     )
-    app = create_app(config, rerankers, index, pipeline)
+    app = create_app(config, rerankers, index, pipeline, playground)
     if host not in ("127.0.0.1", "localhost", "::1") and api_key is None:
         click.echo(f"warning: serving on {host} without an API key", err=True)
+    click.echo(f"playground: http://{_url_host(host)}:{port}/", err=True)
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=30)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _ui_params() -> list[click.Parameter]:
+    params: list[click.Parameter] = []
+    for param in serve_cmd.params:
+        if param.name == "index_dir":
+            param = click.Option(
+                ["--index", "index_dir"],
+                type=click.Path(file_okay=False),
+                required=True,
+                help="Index folder to explore.",
+            )
+        params.append(param)
+    return params
+
+
+ui_cmd = click.Command(
+    "ui",
+    callback=serve_cmd.callback,
+    params=_ui_params(),
+    help="The web playground on an index: `shortlist serve` with --index required. Open "
+    "the printed URL; compare pipelines side by side, mark passages relevant "
+    "(--judgements DIR), read a saved eval (--eval-json FILE), and ask an LLM (--llm URL "
+    "--llm-model NAME).",
+)

@@ -93,6 +93,7 @@ from shortlist.types import Ranking
 from shortlist.validate import check_query, check_text, text_problem
 
 if TYPE_CHECKING:
+    from shortlist.serve.playground import PlaygroundConfig
     from shortlist.store.index import Index
 
 Scope = MutableMapping[str, Any]
@@ -175,9 +176,7 @@ class _AsciiJSONResponse(JSONResponse):
         return json.dumps(content, separators=(",", ":")).encode("ascii")
 
 
-def _error(
-    status: int, kind: str, message: str, headers: Mapping[str, str] | None = None
-) -> Any:
+def _error(status: int, kind: str, message: str, headers: Mapping[str, str] | None = None) -> Any:
     return _AsciiJSONResponse(error_body(kind, message), status_code=status, headers=headers)
 
 
@@ -325,6 +324,7 @@ def create_app(
     rerankers: Mapping[str, Reranker],
     index: Index | LiveIndex | None = None,
     pipeline: PipelineConfig | None = None,
+    playground: PlaygroundConfig | None = None,
 ) -> FastAPI:
     """The service over already-built rerankers (`{name: reranker}`, the first is `default`)
     and an optional index: a `LiveIndex` (switched to each new generation while serving,
@@ -332,7 +332,10 @@ def create_app(
 
     `pipeline` (a pipeline file) sets what `/v1/search` runs when a request leaves it
     open: the first stage with its parameters (when `mode` is omitted or the file's), K,
-    top N, and the reranker (served under its spec, which must be in `rerankers`)."""
+    top N, and the reranker (served under its spec, which must be in `rerankers`).
+
+    `playground` adds the web playground at `/` and its JSON endpoints (see
+    `shortlist.serve.playground`)."""
     wanted = pipeline.reranker if pipeline is not None else None
     if wanted is not None and wanted not in rerankers:
         raise InvalidInputError(
@@ -627,6 +630,7 @@ def create_app(
         )
         loop = asyncio.get_running_loop()
         executor = slot.executor(loop) if slot is not None else local_executor
+
         def run() -> Ranking:
             return runner.run(body.query, filter=body.filter, executor=executor)
 
@@ -672,6 +676,22 @@ def create_app(
     async def prometheus() -> Response:
         payload, content_type = metrics.render()
         return Response(payload, media_type=content_type)
+
+    if playground is not None:
+        from shortlist.serve.playground import PlaygroundHost, add_playground
+
+        host = PlaygroundHost(
+            served=served,
+            resolve=resolve,
+            models=list(slots),
+            pipeline=pipeline,
+            is_ready=lambda: state["ready"],
+            auth=auth,
+            auth_required=config.api_key is not None,
+            max_documents=config.max_documents,
+            max_top_n=config.max_top_n,
+        )
+        add_playground(app, host, playground)
 
     base_openapi = app.openapi
 

@@ -149,9 +149,7 @@ class DynamicBatcher:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shortlist-model")
         self._worker = asyncio.create_task(self._run(), name="shortlist-batcher")
 
-    async def score(
-        self, pairs: Sequence[Any], tokens: Sequence[int] | None = None
-    ) -> np.ndarray:
+    async def score(self, pairs: Sequence[Any], tokens: Sequence[int] | None = None) -> np.ndarray:
         """Rows for the units `pairs`, in order, scored in a batch shared with other requests.
 
         `tokens` are the units' token counts (else `count_tokens` per unit). Raises
@@ -270,9 +268,7 @@ class DynamicBatcher:
     def _score(self, pairs: list[Any]) -> np.ndarray:
         scores = np.asarray(self._score_units(pairs))
         if scores.ndim == 0 or scores.shape[0] != len(pairs):
-            raise ShortlistError(
-                f"reranker returned {scores.shape} scores for {len(pairs)} units"
-            )
+            raise ShortlistError(f"reranker returned {scores.shape} scores for {len(pairs)} units")
         return scores
 
 
