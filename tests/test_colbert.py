@@ -67,7 +67,11 @@ def test_token_counts_equal_pylate(variant: str, models: dict[str, ColbertRerank
 
 
 def test_settings_read_from_the_checkpoint(models: dict[str, ColbertReranker]) -> None:
-    default, attend, plain = (models[n].settings for n in ("default", "attend", "plain"))
+    default, attend, plain, stanford = (
+        models[n].settings for n in ("default", "attend", "plain", "stanford")
+    )
+    assert (stanford.query_prefix, stanford.document_prefix) == ("[unused0]", "[unused1]")
+    assert (stanford.query_length, stanford.document_length) == (12, 20)
     assert (default.query_prefix, default.document_prefix) == ("[Q] ", "[D] ")
     assert (default.query_length, default.document_length) == (16, 24)
     assert default.do_query_expansion and not default.attend_to_expansion_tokens
@@ -227,12 +231,14 @@ def test_checkpoint_without_projection(tmp_path: Path) -> None:
         ColbertReranker(str(folder))
 
 
-def test_stanford_checkpoint_names_the_conversion(tmp_path: Path) -> None:
-    folder = _copy("default", tmp_path)
-    (folder / "modules.json").unlink()
-    config = json.loads((folder / "config.json").read_text())
-    (folder / "config.json").write_text(json.dumps({**config, "architectures": ["HF_ColBERT"]}))
-    with pytest.raises(ModelLoadError, match=r"Stanford-format.*pylate.models.ColBERT"):
+def test_stanford_checkpoint_without_projection(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    folder = _copy("stanford", tmp_path)
+    weights = load_file(str(folder / "model.safetensors"))
+    del weights["linear.weight"]
+    save_file(weights, str(folder / "model.safetensors"))
+    with pytest.raises(ModelLoadError, match=r"HF_ColBERT checkpoint keeps its projection"):
         ColbertReranker(str(folder))
 
 
@@ -276,9 +282,9 @@ def test_bad_options() -> None:
     "other than shortlist's; see tests/data/make_colbert_fixture.py for its side venv)",
 )
 def test_live_pylate_agreement() -> None:
+    import torch
     from pylate import models as pylate_models
     from pylate.scores import colbert_scores_pairwise
-    import torch
 
     queries = ["which river runs by the city", "python: find a file path!"]
     docs = ["The river runs by the old city.", "open(path) reads a file; find it fast",
@@ -293,3 +299,37 @@ def test_live_pylate_agreement() -> None:
                                                   [torch.from_numpy(x)])[0]) for x in d]
             got = ours.score_pairs([(query, doc) for doc in docs])
             assert np.allclose(got, want, atol=1e-4, rtol=0)
+
+
+def test_eval_and_pipeline(tmp_path: Path) -> None:
+    """`shortlist eval` runs a colbert pipeline beside a plain one; the pipeline's scores
+    are the reranker's own."""
+    from clirun import run_cli
+    from shortlist.pipeline import Pipeline
+    from shortlist.store.index import Index
+    from shortlist.types import Document
+
+    data = tmp_path / "ds"
+    (data / "qrels").mkdir(parents=True)
+    docs = RECORD["documents"]
+    (data / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(docs)))
+    (data / "queries.jsonl").write_text("".join(
+        json.dumps({"_id": f"q{i}", "text": t}) + "\n" for i, t in enumerate(RECORD["queries"])))
+    (data / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq0\td0\t1\nq1\td2\t1\n")
+    spec = f"bm25+colbert:{DATA / 'default'}"
+    out = tmp_path / "r.json"
+    result = run_cli("eval", str(data), "--pipeline", "bm25", "--pipeline", f"c={spec}",
+                     "-k", "5", "--model", "hashing", "--json", str(out),
+                     "--cache-dir", str(tmp_path / "cache"))
+    assert result.exit_code == 0, result.stderr
+    names = {row["pipeline"] for row in json.loads(out.read_text())["summary"]}
+    assert {"bm25", "c"} <= names
+
+    index = Index.create(tmp_path / "i", [Document(f"d{i}", t) for i, t in enumerate(docs)],
+                         encoder="hashing:32")
+    pipeline = Pipeline.from_spec(spec, index, k=5, top_n=3)
+    ranking = pipeline.run(RECORD["queries"][0])
+    direct = ColbertReranker(str(DATA / "default")).score_pairs(
+        [(RECORD["queries"][0], h.text) for h in ranking])
+    assert np.allclose([h.raw_score for h in ranking], direct, atol=1e-6)

@@ -15,7 +15,9 @@ For each variant it builds a tiny random-weight BERT (WordPiece vocabulary of a 
 hundred tokens, 2 layers, hidden size 32), wraps it in `pylate.models.ColBERT` (which
 adds the [Q]/[D] marker tokens and a random Dense projection), saves it with PyLate's
 own `save`, reloads the saved folder with PyLate, and records for fixed queries and
-documents:
+documents (the `stanford` variant is written in the Stanford/colbert-ir layout instead,
+`HF_ColBERT` weights plus artifact.metadata, and read by PyLate as it reads
+colbert-ir/colbertv2.0):
 
 - `pairwise`: `colbert_scores_pairwise(encode(q, is_query=True), encode(d, is_query=False))`
   for every (query, document) pair: PyLate's MaxSim over the document's own tokens;
@@ -36,6 +38,7 @@ import random
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -88,15 +91,18 @@ VARIANTS = {
         "document_prefix": "",
         "skiplist_words": [",", "!"],
     },
+    # A Stanford-format checkpoint, read as PyLate reads colbert-ir/colbertv2.0.
+    "stanford": {},
 }
+STANFORD = "stanford"
 
 
-def _tokenizer(folder: Path) -> None:
+def _tokenizer(folder: Path, extra: tuple[str, ...] = ()) -> None:
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     letters = "abcdefghijklmnopqrstuvwxyz0123456789.,;:!?'\"()-_/[]"
-    vocab_list = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
+    vocab_list = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *extra, *WORDS]
     vocab_list += list(letters) + [f"##{c}" for c in letters]
     vocab = {t: i for i, t in enumerate(dict.fromkeys(vocab_list))}
     tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100))
@@ -119,10 +125,9 @@ def _tokenizer(folder: Path) -> None:
     ).save_pretrained(str(folder))
 
 
-def _backbone(folder: Path, seed: int) -> None:
+def _bert(seed: int) -> Any:
     from transformers import BertConfig, BertModel
 
-    _tokenizer(folder)
     torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=256,
@@ -132,7 +137,31 @@ def _backbone(folder: Path, seed: int) -> None:
         intermediate_size=64,
         max_position_embeddings=128,
     )
-    BertModel(config).save_pretrained(str(folder))
+    return BertModel(config)
+
+
+def _backbone(folder: Path, seed: int) -> None:
+    _tokenizer(folder)
+    _bert(seed).save_pretrained(str(folder))
+
+
+def _stanford(folder: Path, seed: int) -> None:
+    """A Stanford-format (colbert-ir) checkpoint: an `HF_ColBERT` whose weights are the
+    BERT under `bert.` plus `linear.weight`, and its settings in artifact.metadata."""
+    from safetensors.torch import save_file
+
+    _tokenizer(folder, extra=("[unused0]", "[unused1]"))
+    bert = _bert(seed)
+    bert.config.architectures = ["HF_ColBERT"]
+    bert.config.save_pretrained(str(folder))
+    torch.manual_seed(seed + 1)
+    state = {f"bert.{k}": v.contiguous() for k, v in bert.state_dict().items()}
+    state["linear.weight"] = torch.nn.Linear(32, 16, bias=False).weight.detach().contiguous()
+    save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    (folder / "artifact.metadata").write_text(json.dumps({
+        "query_token_id": "[unused0]", "doc_token_id": "[unused1]", "query_maxlen": 12,
+        "doc_maxlen": 20, "attend_to_mask_tokens": False, "dim": 16,
+    }, indent=1))
 
 
 def build(name: str, options: dict, seed: int) -> dict:
@@ -141,15 +170,18 @@ def build(name: str, options: dict, seed: int) -> dict:
     from pylate.scores import colbert_scores_pairwise
 
     target = OUT / name
-    with tempfile.TemporaryDirectory() as tmp:
-        _backbone(Path(tmp), seed)
-        torch.manual_seed(seed + 1)
-        model = models.ColBERT(tmp, device="cpu", **options)
-        if target.exists():
-            shutil.rmtree(target)
-        model.save(str(target))
-    for junk in ("README.md",):
-        (target / junk).unlink(missing_ok=True)
+    if target.exists():
+        shutil.rmtree(target)
+    if name == STANFORD:
+        target.mkdir()
+        _stanford(target, seed)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            _backbone(Path(tmp), seed)
+            torch.manual_seed(seed + 1)
+            model = models.ColBERT(tmp, device="cpu", **options)
+            model.save(str(target))
+        (target / "README.md").unlink(missing_ok=True)
 
     model = models.ColBERT(str(target), device="cpu")
     documents = [*DOCUMENTS, LONG]

@@ -50,9 +50,11 @@ Scoring protocol
     by length and packed into batches of at most `batch_tokens` padded tokens) and takes
     MaxSim per unit, `finish` aggregates windows, calibrates and ranks.
 
-Stanford-format checkpoints (`HF_ColBERT`, e.g. colbert-ir/colbertv2.0) are not read
-directly: load and save them once with PyLate (`pylate.models.ColBERT(path).save(out)`),
-which writes this format.
+Stanford-format checkpoints (colbert-ir's `HF_ColBERT`, e.g. colbert-ir/colbertv2.0)
+are read as PyLate reads them: the transformer and `linear.weight` from the folder's
+weights, the settings from `artifact.metadata` (`query_token_id`, `doc_token_id`,
+`query_maxlen`, `doc_maxlen`, `attend_to_mask_tokens`; markers default to
+[unused0]/[unused1]), PyLate's defaults for the rest.
 """
 
 from __future__ import annotations
@@ -146,23 +148,36 @@ def _is_module(kind: str, name: str) -> bool:
     return str(kind).rsplit(".", 1)[-1] == name
 
 
-def read_modules(folder: Path) -> tuple[Path, list[Path]]:
-    """The transformer folder and the Dense folders, in order, of a PyLate checkpoint.
+@dataclass(frozen=True, slots=True)
+class CheckpointLayout:
+    """Where a ColBERT checkpoint keeps its parts.
+
+    - `transformer`: the folder of the transformer and its tokenizer;
+    - `dense`: the Dense module folders, in order (PyLate layout);
+    - `stanford`: a Stanford-format (colbert-ir) checkpoint, whose projection is the
+      `linear.weight` of the transformer's own weights file and whose settings are in
+      `artifact.metadata`.
+    """
+
+    transformer: Path
+    dense: tuple[Path, ...] = ()
+    stanford: bool = False
+
+
+def read_layout(folder: Path) -> CheckpointLayout:
+    """The layout of the ColBERT checkpoint in `folder`.
 
     Raises `ModelLoadError` naming what is missing when `folder` is not one.
     """
     modules_file = folder / "modules.json"
     if not modules_file.is_file():
         config = _read_json(folder / "config.json") if (folder / "config.json").is_file() else {}
-        if "HF_ColBERT" in (config.get("architectures") or []):
-            raise ModelLoadError(
-                f"{folder} is a Stanford-format ColBERT checkpoint (HF_ColBERT); convert it "
-                "once with PyLate: pylate.models.ColBERT(PATH).save(OUT), then use colbert:OUT"
-            )
+        if (config.get("architectures") or [None])[0] == "HF_ColBERT":
+            return CheckpointLayout(folder, stanford=True)
         raise ModelLoadError(
             f"{folder} is not a ColBERT checkpoint: no modules.json (a PyLate checkpoint "
-            "lists a Transformer and a Dense projection there); for a cross-encoder use "
-            "cross-encoder:PATH"
+            "lists a Transformer and a Dense projection there) and its config.json does not "
+            "name the HF_ColBERT architecture; for a cross-encoder use cross-encoder:PATH"
         )
     try:
         entries = json.loads(modules_file.read_text(encoding="utf-8"))
@@ -170,7 +185,7 @@ def read_modules(folder: Path) -> tuple[Path, list[Path]]:
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise ModelLoadError(f"cannot read {modules_file}: {exc}") from exc
     transformers = [folder / p for k, p in kinds if _is_module(k, "Transformer")]
-    dense = [folder / p for k, p in kinds if _is_module(k, "Dense")]
+    dense = tuple(folder / p for k, p in kinds if _is_module(k, "Dense"))
     if len(transformers) != 1:
         raise ModelLoadError(
             f"{modules_file} lists {len(transformers)} Transformer modules; a ColBERT "
@@ -182,7 +197,29 @@ def read_modules(folder: Path) -> tuple[Path, list[Path]]:
             f"(modules: {', '.join(k for k, _ in kinds)}); for a sentence-transformers "
             "bi-encoder use bi-encoder:PATH"
         )
-    return transformers[0], dense
+    return CheckpointLayout(transformers[0], dense)
+
+
+def read_stanford_settings(folder: Path) -> ColbertSettings:
+    """A Stanford-format checkpoint's settings from `artifact.metadata`, with PyLate's
+    defaults for what it leaves out ([unused0]/[unused1] markers)."""
+    path = folder / "artifact.metadata"
+    meta = _read_json(path) if path.is_file() else {}
+
+    def pick(key: str, default: Any) -> Any:
+        value = meta.get(key)
+        return default if value is None else value
+
+    try:
+        return ColbertSettings(
+            query_prefix=str(pick("query_token_id", "[unused0]")),
+            document_prefix=str(pick("doc_token_id", "[unused1]")),
+            query_length=int(pick("query_maxlen", DEFAULT_QUERY_LENGTH)),
+            document_length=int(pick("doc_maxlen", DEFAULT_DOCUMENT_LENGTH)),
+            attend_to_expansion_tokens=bool(pick("attend_to_mask_tokens", False)),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ModelLoadError(f"{path}: a ColBERT setting has the wrong type: {exc}") from exc
 
 
 def read_settings(folder: Path, transformer: Path) -> ColbertSettings:
@@ -252,6 +289,22 @@ def _load_weights(folder: Path) -> dict[str, Any]:
     if binary.is_file():
         return dict(torch.load(str(binary), map_location="cpu", weights_only=True))
     raise ModelLoadError(f"{folder} holds no model.safetensors or pytorch_model.bin")
+
+
+def load_stanford_projection(folder: Path) -> Any:
+    """The `linear.weight` (no bias) of a Stanford-format checkpoint as a torch module."""
+    import torch
+
+    weights = _load_weights(folder)
+    if "linear.weight" not in weights:
+        raise ModelLoadError(
+            f"{folder}: an HF_ColBERT checkpoint keeps its projection as linear.weight in "
+            "its weights file, and this one has none"
+        )
+    weight = weights["linear.weight"]
+    linear = torch.nn.Linear(int(weight.shape[1]), int(weight.shape[0]), bias=False)
+    linear.load_state_dict({"weight": weight})
+    return linear
 
 
 def load_dense(folder: Path) -> Any:
@@ -329,8 +382,12 @@ class ColbertReranker:
         from transformers import AutoModel, AutoTokenizer
 
         folder = resolve_model_path(model)
-        transformer, dense = read_modules(folder)
-        settings = read_settings(folder, transformer)
+        layout = read_layout(folder)
+        transformer = layout.transformer
+        if layout.stanford:
+            settings = read_stanford_settings(folder)
+        else:
+            settings = read_settings(folder, transformer)
         if query_length is not None:
             settings = replace(settings, query_length=int(query_length))
         if document_length is not None:
@@ -387,7 +444,11 @@ class ColbertReranker:
             raise ModelLoadError(f"cannot load the transformer from {transformer}: {exc}") from exc
         self._device = device or "cpu"
         self._encoder = encoder.eval().to(self._device)
-        self._dense = [load_dense(path) for path in dense]
+        self._dense = (
+            [load_stanford_projection(folder)]
+            if layout.stanford
+            else [load_dense(path) for path in layout.dense]
+        )
         self._wants_token_types = "token_type_ids" in tokenizer.model_input_names
         self._settings = settings
         self._tokenizer = tokenizer
