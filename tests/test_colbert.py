@@ -196,7 +196,7 @@ def test_spec_and_cli(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["rerank", query, "--model", f"colbert:{DATA / 'default'}",
                                       "--docs", str(docs), "--json", "--top-n", "3"])
     assert result.exit_code == 0, result.output
-    out = json.loads(result.output[result.output.index("{"):])
+    out = json.loads(result.stdout)
     want = np.asarray(RECORD["variants"]["default"]["pairwise"][0])
     assert [r["index"] for r in out["results"]] == list(np.argsort(-want, kind="stable")[:3])
     for r in out["results"]:
@@ -256,6 +256,11 @@ def test_untrusted_activation(tmp_path: Path) -> None:
     path.write_text(json.dumps({**json.loads(path.read_text()),
                                 "activation_function": "evil.module.Act"}))
     with pytest.raises(ModelLoadError, match="not a torch module"):
+        ColbertReranker(str(folder))
+    config = json.loads(path.read_text())
+    del config["activation_function"]
+    path.write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="names no activation_function"):
         ColbertReranker(str(folder))
 
 

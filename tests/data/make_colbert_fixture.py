@@ -93,8 +93,12 @@ VARIANTS = {
     },
     # A Stanford-format checkpoint, read as PyLate reads colbert-ir/colbertv2.0.
     "stanford": {},
+    # Two Dense modules (PyLate appends one when asked for another embedding size), the
+    # first with a tanh activation.
+    "chain": {"query_length": 14, "document_length": 28, "embedding_size": 16},
 }
 STANFORD = "stanford"
+CHAIN = "chain"
 
 
 def _tokenizer(folder: Path, extra: tuple[str, ...] = ()) -> None:
@@ -181,6 +185,14 @@ def build(name: str, options: dict, seed: int) -> dict:
             torch.manual_seed(seed + 1)
             model = models.ColBERT(tmp, device="cpu", **options)
             model.save(str(target))
+        if name == CHAIN:
+            model = models.ColBERT(str(target), device="cpu", embedding_size=8)
+            shutil.rmtree(target)
+            model.save(str(target))
+            dense = target / "1_Dense" / "config.json"
+            config = json.loads(dense.read_text())
+            config["activation_function"] = "torch.nn.modules.activation.Tanh"
+            dense.write_text(json.dumps(config, indent=4))
         (target / "README.md").unlink(missing_ok=True)
 
     model = models.ColBERT(str(target), device="cpu")

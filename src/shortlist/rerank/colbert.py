@@ -291,7 +291,7 @@ def _load_weights(folder: Path) -> dict[str, Any]:
     raise ModelLoadError(f"{folder} holds no model.safetensors or pytorch_model.bin")
 
 
-def load_stanford_projection(folder: Path) -> Any:
+def load_stanford_projection(folder: Path, device: str = "cpu") -> Any:
     """The `linear.weight` (no bias) of a Stanford-format checkpoint as a torch module."""
     import torch
 
@@ -304,11 +304,12 @@ def load_stanford_projection(folder: Path) -> Any:
     weight = weights["linear.weight"]
     linear = torch.nn.Linear(int(weight.shape[1]), int(weight.shape[0]), bias=False)
     linear.load_state_dict({"weight": weight})
-    return linear
+    return linear.to(device)
 
 
-def load_dense(folder: Path) -> Any:
-    """One Dense module as a torch callable: `activation(linear(x))` (+ residual)."""
+def load_dense(folder: Path, device: str = "cpu") -> Any:
+    """One Dense module as a torch callable on `device`: `activation(linear(x))`
+    (+ residual)."""
     import torch
 
     config = _read_json(folder / "config.json")
@@ -319,9 +320,10 @@ def load_dense(folder: Path) -> Any:
         residual = bool(config.get("use_residual", False))
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelLoadError(f"{folder}/config.json is not a Dense config: {exc}") from exc
-    activation = _activation(
-        str(config.get("activation_function", "torch.nn.modules.linear.Identity"))
-    )
+    if "activation_function" not in config:
+        # PyLate and sentence-transformers both refuse a Dense config without one.
+        raise ModelLoadError(f"{folder}/config.json names no activation_function")
+    activation = _activation(str(config["activation_function"])).to(device)
     linear = torch.nn.Linear(n_in, n_out, bias=bias)
     state = {k: v for k, v in weights.items() if k.startswith("linear.")}
     try:
@@ -334,6 +336,8 @@ def load_dense(folder: Path) -> Any:
             raise ModelLoadError(f"{folder}: use_residual is set but residual.weight is missing")
         projection = torch.nn.Linear(n_in, n_out, bias=False)
         projection.load_state_dict({"weight": weights["residual.weight"]})
+        projection = projection.to(device)
+    linear = linear.to(device)
 
     def forward(x: Any) -> Any:
         y = activation(linear(x))
@@ -445,9 +449,9 @@ class ColbertReranker:
         self._device = device or "cpu"
         self._encoder = encoder.eval().to(self._device)
         self._dense = (
-            [load_stanford_projection(folder)]
+            [load_stanford_projection(folder, self._device)]
             if layout.stanford
-            else [load_dense(path) for path in layout.dense]
+            else [load_dense(path, self._device) for path in layout.dense]
         )
         self._wants_token_types = "token_type_ids" in tokenizer.model_input_names
         self._settings = settings
