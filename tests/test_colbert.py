@@ -53,6 +53,23 @@ def test_scores_equal_pylate(variant: str, models: dict[str, ColbertReranker]) -
         assert raw[LONG] >= truncated - 1e-6  # best window, never worse than the first
 
 
+@pytest.mark.parametrize("variant", list(RECORD["config_variants"]))
+def test_config_variants_equal_pylate(variant: str, tmp_path: Path) -> None:
+    """Settings that live only in the sentence-transformers config (a default prompt)
+    change the scores as they change PyLate's."""
+    recorded = RECORD["config_variants"][variant]
+    folder = _copy(recorded["base"], tmp_path)
+    path = folder / "config_sentence_transformers.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **recorded["config"]}))
+    model = ColbertReranker(str(folder))
+    documents = RECORD["documents"][:LONG]
+    got = [model.score_pairs([(q, d) for d in documents]) for q in RECORD["queries"]]
+    want = np.asarray(recorded["pairwise"])[:, :LONG]
+    assert np.allclose(got, want, atol=1e-4, rtol=0)
+    base = np.asarray(RECORD["variants"][recorded["base"]]["pairwise"])[:, :LONG]
+    assert not np.allclose(want, base, atol=1e-3), "the variant must change the scores"
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_token_counts_equal_pylate(variant: str, models: dict[str, ColbertReranker]) -> None:
     """Query vectors (expansion included or not) and document vectors after the skiplist

@@ -100,6 +100,28 @@ VARIANTS = {
 STANFORD = "stanford"
 CHAIN = "chain"
 
+CONFIG_VARIANTS = {
+    # A checkpoint variant that differs only in config_sentence_transformers.json (no
+    # weights of its own): a default prompt, which sentence-transformers prepends to
+    # queries and documents alike.
+    "prompt": ("default", {"default_prompt_name": "query",
+                           "prompts": {"query": "search: ", "document": ""}}),
+}
+
+
+def config_variant(base: str, config: dict) -> dict:
+    """PyLate's scores for `base` with `config` merged into its sentence-transformers
+    config (the test applies the same change to a copy)."""
+    from pylate import models
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / base
+        shutil.copytree(OUT / base, folder)
+        path = folder / "config_sentence_transformers.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), **config}))
+        scores = _scores(models.ColBERT(str(folder), device="cpu"))
+    return {"base": base, "config": config, **scores}
+
 
 def _tokenizer(folder: Path, extra: tuple[str, ...] = ()) -> None:
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
@@ -170,8 +192,6 @@ def _stanford(folder: Path, seed: int) -> None:
 
 def build(name: str, options: dict, seed: int) -> dict:
     from pylate import models
-    from pylate.rank import rerank
-    from pylate.scores import colbert_scores_pairwise
 
     target = OUT / name
     if target.exists():
@@ -195,7 +215,14 @@ def build(name: str, options: dict, seed: int) -> dict:
             dense.write_text(json.dumps(config, indent=4))
         (target / "README.md").unlink(missing_ok=True)
 
-    model = models.ColBERT(str(target), device="cpu")
+    scores = _scores(models.ColBERT(str(target), device="cpu"))
+    return {"options": options, **scores}
+
+
+def _scores(model: Any) -> dict:
+    from pylate.rank import rerank
+    from pylate.scores import colbert_scores_pairwise
+
     documents = [*DOCUMENTS, LONG]
     q = model.encode(QUERIES, is_query=True, batch_size=2)
     d = model.encode(documents, is_query=False, batch_size=3)
@@ -214,7 +241,6 @@ def build(name: str, options: dict, seed: int) -> dict:
         for per_query in ranked
     ]
     return {
-        "options": options,
         "query_tokens": [int(x.shape[0]) for x in q],
         "document_tokens": [int(x.shape[0]) for x in d],
         "pairwise": pairwise,
@@ -244,6 +270,7 @@ def main() -> None:
             name: build(name, options, seed)
             for seed, (name, options) in enumerate(VARIANTS.items())
         },
+        "config_variants": {name: config_variant(*spec) for name, spec in CONFIG_VARIANTS.items()},
     }
     (OUT / "pylate_scores.json").write_text(json.dumps(record, indent=1) + "\n")
     print(json.dumps(record["versions"]))
