@@ -81,7 +81,7 @@ from shortlist.rerank.base import (
     rerank_planned,
 )
 from shortlist.rerank.cross_encoder import AGGREGATES, CPU_BATCH_TOKENS, aggregate_windows
-from shortlist.runtime.models import pack_batches, resolve_model_path
+from shortlist.runtime.models import cut_to_tokens, pack_batches, resolve_model_path
 from shortlist.types import Ranking
 from shortlist.validate import check_candidates
 
@@ -624,7 +624,7 @@ class ColbertReranker:
             return [], []
         prepared = [self._prepare(t) for t in texts]
         if max_tokens is not None:
-            prepared = self._cut_to_tokens(prepared, max_tokens)
+            prepared = cut_to_tokens(self._tokenizer, prepared, max_tokens)
         enc = self._tokenizer(
             prepared,
             truncation=True,
@@ -637,19 +637,6 @@ class ColbertReranker:
         windows = [tuple(_insert_marker(list(ids), self._document_prefix_id))
                    for ids in enc["input_ids"]]
         return windows, [int(o) for o in enc["overflow_to_sample_mapping"]]
-
-    def _cut_to_tokens(self, texts: list[str], limit: int) -> list[str]:
-        enc = self._tokenizer(
-            texts,
-            add_special_tokens=False,
-            truncation=True,
-            max_length=limit + 1,
-            return_offsets_mapping=True,
-        )
-        return [
-            t[: offsets[limit - 1][1]] if len(offsets) > limit else t
-            for t, offsets in zip(texts, enc["offset_mapping"], strict=True)
-        ]
 
     def query_embeddings(self, queries: Sequence[QueryTokens]) -> list[np.ndarray]:
         """L2-normalised query token vectors, (tokens, dim) float32 per query."""
