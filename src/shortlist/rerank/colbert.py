@@ -80,12 +80,15 @@ from shortlist.rerank.base import (
     candidate_text,
     rerank_planned,
 )
-from shortlist.rerank.cross_encoder import AGGREGATES, CPU_BATCH_TOKENS, aggregate_windows
+from shortlist.rerank.cross_encoder import (
+    AGGREGATES,
+    CPU_BATCH_TOKENS,
+    GPU_BATCH_TOKENS,
+    aggregate_windows,
+)
 from shortlist.runtime.models import cut_to_tokens, pack_batches, resolve_model_path
 from shortlist.types import Ranking
 from shortlist.validate import check_candidates
-
-GPU_BATCH_TOKENS = 32768
 
 # PyLate's defaults (pylate/models/colbert.py) for settings a checkpoint leaves out.
 DEFAULT_QUERY_PREFIX = "[Q] "
@@ -107,7 +110,7 @@ class ColbertSettings:
     attend_to_expansion_tokens: bool = False
     skiplist_words: tuple[str, ...] = DEFAULT_SKIPLIST
     do_lower_case: bool = False
-    prompt: str = ""
+    prompt: str = ""  # the default prompt, prepended to queries and documents alike
 
 
 @dataclass(frozen=True, slots=True)
