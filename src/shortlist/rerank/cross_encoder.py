@@ -46,7 +46,7 @@ from shortlist.rerank.base import (
     rerank_planned,
 )
 from shortlist.runtime import Backend, BackendOptions, load_backend
-from shortlist.runtime.models import pack_batches, resolve_model_path
+from shortlist.runtime.models import cut_to_tokens, pack_batches, resolve_model_path
 from shortlist.types import Ranking
 from shortlist.validate import check_candidates
 
@@ -370,19 +370,7 @@ class CrossEncoderReranker:
 
     def _cut_to_tokens(self, texts: Sequence[str], limit: int) -> list[str]:
         """Each text cut after its first `limit` tokens (no special tokens counted)."""
-        if not texts:
-            return []
-        enc = self._tokenizer(
-            list(texts),
-            add_special_tokens=False,
-            truncation=True,
-            max_length=limit + 1,
-            return_offsets_mapping=True,
-        )
-        return [
-            t[: offsets[limit - 1][1]] if len(offsets) > limit else t
-            for t, offsets in zip(texts, enc["offset_mapping"], strict=True)
-        ]
+        return cut_to_tokens(self._tokenizer, texts, limit)
 
     def _truncate_queries(self, queries: Sequence[str]) -> dict[str, str]:
         unique = list(dict.fromkeys(queries))

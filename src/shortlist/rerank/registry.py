@@ -5,14 +5,16 @@ Grammar (the kind is everything before the first ':'):
     none
     bi-encoder[:MODEL]                      MODEL as for `shortlist.retrieve.encoders.load_encoder`
     cross-encoder:HF_ID_OR_PATH[?PARAMS]    PARAMS = name=value&... (see `describe_specs()`)
+    colbert:HF_ID_OR_PATH[?PARAMS]          a PyLate-format ColBERT checkpoint
     cohere:MODEL | voyage:MODEL | jina:MODEL
     tei:URL                                 the URL is kept whole, ':' and '?' included
     listwise:URL?model=NAME[&PARAMS]        an OpenAI-compatible chat server (RankGPT)
     cascade:SPEC_A>M>SPEC_B                 A scores all candidates, keeps M for B
 
-Only `cross-encoder` and `listwise` take a query part, and only its LAST '?' starts it,
-so a path with a '?' earlier still works. `cascade` splits at the first `>M>` (M an integer), so
-B may itself be a cascade. Switching models is a change of this string, not of code.
+Only kinds with parameters (`cross-encoder`, `colbert`, `listwise`) take a query part,
+and only its LAST '?' starts it, so a path with a '?' earlier still works. `cascade`
+splits at the first `>M>` (M an integer), so B may itself be a cascade. Switching models is
+a change of this string, not of code.
 """
 
 from __future__ import annotations
@@ -123,6 +125,14 @@ def _listwise(spec: RerankerSpec, **options: Any) -> Reranker:
     return ListwiseReranker(spec.target, **{**options, **params, "name": str(spec)})
 
 
+def _colbert(spec: RerankerSpec, **options: Any) -> Reranker:
+    from shortlist.rerank.colbert import ColbertReranker
+
+    kwargs = {**options, **dict(spec.params)}
+    reranker: Reranker = ColbertReranker(spec.target, name=str(spec), **kwargs)
+    return reranker
+
+
 def _api(module: str, cls: str) -> Callable[..., Reranker]:
     def factory(spec: RerankerSpec, **options: Any) -> Reranker:
         import importlib
@@ -180,6 +190,21 @@ REGISTRY: dict[str, _Kind] = {
             "device": Param(str, "torch device, e.g. cpu or cuda"),
         },
         options=("cache_dir", "device", "num_threads"),
+    ),
+    "colbert": _Kind(
+        _colbert,
+        "late interaction (ColBERT, PyLate checkpoint): MaxSim over token embeddings",
+        "colbert:lightonai/answerai-colbert-small-v1",
+        "required",
+        params={
+            "query_length": Param(_positive_int, "query tokens incl. marker and expansion"),
+            "document_length": Param(_positive_int, "tokens per document window"),
+            "batch_tokens": Param(_positive_int, "token budget per batch"),
+            "aggregate": Param(str, "how window scores of a long document combine, e.g. max"),
+            "window_stride": Param(_positive_int, "tokens shared by consecutive windows"),
+            "device": Param(str, "torch device, e.g. cpu or cuda"),
+        },
+        options=("device", "num_threads"),
     ),
     "cohere": _Kind(
         _api("shortlist.rerank.api.cohere", "CohereReranker"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +49,24 @@ def pack_batches(
     if current:
         batches.append(np.asarray(current, dtype=np.int64))
     return batches
+
+
+def cut_to_tokens(tokenizer: Any, texts: Sequence[str], limit: int) -> list[str]:
+    """Each text cut after its first `limit` tokens of `tokenizer` (a fast tokenizer; no
+    special tokens counted), at the end of that token's characters."""
+    if not texts:
+        return []
+    enc = tokenizer(
+        list(texts),
+        add_special_tokens=False,
+        truncation=True,
+        max_length=limit + 1,
+        return_offsets_mapping=True,
+    )
+    return [
+        t[: offsets[limit - 1][1]] if len(offsets) > limit else t
+        for t, offsets in zip(texts, enc["offset_mapping"], strict=True)
+    ]
 
 
 def resolve_model_path(model: str) -> Path:
