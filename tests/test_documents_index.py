@@ -75,6 +75,9 @@ def test_mixed_folder_is_indexed_searched_and_cited(folder: Path, tmp_path: Path
     )  # fmt: skip
     assert prompt.exit_code == 0, prompt.stderr
     assert "[1] (maint-guide-excerpt.pdf p. 2)\n" in prompt.stdout
+    text_out = run_cli("search", "dupload", "--index", index, "--mode", "bm25",
+                       "--filter", "format=pdf", "-k", "1")  # fmt: skip
+    assert "[maint-guide-excerpt.pdf p. 2]" in text_out.stdout
 
 
 def test_bad_files_one_line_each_and_skip_bad_indexes_the_rest(
@@ -175,3 +178,24 @@ def test_sync_needs_one_folder(folder: Path, tmp_path: Path) -> None:
     assert run_cli("index", str(folder), "--index", index, "--no-dense").exit_code == 0
     r = run_cli("add", str(folder / "upload.html"), "--index", index, "--sync")
     assert r.exit_code == 2 and "pass a folder" in r.stderr
+
+
+@needs_extra("serve")
+def test_the_server_cites_page_and_section(folder: Path, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from shortlist.corpus.readers import read_corpus
+    from shortlist.serve.app import ServeConfig, create_app
+    from shortlist.store.index import Index
+
+    index = Index.create(tmp_path / "idx", read_corpus([folder], on_note=[].append), dense=False)
+    with TestClient(create_app(ServeConfig(), {}, index)) as client:
+        r = client.post(
+            "/v1/search",
+            json={"query": "dupload.conf manual page default_host", "top_n": 1,
+                  "rerank": False, "filter": {"format": "html"}},
+        )  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert r.json()["results"][0]["citation"] == (
+        "upload.html § Chapter 9. Uploading the package › 9.1. Uploading to the Debian archive"
+    )
