@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import io
+import logging
 import re
 import time
 import warnings
@@ -180,6 +181,8 @@ def main() -> None:
     parser.add_argument("--pdf-reference", help="plain text of the same document")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    # pypdf logs a line per odd font (e.g. "fontTools is required ..."); the text is compared.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
 
     html_files = [f.read_bytes() for f in files_of(args.html, args.html_glob)]
     if html_files:
