@@ -120,6 +120,19 @@ def test_skip_bad_reads_the_rest(tmp_path: Path) -> None:
     assert sorted(Path(b.path).name for b in bad) == sorted(p.name for p in BAD.iterdir())
 
 
+def test_hidden_and_navigation_elements_are_dropped() -> None:
+    raw = (MIXED / "upload.html").read_bytes().replace(
+        b"<body>",
+        b'<body><div hidden>Hidden words</div><nav>Site menu</nav>'
+        b'<div role="navigation">Jump to</div><script>var tracking = 1;</script>',
+        1,
+    )
+    text = extract(raw, "html").text
+    assert text.startswith("Chapter 9. Uploading the package")
+    for dropped in ("Hidden words", "Site menu", "Jump to", "tracking"):
+        assert dropped not in text
+
+
 def test_declared_encodings() -> None:
     raw = (BAD / "latin1-undeclared.html").read_bytes()
     declared = raw.replace(b"<head>", b'<head><meta charset="iso-8859-1">', 1)
@@ -142,7 +155,7 @@ def test_format_option_reads_a_file_without_its_extension(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(
     ("name", "module"),
-    [("upload.html", "lxml.html"), ("maint-guide-excerpt.pdf", "pdfminer"),
+    [("upload.html", "selectolax.lexbor"), ("maint-guide-excerpt.pdf", "pdfminer"),
      ("new-maintainer.docx", "docx")],
 )  # fmt: skip
 def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch, name: str, module: str) -> None:

@@ -47,6 +47,7 @@ HEAVY = frozenset(
         "langchain_core",
         "llama_index",
         "lxml",
+        "selectolax",
         "pdfminer",
         "docx",
     }

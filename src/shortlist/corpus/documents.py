@@ -5,16 +5,17 @@ title, and `Region` records mapping stretches of that text to their place in the
 (heading path, PDF page, code blocks kept whole). The chunker turns regions into passage
 metadata (``section``, ``page``), and `shortlist.types.citation_label` into citations.
 
-- **HTML** (lxml, extra ``documents``): ``<script>``, ``<style>``, navigation
+- **HTML** (selectolax, extra ``documents``): ``<script>``, ``<style>``, navigation
   (``<nav>``, ``role="navigation"``, ``<aside>``, ``<footer>``, and the navigation blocks
   of DocBook and Sphinx manuals by class) and forms are dropped; ``<h1>``..``<h6>``
   give the heading path; ``<pre>`` is kept verbatim and whole; the ``<title>`` is the
   title. The encoding is the byte-order mark, else the declared one (``<meta charset>``
   or the XML declaration), else UTF-8; bytes that are none of these are an error, never
-  a guess. lxml was chosen over selectolax and BeautifulSoup by
-  ``benchmarks/extract_speed.py`` (docs/RESULTS.md, "Document extraction"): it tied
-  with selectolax on speed and on words recovered, BeautifulSoup was 5x slower, and
-  python-docx needs lxml anyway.
+  a guess. selectolax was chosen over lxml and BeautifulSoup by
+  ``benchmarks/extract_speed.py`` (docs/RESULTS.md, "Document extraction"): the same
+  words came out of all three, selectolax was 1.2-1.7x faster than lxml and 6-7x
+  faster than BeautifulSoup, and its parser follows the HTML5 parsing rules browsers
+  use (lxml's libxml2 parser predates them).
 - **PDF** (pdfminer.six, extra ``documents``): the text of each page, pages separated by a
   blank line, each page one region with its 1-based number. A page without a text
   layer (a scan) is reported in `Extracted.notes` and not indexed; a file where no page
@@ -292,42 +293,47 @@ class HtmlEvents:
         return Extracted(text=text, title=title, regions=tuple(self.blocks.regions))
 
 
-_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
-
-
 def extract_html(raw: bytes) -> Extracted:
-    """`Extracted` of an HTML file, parsed by lxml."""
-    html = require("lxml.html", EXTRA, "reading HTML")
-    etree = require("lxml.etree", EXTRA, "reading HTML")
-    # lxml refuses a str that keeps its XML declaration; the text is decoded already.
-    text = _XML_DECLARATION.sub("", decode_html(raw), count=1)
-    try:
-        root = html.document_fromstring(text)
-    except (etree.ParserError, ValueError) as exc:
-        raise ExtractionError(f"not readable as HTML ({exc})") from None
+    """`Extracted` of an HTML file, parsed by selectolax (Lexbor, an HTML5 parser)."""
+    lexbor = require("selectolax.lexbor", EXTRA, "reading HTML")
+    tree = lexbor.LexborHTMLParser(decode_html(raw))
     events = HtmlEvents()
-    walk_lxml(root, events)
-    title = root.find(".//title")
-    return events.finish(title.text_content() if title is not None else "")
+    if tree.root is not None:
+        walk_selectolax(tree.root, events)
+    title = tree.css_first("title")
+    return events.finish(title.text(deep=True) if title is not None else "")
 
 
-def walk_lxml(root: Any, events: HtmlEvents) -> None:
-    """Feed an lxml tree to `events` in document order, skipping what `skipped` says."""
+def _attribute(node: Any) -> Callable[[str], str | None]:
+    """An attribute getter: None when absent, "" for one without a value (``hidden``)."""
+    attributes = node.attributes
+
+    def get(name: str) -> str | None:
+        return (attributes[name] or "") if name in attributes else None
+
+    return get
+
+
+def walk_selectolax(root: Any, events: HtmlEvents) -> None:
+    """Feed a selectolax tree to `events` in document order, skipping what `skipped` says."""
     # Iterative: real pages nest deeper than Python's recursion limit.
     stack: list[tuple[Any, bool]] = [(root, False)]
     while stack:
-        el, leaving = stack.pop()
+        node, leaving = stack.pop()
+        tag = node.tag
         if leaving:
-            events.end(el.tag.lower())
-        elif isinstance(el.tag, str) and not events.skipped(el.tag.lower(), el.get):
-            events.start(el.tag.lower())
-            if el.text:
-                events.text(el.text)
-            stack.append((el, True))
-            stack.extend((child, False) for child in reversed(el))
-            continue  # its tail comes after its end
-        if el.tail:  # text after an element (or a comment) belongs to its parent
-            events.text(el.tail)
+            events.end(tag)
+        elif tag == "-text":
+            events.text(node.text_content or "")
+        elif not tag.startswith(("-", "!")) and not events.skipped(tag, _attribute(node)):
+            events.start(tag)  # comments and the doctype ("-comment", "!doctype") are skipped
+            stack.append((node, True))
+            children = []
+            child = node.child
+            while child is not None:
+                children.append(child)
+                child = child.next
+            stack.extend((c, False) for c in reversed(children))
 
 
 # -------------------------------------------------------------------------------- PDF
