@@ -132,6 +132,7 @@ def test_sync_re_encodes_only_what_changed(
     assert encoded
 
     encoded.clear()
+    before = (Path(index) / "CURRENT").read_text()
     assert sync(index, folder) | {"seconds": 0} == {
         "index": index, "folder": str(folder), "added": 0, "changed": 0, "removed": 0,
         "unchanged": 4, "failed": 0, "added_passages": 0, "documents": 4,
@@ -139,6 +140,7 @@ def test_sync_re_encodes_only_what_changed(
     }  # fmt: skip
     assert encoded == []  # an unchanged folder encodes nothing
     generation = (Path(index) / "CURRENT").read_text()
+    assert generation == before  # and writes no new generation
 
     md = folder / "local-project-installs.md"
     md.write_text(md.read_text(encoding="utf-8") + "\n## Uninstalling\n\nRun pip uninstall.\n")
@@ -171,6 +173,25 @@ def test_sync_re_encodes_only_what_changed(
     report = sync(index, folder)
     assert (report["added"], report["changed"], report["removed"]) == (0, 0, 0)
     assert encoded == []
+
+
+def test_sync_keeps_the_old_version_of_a_file_that_became_unreadable(
+    folder: Path, tmp_path: Path
+) -> None:
+    index = str(tmp_path / "idx")
+    assert run_cli("index", str(folder), "--index", index, "--no-dense").exit_code == 0
+    (folder / "new-maintainer.docx").write_bytes((DOCS / "bad" / "not-really.docx").read_bytes())
+    r = run_cli("add", str(folder), "--index", index, "--sync")
+    assert r.exit_code == 2 and "not a Word .docx file" in r.stderr
+    r = run_cli("add", str(folder), "--index", index, "--sync", "--skip-bad", "--json")
+    assert r.exit_code == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert (report["changed"], report["failed"], report["unchanged"]) == (0, 1, 3)
+    assert "skipped " in r.stderr and "new-maintainer.docx" in r.stderr
+    hits = json.loads(
+        run_cli("search", "debian-mentors", "--index", index, "--mode", "bm25", "--json").stdout
+    )["results"]
+    assert any(h["doc_id"] == "new-maintainer.docx" for h in hits)
 
 
 def test_sync_needs_one_folder(folder: Path, tmp_path: Path) -> None:
