@@ -133,6 +133,15 @@ def test_hidden_and_navigation_elements_are_dropped() -> None:
         assert dropped not in text
 
 
+def test_offsets_hold_when_control_characters_are_dropped() -> None:
+    raw = (MIXED / "upload.html").read_bytes().replace(b"<p>", b"<p>\x00\x0c", 3)
+    result = extract(raw, "html")
+    assert "\x00" not in result.text
+    for region in result.regions:  # every region still holds exactly one whole block
+        block = result.text[region.start : region.end]
+        assert block == (block.strip("\n") if region.whole else block.strip()) and block
+
+
 def test_declared_encodings() -> None:
     raw = (BAD / "latin1-undeclared.html").read_bytes()
     declared = raw.replace(b"<head>", b'<head><meta charset="iso-8859-1">', 1)

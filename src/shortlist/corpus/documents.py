@@ -251,6 +251,8 @@ class HtmlEvents:
 
     def text(self, text: str) -> None:
         # Line breaks in HTML source are spaces; only <br> (and <pre>) break a line.
+        # Cleaned here, before offsets exist: a NUL dropped later would shift regions.
+        text = _clean(text)
         self._line.append(text if self._pre else _SPACES.sub(" ", text))
 
     def end(self, tag: str) -> None:
@@ -286,10 +288,10 @@ class HtmlEvents:
         self._pre = 0
         self._heading = None
         self._flush()
-        text = _clean(self.blocks.text())
+        text = self.blocks.text()
         if not text.strip():
             raise ExtractionError("no text found in the HTML (after dropping navigation)")
-        title = _SPACES.sub(" ", title).strip() or self.first_h1
+        title = _SPACES.sub(" ", _clean(title)).strip() or self.first_h1
         return Extracted(text=text, title=title, regions=tuple(self.blocks.regions))
 
 
@@ -442,7 +444,7 @@ def extract_docx(raw: bytes) -> Extracted:
     for item in items:
         if hasattr(item, "rows"):  # a table: one block, a line per row
             rows = [
-                " | ".join(_SPACES.sub(" ", cell.text).strip() for cell in row.cells)
+                " | ".join(_SPACES.sub(" ", _clean(cell.text)).strip() for cell in row.cells)
                 for row in item.rows
             ]
             blocks.add("\n".join(rows), tuple(t for _, t in path))
