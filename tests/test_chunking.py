@@ -223,6 +223,34 @@ def test_offsets_coverage_size_and_overlap(text: str, size: int, overlap_frac: f
             )
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    blocks=st.lists(
+        st.tuples(_text, st.integers(0, 2), st.booleans()), min_size=1, max_size=6
+    ),
+    size=st.integers(1, 12),
+    overlap_frac=st.floats(0, 0.99),
+)
+def test_regions_offsets_coverage_and_locations(
+    blocks: list[tuple[str, int, bool]], size: int, overlap_frac: float
+) -> None:
+    overlap = min(size - 1, int(size * overlap_frac))
+    text, regions = "", []
+    for body, section, whole in blocks:
+        body = body.strip() or "x"
+        start = len(text) + (2 if text else 0)
+        text += ("\n\n" if text else "") + body
+        regions.append(Region(start, len(text), section=(f"s{section}",), whole=whole))
+    doc = Document(id="doc", text=text, regions=tuple(regions))
+    passages = Chunker(size=size, overlap=overlap, unit="words").chunk(doc)
+    check_invariants(doc, passages)
+    for p in passages:
+        inside = [r for r in regions if r.start < p.end and p.start < r.end]
+        assert len({r.section for r in inside}) == 1  # never spans two sections
+        assert p.metadata["section"] == inside[0].section[0]
+        assert 1 <= len(words(p.text)) <= size
+
+
 # ------------------------------------------------------------------ model tokens
 
 
