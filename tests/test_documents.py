@@ -142,6 +142,15 @@ def test_offsets_hold_when_control_characters_are_dropped() -> None:
         assert block == (block.strip("\n") if region.whole else block.strip()) and block
 
 
+def test_a_gzipped_document_is_read_through(tmp_path: Path) -> None:
+    import gzip
+
+    path = tmp_path / "upload.html.gz"
+    path.write_bytes(gzip.compress((MIXED / "upload.html").read_bytes()))
+    (doc,) = read_corpus([path])
+    assert doc.title == "Chapter 9. Uploading the package" and doc.metadata["ext"] == ".html"
+
+
 def test_declared_encodings() -> None:
     raw = (BAD / "latin1-undeclared.html").read_bytes()
     declared = raw.replace(b"<head>", b'<head><meta charset="iso-8859-1">', 1)

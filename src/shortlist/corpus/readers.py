@@ -590,7 +590,14 @@ def _file_document(
         raw = file.read_bytes()
     except OSError as exc:
         raise _BadRecordError(f"cannot read: {exc.strerror}", None) from None
-    ext = file.suffix.lower()
+    suffixes = [x.lower() for x in file.suffixes]
+    if suffixes and suffixes[-1] == ".gz":  # a single file given as NAME.html.gz
+        suffixes.pop()
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise _BadRecordError(f"not a readable .gz file ({exc})", None) from None
+    ext = suffixes[-1] if suffixes else ""
     fmt = format or DOCUMENT_EXTENSIONS[ext]
     try:
         extracted = extract(raw, fmt)
