@@ -16,6 +16,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "openvino": ("openvino", "nncf"),
     "serve": ("fastapi", "uvicorn", "prometheus_client"),
     "datasets": ("gensim",),
+    "documents": ("selectolax", "pdfminer", "docx"),
 }
 """What each extra of pyproject.toml installs, by top-level module name."""
 

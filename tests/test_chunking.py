@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from shortlist.corpus.chunking import Chunker
 from shortlist.corpus.readers import read_corpus
 from shortlist.errors import InvalidInputError, ModelLoadError
-from shortlist.types import Document, Passage
+from shortlist.types import Document, Passage, Region
 
 
 def words(text: str) -> list[str]:
@@ -124,6 +124,76 @@ def test_manifest_with_unknown_key() -> None:
         Chunker.from_dict({"size": 10, "overlap": 0, "stride": 3})
 
 
+def test_next_window_starts_at_a_sentence_within_the_overlap() -> None:
+    doc = Document(id="d", text="a b c d. e f g h i j k")
+    passages = Chunker(size=6, overlap=3, unit="words").chunk(doc)
+    # 3 words back would be "c"; the sentence "e ..." starts within reach.
+    assert [p.text for p in passages] == ["a b c d. e f", "e f g h i j", "h i j k"]
+
+
+# ------------------------------------------------------------------ structure
+
+
+def _sectioned() -> Document:
+    intro = "Intro words here. More intro."
+    install = "Install it with apt. Then configure it."
+    code = "```\nline one\nline two\nline three\n```"
+    text = f"{intro}\n\n{install}\n\n{code}"
+    a = len(intro)
+    b = a + 2 + len(install)
+    c = b + 2
+    return Document(
+        id="g.md",
+        text=text,
+        metadata={"source": "g.md"},
+        regions=(
+            Region(0, a, section=("Guide",)),
+            Region(a + 2, b, section=("Guide", "Install")),
+            Region(c, len(text), section=("Guide", "Install"), whole=True),
+        ),
+    )
+
+
+def test_passages_never_span_two_sections_and_carry_their_location() -> None:
+    doc = _sectioned()
+    passages = Chunker(size=50, overlap=0, unit="words").chunk(doc)
+    check_invariants(doc, passages)
+    assert [p.metadata["section"] for p in passages] == ["Guide", "Guide › Install"]
+    assert passages[1].text.startswith("Install it") and passages[1].text.endswith("```")
+    for p in passages:
+        assert (p.metadata["char_start"], p.metadata["char_end"]) == (p.start, p.end)
+        assert p.metadata["source"] == "g.md" and "page" not in p.metadata
+
+
+def test_a_code_block_that_fits_is_never_cut() -> None:
+    doc = _sectioned()
+    # 7 words of prose then a 5-word block: 9 would cut inside the block.
+    passages = Chunker(size=9, overlap=0, unit="words").chunk(doc)
+    check_invariants(doc, passages)
+    code = doc.text[doc.regions[2].start :]
+    assert any(p.text == code for p in passages)
+    assert not any(code in p.text and p.text != code for p in passages[2:])
+
+
+def test_pages_become_passage_metadata() -> None:
+    text = "first page text\n\nsecond page text"
+    doc = Document(
+        id="x.pdf", text=text, regions=(Region(0, 15, page=1), Region(17, len(text), page=2))
+    )
+    passages = Chunker(size=50, overlap=0, unit="words").chunk(doc)
+    assert [(p.text, p.metadata["page"]) for p in passages] == [
+        ("first page text", 1),
+        ("second page text", 2),
+    ]
+
+
+def test_regions_must_be_ordered_and_inside_the_text() -> None:
+    with pytest.raises(InvalidInputError, match="out of order"):
+        Document(id="d", text="abc", regions=(Region(0, 5),))
+    with pytest.raises(InvalidInputError, match="out of order"):
+        Document(id="d", text="abcdef", regions=(Region(2, 4), Region(0, 1)))
+
+
 # ------------------------------------------------------------------ properties
 
 _text = st.text(
@@ -144,8 +214,41 @@ def test_offsets_coverage_size_and_overlap(text: str, size: int, overlap_frac: f
     assert all(1 <= len(w) <= size for w in windows)
     for left, right in zip(windows, windows[1:], strict=False):
         shared = [s for s in left if s in right]
-        assert len(shared) == overlap  # exactly `overlap` words carried over
-        assert len(right) > overlap  # and every window moves forward
+        assert len(shared) <= overlap  # at most `overlap` words carried over
+        assert len(right) > len(shared)  # and every window moves forward
+        if len(shared) < overlap:  # only to start at a sentence or paragraph
+            before = text[: right[0][0]]
+            assert before.rstrip().endswith((".", "!", "?")) or "\n\n" in before[-3:] or (
+                before.endswith("\n\n") or re.search(r"\n\s*\n\s*$", before)
+            )
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    blocks=st.lists(
+        st.tuples(_text, st.integers(0, 2), st.booleans()), min_size=1, max_size=6
+    ),
+    size=st.integers(1, 12),
+    overlap_frac=st.floats(0, 0.99),
+)
+def test_regions_offsets_coverage_and_locations(
+    blocks: list[tuple[str, int, bool]], size: int, overlap_frac: float
+) -> None:
+    overlap = min(size - 1, int(size * overlap_frac))
+    text, regions = "", []
+    for body, section, whole in blocks:
+        body = body.strip() or "x"
+        start = len(text) + (2 if text else 0)
+        text += ("\n\n" if text else "") + body
+        regions.append(Region(start, len(text), section=(f"s{section}",), whole=whole))
+    doc = Document(id="doc", text=text, regions=tuple(regions))
+    passages = Chunker(size=size, overlap=overlap, unit="words").chunk(doc)
+    check_invariants(doc, passages)
+    for p in passages:
+        inside = [r for r in regions if r.start < p.end and p.start < r.end]
+        assert len({r.section for r in inside}) == 1  # never spans two sections
+        assert p.metadata["section"] == inside[0].section[0]
+        assert 1 <= len(words(p.text)) <= size
 
 
 # ------------------------------------------------------------------ model tokens
@@ -169,6 +272,9 @@ def test_token_windows_fit_the_model_budget(model_path: str, data_dir: str) -> N
         check_invariants(doc, passages)
         assert all(count(p.text) <= 48 for p in passages)
         assert len(passages) >= count(doc.text) // 48
+        # Every window starts at a word, never inside one or at a comma.
+        for p in passages[1:]:
+            assert doc.text[p.start - 1].isspace(), doc.text[p.start - 10 : p.start + 10]
 
 
 def test_token_offsets_with_accents_cjk_and_dropped_characters(model_path: str) -> None:

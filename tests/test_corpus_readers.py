@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -127,12 +128,19 @@ def test_folder_recursive_ids_titles_metadata(tmp_path: Path) -> None:
     write(root / "b.md", "intro line\n\n```\n# not a title\n```\n## Real Title ##\nbody\n")
     write(root / "sub" / "a.txt", "# looks like a heading\nplain text\n")
     write(root / "sub" / "c.md", "no heading here\n")
-    write(root / "skip.pdf", "ignored")
+    write(root / "skip.bin", "ignored")
     write(root / ".hidden" / "h.md", "hidden")
     docs = list(read_corpus([root]))
     assert [d.id for d in docs] == ["b.md", "sub/a.txt", "sub/c.md"]
     assert [d.title for d in docs] == ["Real Title", "a", "c"]
-    assert docs[1].metadata == {"path": str(root / "sub" / "a.txt"), "ext": ".txt"}
+    assert docs[1].metadata == {
+        "path": str(root / "sub" / "a.txt"),
+        "ext": ".txt",
+        "source": "sub/a.txt",
+        "format": "text",
+        "sha256": hashlib.sha256(b"# looks like a heading\nplain text\n").hexdigest(),
+        "root": str(root.resolve()),
+    }
     assert docs[1].text == "# looks like a heading\nplain text\n"
 
 
@@ -263,10 +271,11 @@ def test_unknown_format_lists_choices(tmp_path: Path) -> None:
         read_corpus([tmp_path], format="xml")
 
 
-def test_folder_without_text_files(tmp_path: Path) -> None:
-    write(tmp_path / "d" / "a.pdf", "x")
+def test_folder_without_documents(tmp_path: Path) -> None:
+    write(tmp_path / "d" / "a.bin", "x")
     err = read_error(tmp_path / "d")
-    assert "no .txt or .md files" in str(err) and str(tmp_path / "d") in str(err)
+    assert "no documents found" in str(err) and ".pdf" in str(err)
+    assert str(tmp_path / "d") in str(err)
 
 
 def test_file_given_as_folder_format(tmp_path: Path) -> None:

@@ -46,6 +46,10 @@ HEAVY = frozenset(
         "pydantic",
         "langchain_core",
         "llama_index",
+        "lxml",
+        "selectolax",
+        "pdfminer",
+        "docx",
     }
 )
 """Libraries that are optional, or slow to import, and must be imported where used."""

@@ -8,7 +8,7 @@ import pytest
 
 from shortlist.corpus.tokenizer import estimate_tokens
 from shortlist.errors import InvalidInputError
-from shortlist.prompt import DEFAULT_TEMPLATE, PackedPrompt, pack_prompt
+from shortlist.prompt import DEFAULT_TEMPLATE, PackedPrompt, citation_label, pack_prompt
 from shortlist.types import Hit, Ranking
 
 TEMPLATE = "Q: {query}\n{context}"
@@ -108,8 +108,8 @@ def test_to_dict_is_json() -> None:
     data = json.loads(json.dumps(pack(13).to_dict()))
     assert data["tokens"] == 13 and data["budget"] == 13 and data["truncated"] is False
     assert data["citations"] == [
-        {"number": 1, "doc_id": "a", "id": "a#0"},
-        {"number": 2, "doc_id": "b", "id": "b#0"},
+        {"number": 1, "doc_id": "a", "id": "a#0", "label": "a"},
+        {"number": 2, "doc_id": "b", "id": "b#0", "label": "b"},
     ]
     assert [h["doc_id"] for h in data["included"]] == ["a", "b"]
     assert [h["doc_id"] for h in data["dropped"]] == ["c"]
@@ -167,3 +167,30 @@ def test_braces_in_passages_and_query_are_kept() -> None:
     hits = (hit("a", "set {x} and {}", 1),)
     packed = pack_prompt("{what}?", hits, count_tokens=count_words, template=TEMPLATE)
     assert packed.text == "Q: {what}?\n[1] (doc: a)\nset {x} and {}"
+
+
+def test_citations_name_the_page_or_section_of_the_source() -> None:
+    pdf = Hit(
+        id="m.pdf#3", doc_id="m.pdf", text="upload it", score=3.0, rank=1,
+        metadata={"source": "docs/m.pdf", "page": 12},
+    )
+    html = Hit(
+        id="g.html#0", doc_id="g.html", text="upgrade it", score=2.0, rank=2,
+        metadata={"source": "g.html", "section": "Installation › Upgrading"},
+    )
+    txt = Hit(
+        id="n.txt#0", doc_id="n.txt", text="notes", score=1.0, rank=3,
+        metadata={"source": "n.txt"},
+    )
+    packed = pack_prompt("q", (pdf, html, txt), budget_tokens=100, count_tokens=count_words,
+                         template=TEMPLATE)
+    assert packed.text == (
+        "Q: q\n[1] (docs/m.pdf p. 12)\nupload it\n\n"
+        "[2] (g.html § Installation › Upgrading)\nupgrade it\n\n"
+        "[3] (doc: n.txt)\nnotes"
+    )
+    assert packed.labels == {
+        1: "docs/m.pdf p. 12", 2: "g.html § Installation › Upgrading", 3: "n.txt"
+    }
+    assert citation_label(HITS[0]) == "a"  # no source: the document id
+    assert pdf.to_dict()["citation"] == "docs/m.pdf p. 12"

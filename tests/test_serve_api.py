@@ -169,8 +169,10 @@ def test_search_runs_the_library_pipeline(
         "first_stage_score",
         "text",
         "metadata",
+        "citation",
     }
     assert results[0]["metadata"] == {"lang": "en"}
+    assert [h["citation"] for h in results] == [h.doc_id for h in want]  # no source: the id
     assert {"retrieve", "retrieve.bm25", "rerank", "total"} <= set(body["timings_ms"])
 
 

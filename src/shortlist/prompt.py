@@ -1,10 +1,21 @@
 """Packing the top passages into an LLM prompt under a token budget, with citations.
 
-`pack_prompt` takes hits in rank order and numbers each passage with the document it
-came from, so the model can cite it::
+`pack_prompt` takes hits in rank order and numbers each passage with where it came
+from, so the model can cite it::
 
-    [1] (doc: DOC_ID)
+    [1] (guide.pdf p. 12)
     passage text
+
+    [2] (guide.html § Installation › Upgrading)
+    passage text
+
+    [3] (doc: DOC_ID)
+    passage text
+
+The place is `shortlist.types.citation_label` (re-exported here): the page of a PDF,
+the heading path of an HTML, Markdown or DOCX section, else the document id. Every
+consumer of hits (``search --format prompt``, the server's ``citation`` field, answers
+with citations) uses that one function, so they all cite alike.
 
 Rank order is strict: passages are added best first, and at the first one that does not
 fit, it and every passage after it are dropped, even if a later, shorter one would fit.
@@ -30,7 +41,15 @@ from typing import Any
 
 from shortlist.corpus.tokenizer import estimate_tokens, load_tokenizer, token_counter
 from shortlist.errors import InvalidInputError
-from shortlist.types import Hit, Ranking
+from shortlist.types import Hit, Ranking, citation_label
+
+__all__ = [
+    "DEFAULT_TEMPLATE",
+    "TRUNCATION_MARK",
+    "PackedPrompt",
+    "citation_label",
+    "pack_prompt",
+]
 
 DEFAULT_TEMPLATE = (
     "Answer the question using only the numbered passages below. "
@@ -64,6 +83,11 @@ class PackedPrompt:
         """Citation number -> document id."""
         return {i: hit.doc_id for i, hit in enumerate(self.included, start=1)}
 
+    @property
+    def labels(self) -> dict[int, str]:
+        """Citation number -> where the passage is (`citation_label`: page or section)."""
+        return {i: citation_label(hit) for i, hit in enumerate(self.included, start=1)}
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "text": self.text,
@@ -71,7 +95,7 @@ class PackedPrompt:
             "budget": self.budget,
             "truncated": self.truncated,
             "citations": [
-                {"number": i, "doc_id": hit.doc_id, "id": hit.id}
+                {"number": i, "doc_id": hit.doc_id, "id": hit.id, "label": citation_label(hit)}
                 for i, hit in enumerate(self.included, start=1)
             ],
             "included": [hit.to_dict() for hit in self.included],
@@ -142,7 +166,10 @@ def pack_prompt(
 
 
 def _block(number: int, hit: Hit, text: str) -> str:
-    return f"[{number}] (doc: {hit.doc_id})\n{text}"
+    label = citation_label(hit)
+    # A bare id says what it is; a place (file, page, section) speaks for itself.
+    where = f"doc: {label}" if label == hit.doc_id else label
+    return f"[{number}] ({where})\n{text}"
 
 
 def _truncate_to_fit(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
+from shortlist.errors import InvalidInputError
 from shortlist.validate import check_strings, check_text
 
 Run = dict[str, dict[str, float]]
@@ -25,19 +26,54 @@ def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value or {}))
 
 
+SECTION_SEPARATOR = " › "
+"""Joins a heading path into the ``section`` metadata string: ``Installation › Upgrading``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """Where a stretch ``text[start:end]`` of a document sits in its source.
+
+    ``section`` is the heading path (outermost first; empty outside any heading),
+    ``page`` the 1-based page of a PDF. ``whole=True`` marks a block the chunker must not
+    cut unless it is longer than a chunk on its own (a Markdown code block).
+    """
+
+    start: int
+    end: int
+    section: tuple[str, ...] = ()
+    page: int | None = None
+    whole: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "section", tuple(self.section))
+
+    @property
+    def location(self) -> tuple[tuple[str, ...], int | None]:
+        """What passages cut from this region cite: (heading path, page)."""
+        return self.section, self.page
+
+
 @dataclass(frozen=True, slots=True)
 class Document:
     """A source document as read from the user's corpus.
 
+    ``regions`` (optional, from the HTML, PDF, DOCX and Markdown readers) map stretches
+    of ``text`` to their place in the source: sorted, non-overlapping, inside the text.
+    The chunker never lets a passage span two regions with different locations, and
+    gives each passage the ``section``/``page`` of its region.
+
     Raises `shortlist.validate.InvalidTextError` when its id, text, title or a metadata
     string is not valid text (e.g. holds a lone surrogate), so nothing unencodable ever
-    reaches an index or a model.
+    reaches an index or a model, and `InvalidInputError` for regions out of order or
+    outside the text.
     """
 
     id: str
     text: str
     title: str = ""
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    regions: tuple[Region, ...] = ()
 
     def __post_init__(self) -> None:
         check_text(self.id, "document", what="id")
@@ -46,6 +82,16 @@ class Document:
         check_text(self.title, where, what="title")
         check_strings(self.metadata, f"{where} metadata")
         object.__setattr__(self, "metadata", _frozen_mapping(self.metadata))
+        object.__setattr__(self, "regions", tuple(self.regions))
+        previous_end = 0
+        for region in self.regions:
+            if not previous_end <= region.start <= region.end <= len(self.text):
+                raise InvalidInputError(
+                    f"{where}: region [{region.start}, {region.end}) is out of order or "
+                    f"outside the text (length {len(self.text)}); regions must be sorted "
+                    "and must not overlap"
+                )
+            previous_end = region.end
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +167,7 @@ class Hit:
             "first_stage_score": self.first_stage_score,
             "text": self.text,
             "metadata": dict(self.metadata),
+            "citation": citation_label(self),
         }
         if self.raw_score is not None:
             out["raw_score"] = self.raw_score
@@ -190,6 +237,29 @@ class Ranking:
         if self.warnings:
             out["warnings"] = list(self.warnings)
         return out
+
+
+def citation_label(hit: Hit | Passage) -> str:
+    """How a prompt, an answer or a client cites a hit or passage: where it is in its source.
+
+    ``guide.pdf p. 12`` for a PDF page, ``guide.html § Installation › Upgrading`` for a
+    section, the source alone when it has neither, and the document id for passages that
+    came without a ``source`` (JSONL, CSV, BEIR records), e.g. ``doc-7``. Reads the
+    ``source``, ``page`` and ``section`` metadata the document readers write; a record
+    whose own metadata merely has a ``source`` field (no ``format``, ``page`` or
+    ``section``) is cited by its document id, since its source may be shared by many.
+    """
+    metadata = hit.metadata
+    source = metadata.get("source")
+    located = any(key in metadata for key in ("format", "page", "section"))
+    label = source if located and isinstance(source, str) and source else hit.doc_id
+    page = metadata.get("page")
+    section = metadata.get("section")
+    if isinstance(page, int) and not isinstance(page, bool):
+        label += f" p. {page}"
+    if isinstance(section, str) and section:
+        label += f" § {section}"
+    return label
 
 
 def rank_hits(

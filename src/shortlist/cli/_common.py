@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from shortlist.errors import InvalidInputError
-from shortlist.types import Ranking
+from shortlist.types import Ranking, citation_label
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -91,7 +91,9 @@ def echo_ranking(ranking: Ranking, *, show_first_stage: bool = True) -> None:
         first = ""
         if show_first_stage and h.first_stage_rank is not None and h.first_stage_rank != h.rank:
             first = f"  (first stage #{h.first_stage_rank})"
-        click.echo(f"{h.rank:>3}. {h.score:8.4f}  {h.id}{first}")
+        label = citation_label(h)
+        where = f"  [{label}]" if label != h.doc_id else ""
+        click.echo(f"{h.rank:>3}. {h.score:8.4f}  {h.id}{where}{first}")
         click.echo(f"       {snippet(h.text)}")
     timings = "  ".join(f"{k}={v:.1f}ms" for k, v in ranking.timings_ms.items())
     click.echo(f"timings: {timings}")

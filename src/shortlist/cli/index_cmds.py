@@ -18,7 +18,7 @@ from shortlist.corpus.chunking import (
     DEFAULT_CHUNK_UNIT,
     Chunker,
 )
-from shortlist.corpus.readers import BadRecord, CsvColumns, read_corpus
+from shortlist.corpus.readers import FORMATS, BadRecord, CsvColumns, read_corpus
 from shortlist.errors import InvalidInputError
 from shortlist.retrieve.bm25 import DEFAULT_B, DEFAULT_K1
 from shortlist.retrieve.fusion import (
@@ -47,9 +47,12 @@ class _Reader:
         self.skipped = 0
         self.count = 0
 
-    def _bad(self, bad: BadRecord) -> None:
+    def bad(self, bad: BadRecord) -> None:
         self.skipped += 1
-        click.echo(f"skipped {bad.path}:{bad.line}: {bad.reason}", err=True)
+        click.echo(f"skipped {bad}", err=True)
+
+    def note(self, note: BadRecord) -> None:
+        click.echo(f"note: {note}", err=True)
 
     def documents(self) -> Iterator[Document]:
         for doc in read_corpus(
@@ -57,7 +60,8 @@ class _Reader:
             format=self.fmt,
             csv_columns=self.columns,
             skip_bad=self.skip_bad,
-            on_bad=self._bad,
+            on_bad=self.bad,
+            on_note=self.note,
         ):
             self.count += 1
             yield doc
@@ -95,9 +99,10 @@ def _reads_documents(command: Callable[..., None]) -> Callable[..., None]:
         click.option(
             "--format",
             "fmt",
-            type=click.Choice(["jsonl", "beir", "csv", "folder"]),
+            type=click.Choice(list(FORMATS)),
             default=None,
-            help="Input format (default: from the file extension).",
+            help="Input format (default: from the file extension; in a folder, each file's). "
+            "html, pdf and docx need the 'documents' extra.",
         ),
         click.option("--id-column", default="id", show_default=True, help="CSV: id column."),
         click.option("--text-column", default="text", show_default=True, help="CSV: text column."),
@@ -107,7 +112,9 @@ def _reads_documents(command: Callable[..., None]) -> Callable[..., None]:
             help="CSV: title column (default: 'title' when present).",
         ),
         click.option(
-            "--skip-bad", is_flag=True, help="Report and skip bad records instead of failing."
+            "--skip-bad",
+            is_flag=True,
+            help="Report and skip bad records and files (one line each) instead of failing.",
         ),
     ]
     wrapped: Callable[..., None] = run
@@ -190,7 +197,8 @@ def index_cmd(
     as_json: bool,
     threads: int,
 ) -> None:
-    """Build an index from SOURCES (JSONL, BEIR corpus.jsonl, CSV, or folders of .txt/.md).
+    """Build an index from SOURCES: JSONL, BEIR corpus.jsonl, CSV, documents (HTML, PDF,
+    DOCX, Markdown, text) or folders of documents.
 
     Progress goes to stderr: a bar per stage on a terminal, one line per stage otherwise.
     """
@@ -258,14 +266,30 @@ def _weights(text: str, option: str = "--fusion-weights") -> tuple[float, float]
 @click.command("add")
 @_reads_documents
 @click.option("--replace", is_flag=True, help="Replace documents whose id is already indexed.")
+@click.option(
+    "--sync",
+    is_flag=True,
+    help="SOURCES is one folder: re-read only its files whose content changed, add new "
+    "ones, remove the passages of deleted ones.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @threads_option
-def add_cmd(reader: _Reader, index_dir: str, replace: bool, as_json: bool, threads: int) -> None:
+def add_cmd(
+    reader: _Reader, index_dir: str, replace: bool, sync: bool, as_json: bool, threads: int
+) -> None:
     """Add documents to an existing index without rebuilding it (progress on stderr)."""
     from shortlist.progress import progress_for
     from shortlist.store.index import Index
 
     t0 = time.perf_counter()
+    if sync:
+        if len(reader.sources) != 1 or replace:
+            raise InvalidInputError(
+                "--sync takes exactly one folder (and implies --replace for changed files); "
+                "run it once per folder"
+            )
+        _sync(reader, index_dir, as_json, threads, t0)
+        return
     index = Index.open(index_dir, num_threads=threads)
     added = index.add(
         reader.documents(),
@@ -290,6 +314,47 @@ def add_cmd(reader: _Reader, index_dir: str, replace: bool, as_json: bool, threa
             f"added {added} passages from {reader.count} documents in {dt:.1f}s; "
             f"the index now has {index_size(index)}"
         )
+
+
+def _sync(reader: _Reader, index_dir: str, as_json: bool, threads: int, t0: float) -> None:
+    from shortlist.progress import progress_for
+    from shortlist.store.index import Index
+    from shortlist.store.sync import sync_folder
+
+    folder = reader.sources[0]
+    index = Index.open(index_dir, num_threads=threads)
+    report = sync_folder(
+        index,
+        folder,
+        format=None if reader.fmt == "folder" else reader.fmt,
+        skip_bad=reader.skip_bad,
+        on_bad=reader.bad,
+        on_note=reader.note,
+        progress=progress_for(sys.stderr),
+    )
+    dt = time.perf_counter() - t0
+    if as_json:
+        echo_json(
+            {
+                "index": index_dir,
+                "folder": folder,
+                **report.to_dict(),
+                "documents": index.num_documents,
+                "passages": index.num_passages,
+                "seconds": round(dt, 3),
+                "skipped": reader.skipped,
+            }
+        )
+        return
+    counts = report.to_dict()
+    summary = ", ".join(
+        f"{counts[k]} {k}" for k in ("added", "changed", "removed", "unchanged")
+    )
+    failed = f", {counts['failed']} unreadable (kept as before)" if report.failed else ""
+    click.echo(
+        f"synced {folder}: {summary}{failed}; {report.passages} passages encoded in "
+        f"{dt:.1f}s; the index now has {index_size(index)}"
+    )
 
 
 @click.command("delete")

@@ -11,10 +11,22 @@ Supported inputs (``format=`` name in brackets):
   qrels that name it stay valid.
 - CSV [``csv``] and TSV [``tsv``] with a header row; the column names are set with
   `CsvColumns`.
-- A folder [``folder``] of ``.txt`` and ``.md`` files, read recursively (hidden files and
-  folders are skipped). The id is the file's path relative to the folder, POSIX style;
-  the title is the first Markdown heading of a ``.md`` file, else the file stem;
-  ``metadata`` holds ``path`` and ``ext``.
+- Documents: HTML [``html``: ``.html``, ``.htm``, ``.xhtml``], PDF [``pdf``], Word
+  [``docx``], Markdown [``markdown``: ``.md``, ``.markdown``] and plain text [``text``:
+  ``.txt``], each file one document with its structure (`shortlist.corpus.documents`:
+  sections, pages, code blocks). HTML, PDF and DOCX need the extra ``documents``, whose
+  parsers are imported only when such a file is met; without it reading one raises
+  `MissingDependencyError` naming the extra.
+- A folder [``folder``] of such documents, read recursively (hidden files and folders
+  are skipped; other files are ignored), each by its extension. The id is the file's
+  path relative to the folder, POSIX style. With a document format instead of
+  ``folder`` (``format="html"``), every file in the folder is read as that format.
+
+A document file's title is its own (HTML ``<title>``, PDF title, first heading), else
+the file stem; its ``metadata`` holds ``path`` (as given), ``ext``, ``source`` (the id:
+what citations show), ``format``, ``sha256`` of its bytes and, in a folder, ``root``
+(the folder's absolute path), which `shortlist.store.sync` uses to re-read only what
+changed. Problems that do not stop a file (a PDF page without text) go to ``on_note``.
 
 Files ending in ``.gz`` are decompressed on the fly. Everything streams: one record
 (or one file of a folder) is in memory at a time, plus the set of ids seen so far,
@@ -31,22 +43,31 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import json
-import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
 
+from shortlist.corpus.documents import EXTENSIONS as DOCUMENT_EXTENSIONS
+from shortlist.corpus.documents import FORMATS as DOCUMENT_FORMATS
+from shortlist.corpus.documents import ExtractionError, extract
 from shortlist.errors import CorpusFormatError, InvalidInputError
 from shortlist.types import Document
 from shortlist.validate import InvalidTextError
 
-FORMATS = ("jsonl", "beir", "csv", "tsv", "folder")
+FORMATS = ("jsonl", "beir", "csv", "tsv", "folder", *DOCUMENT_FORMATS)
 """Names accepted by `read_corpus(format=...)`."""
 
-_EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv"}
-_TEXT_EXTS = (".txt", ".md")
+_EXTENSIONS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    **DOCUMENT_EXTENSIONS,
+}
 _UTF8_FIX = "re-save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)"
 
 
@@ -87,6 +108,11 @@ class CsvColumns:
 OnBad = Callable[[BadRecord], None]
 
 
+class DocumentWarning(UserWarning):
+    """A problem that did not stop a file (a PDF page without a text layer), warned
+    when `read_corpus` is given no ``on_note``."""
+
+
 class _BadRecordError(Exception):
     """A record-level problem; `_Sink` turns it into a skip or a `CorpusFormatError`."""
 
@@ -102,7 +128,14 @@ class _Sink:
 
     skip_bad: bool
     on_bad: OnBad | None
+    on_note: OnBad | None = None
     seen: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+
+    def note(self, path: str, note: str) -> None:
+        if self.on_note is not None:
+            self.on_note(BadRecord(path=path, line=None, reason=note))
+        else:
+            warnings.warn(f"{path}: {note}", DocumentWarning, stacklevel=4)
 
     def bad(self, path: str, err: _BadRecordError) -> None:
         if not self.skip_bad:
@@ -129,13 +162,16 @@ def read_corpus(
     csv_columns: CsvColumns | None = None,
     skip_bad: bool = False,
     on_bad: OnBad | None = None,
+    on_note: OnBad | None = None,
 ) -> Iterator[Document]:
     """Stream the documents of one or more corpus sources, in file order.
 
     ``format=None`` picks the reader per path: ``.jsonl``/``.ndjson`` is BEIR when its
     first record has an ``_id`` key and plain JSONL otherwise; ``.csv``; ``.tsv``; a
-    directory is a folder of text files; a trailing ``.gz`` is looked through. An
-    explicit ``format`` (one of `FORMATS`) applies to every path.
+    document extension (``.html``, ``.pdf``, ``.docx``, ``.md``, ``.txt``, ...); a
+    directory is a folder of documents; a trailing ``.gz`` is looked through. An
+    explicit ``format`` (one of `FORMATS`) applies to every path; a document format
+    given for a folder applies to every file in it.
 
     Paths and formats are checked when this is called (missing path, unknown extension
     or format raise `CorpusFormatError`/`InvalidInputError` at once); records are read
@@ -159,15 +195,15 @@ def read_corpus(
     for path, fmt in plan:
         if fmt == "folder" and not path.is_dir():
             raise CorpusFormatError(
-                "format 'folder' needs a directory; pass a folder of .txt/.md files",
+                "format 'folder' needs a directory; pass a folder of documents",
                 path=str(path),
             )
-        if fmt != "folder" and path.is_dir():
+        if fmt not in ("folder", *DOCUMENT_FORMATS) and path.is_dir():
             raise CorpusFormatError(
                 f"is a directory, but format {fmt!r} reads a file; use format='folder'",
                 path=str(path),
             )
-    sink = _Sink(skip_bad=skip_bad, on_bad=on_bad)
+    sink = _Sink(skip_bad=skip_bad, on_bad=on_bad, on_note=on_note)
     return _read_all(plan, sink, csv_columns or CsvColumns())
 
 
@@ -179,8 +215,10 @@ def _read_all(
             yield from _read_jsonl(path, sink, beir=fmt == "beir")
         elif fmt in ("csv", "tsv"):
             yield from _read_csv(path, sink, columns, tsv=fmt == "tsv")
+        elif path.is_dir():
+            yield from _read_folder(path, sink, None if fmt == "folder" else fmt)
         else:
-            yield from _read_folder(path, sink)
+            yield from _read_documents([(path.as_posix(), path)], sink, fmt, root=None)
 
 
 def _detect_format(path: Path) -> str:
@@ -483,22 +521,56 @@ def _csv_document(row: list[str], header: list[str], layout: _CsvLayout, line: i
 
 # ---------------------------------------------------------------------------- folders
 
-_ATX_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)[ \t#]*$")
-_FENCE = re.compile(r"^ {0,3}(```|~~~)")
+
+def folder_files(root: Path, format: str | None = None) -> list[tuple[str, Path]]:
+    """(id, path) of the documents of a folder, sorted by id: every file whose extension
+    is a document format (with ``format``, every file), hidden files and folders
+    skipped. The id is the path relative to ``root``, POSIX style."""
+    found = []
+    for file in root.rglob("*"):
+        rel_parts = file.relative_to(root).parts
+        if any(part.startswith(".") for part in rel_parts):
+            continue
+        if (format is not None or file.suffix.lower() in DOCUMENT_EXTENSIONS) and file.is_file():
+            found.append((file.relative_to(root).as_posix(), file))
+    return sorted(found)
 
 
-def _read_folder(root: Path, sink: _Sink) -> Iterator[Document]:
-    files = _text_files(root)
+def read_folder_files(
+    root: str | Path,
+    ids: Sequence[str],
+    *,
+    format: str | None = None,
+    skip_bad: bool = False,
+    on_bad: OnBad | None = None,
+    on_note: OnBad | None = None,
+) -> Iterator[Document]:
+    """The documents of some files of a folder, by id (`folder_files`), as `read_corpus`
+    reads them from the whole folder; for re-reading only what changed."""
+    root = Path(root)
+    sink = _Sink(skip_bad=skip_bad, on_bad=on_bad, on_note=on_note)
+    return _read_documents([(rel, root / rel) for rel in ids], sink, format, root=root)
+
+
+def _read_folder(root: Path, sink: _Sink, format: str | None) -> Iterator[Document]:
+    files = folder_files(root, format)
     if not files:
+        known = ", ".join(sorted(DOCUMENT_EXTENSIONS))
         raise CorpusFormatError(
-            "no .txt or .md files found in this folder (searched recursively, hidden "
-            "files skipped); point at a folder of text files or at a .jsonl/.csv file",
+            f"no documents found in this folder (files ending in {known}; searched "
+            "recursively, hidden files skipped); point at a folder of documents or at a "
+            ".jsonl/.csv file",
             path=str(root),
         )
-    for file in files:
-        rel = file.relative_to(root).as_posix()
+    yield from _read_documents(files, sink, format, root=root)
+
+
+def _read_documents(
+    files: list[tuple[str, Path]], sink: _Sink, format: str | None, *, root: Path | None
+) -> Iterator[Document]:
+    for doc_id, file in files:
         try:
-            doc = _folder_document(file, rel)
+            doc = _file_document(file, doc_id, format, root, sink)
             sink.claim(doc.id, str(file), None)
         except _BadRecordError as err:
             sink.bad(str(file), err)
@@ -506,45 +578,47 @@ def _read_folder(root: Path, sink: _Sink) -> Iterator[Document]:
         yield doc
 
 
-def _text_files(root: Path) -> list[Path]:
-    found = []
-    for file in root.rglob("*"):
-        rel_parts = file.relative_to(root).parts
-        if any(part.startswith(".") for part in rel_parts):
-            continue
-        if file.suffix.lower() in _TEXT_EXTS and file.is_file():
-            found.append(file)
-    return sorted(found, key=lambda f: f.relative_to(root).as_posix())
+def file_sha256(file: Path) -> str:
+    """The hex SHA-256 of a file's bytes, as the ``sha256`` metadata records it."""
+    return hashlib.sha256(file.read_bytes()).hexdigest()
 
 
-def _folder_document(file: Path, rel: str) -> Document:
+def _file_document(
+    file: Path, doc_id: str, format: str | None, root: Path | None, sink: _Sink
+) -> Document:
     try:
         raw = file.read_bytes()
     except OSError as exc:
         raise _BadRecordError(f"cannot read: {exc.strerror}", None) from None
+    suffixes = [x.lower() for x in file.suffixes]
+    if suffixes and suffixes[-1] == ".gz":  # a single file given as NAME.html.gz
+        suffixes.pop()
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise _BadRecordError(f"not a readable .gz file ({exc})", None) from None
+    ext = suffixes[-1] if suffixes else ""
+    fmt = format or DOCUMENT_EXTENSIONS[ext]
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise _BadRecordError(f"invalid UTF-8; {_UTF8_FIX}", line) from None
-    if not text.strip():
-        raise _BadRecordError("empty file; remove it or add text (or use skip_bad)", None)
-    ext = file.suffix.lower()
-    title = (_markdown_title(text.splitlines()) if ext == ".md" else None) or file.stem
-    metadata = {"path": str(file), "ext": ext}
-    return _document(None, id=rel, text=text, title=title, metadata=metadata)
-
-
-def _markdown_title(lines: Iterable[str]) -> str | None:
-    """The first ATX heading (`# Title`) outside fenced code blocks, per CommonMark."""
-    in_fence = False
-    for line in lines:
-        if _FENCE.match(line):
-            in_fence = not in_fence
-            continue
-        if in_fence:
-            continue
-        match = _ATX_HEADING.match(line)
-        if match:
-            return match.group(1).strip()
-    return None
+        extracted = extract(raw, fmt)
+    except ExtractionError as exc:
+        raise _BadRecordError(exc.reason, exc.line) from None
+    for note in extracted.notes:
+        sink.note(str(file), note)
+    metadata: dict[str, Any] = {
+        "path": str(file),
+        "ext": ext,
+        "source": doc_id,
+        "format": fmt,
+        "sha256": hashlib.sha256(raw).hexdigest(),
+    }
+    if root is not None:
+        metadata["root"] = str(root.resolve())
+    return _document(
+        None,
+        id=doc_id,
+        text=extracted.text,
+        title=extracted.title or file.stem,
+        metadata=metadata,
+        regions=extracted.regions,
+    )

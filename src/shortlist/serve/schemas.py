@@ -171,6 +171,11 @@ class SearchHit(BaseModel):
     first_stage_score: float | None = None
     text: str
     metadata: dict[str, Any]
+    citation: str = Field(
+        default="",
+        description="Where the passage is in its source, for citing it: 'guide.pdf p. 12', "
+        "'guide.html § Installation › Upgrading', else the document id.",
+    )
     raw_score: float | None = None
     calibrated_score: float | None = None
     index: int | None = None

@@ -119,6 +119,16 @@ class DocStore:
                 unknown.append(i)
         return sorted(set(rows)), unknown
 
+    def document_metadata(self) -> dict[str, dict[str, Any]]:
+        """Document id -> the metadata of its first live passage, for every live document."""
+        out: dict[str, dict[str, Any]] = {}
+        for doc_id, rows in self._rows_of_doc.items():
+            live = [r for r in rows if not self._deleted[r]]
+            if live:
+                seg = self._segment_of(live[0])
+                out[doc_id] = seg.metadata[live[0] - seg.start_row]
+        return out
+
     def row_of_passage(self, passage_id: str) -> int | None:
         r = self._row_of_id.get(passage_id)
         return None if r is None or self._deleted[r] else r

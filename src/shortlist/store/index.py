@@ -22,6 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 import numpy as np
@@ -407,6 +408,46 @@ class Index:
         finally:
             self._progress = NoProgress()
         return added
+
+    def update(
+        self,
+        documents: Iterable[Document],
+        *,
+        delete: Iterable[str] = (),
+        show_progress: bool = False,
+        progress: Progress | None = None,
+    ) -> int:
+        """Delete documents by id, then add `documents` (replacing those already indexed),
+        in one new generation; returns the passages added. With nothing to add or delete
+        no generation is written and nothing is encoded. Unknown ids in `delete` are
+        ignored. Used by `shortlist.store.sync` to apply a folder's changes at once.
+        """
+        docs = list(documents)
+        rows, _ = self._docs.rows_for([d for d in delete])
+        if not docs and not rows:
+            return 0
+        self._progress = _pick_progress(show_progress, progress)
+        try:
+            if rows:
+                self._delete_rows(rows)
+            added = self._ingest(docs, on_duplicate="replace")
+            self._commit()
+        except BaseException:
+            self._reload()
+            raise
+        finally:
+            self._progress = NoProgress()
+        return added
+
+    def document_metadata(self, where: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Document id -> metadata (of its first passage), for the documents whose
+        metadata has every ``key: value`` of `where` (all documents without it)."""
+        wanted = dict(where or {})
+        return {
+            doc_id: MappingProxyType(md)
+            for doc_id, md in self._docs.document_metadata().items()
+            if all(md.get(k) == v for k, v in wanted.items())
+        }
 
     def delete(self, ids: Iterable[str]) -> tuple[int, list[str]]:
         """Delete documents (by document id, or single passages by passage id).
