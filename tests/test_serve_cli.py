@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import sys
 import types
 from typing import Any
@@ -11,7 +13,8 @@ from click.testing import CliRunner
 
 pytest.importorskip("fastapi")
 
-from serve_fakes import OverlapScorer
+from clirun import run_cli
+from serve_fakes import OverlapScorer, free_port
 from shortlist.cli import cli
 
 
@@ -23,9 +26,13 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     registry = types.ModuleType("shortlist.rerank.registry")
     # The real grammar decides which kinds take runtime options such as num_threads.
     registry.REGISTRY = real.REGISTRY  # type: ignore[attr-defined]
-    registry.load_reranker = lambda spec, **options: OverlapScorer(  # type: ignore[attr-defined]
-        name=spec
-    )
+    seen["loaded"] = []
+
+    def load(spec: str, **options: Any) -> OverlapScorer:
+        seen["loaded"].append(spec)
+        return OverlapScorer(name=spec)
+
+    registry.load_reranker = load  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "shortlist.rerank.registry", registry)
     import uvicorn
 
@@ -53,11 +60,13 @@ def test_serve_builds_app_with_aliases_and_env_key(
             "--max-docs",
             "7",
             "--no-batching",
+            "--port",
+            str(port := free_port()),
         ],
     )
     assert result.exit_code == 0, result.output
     kwargs = captured["kwargs"]
-    assert kwargs["host"] == "127.0.0.1" and kwargs["port"] == 8000
+    assert kwargs["host"] == "127.0.0.1" and kwargs["port"] == port
     slots = captured["app"].state.slots
     assert list(slots) == ["small", "fake:b"]
     assert all(slot.batcher is None for slot in slots.values())
@@ -76,5 +85,72 @@ def test_serve_needs_something_to_serve(captured: dict[str, Any]) -> None:
     result = CliRunner().invoke(cli, ["serve"])
     assert result.exit_code != 0
     assert "nothing to serve" in str(result.exception)
-    result = CliRunner().invoke(cli, ["serve", "--rerank", "a", "--name", "x", "--name", "y"])
-    assert "one name per --rerank" in str(result.exception)
+    result = CliRunner().invoke(
+        cli,
+        ["serve", "--rerank", "a", "--rerank", "b", "--name", "x", "--name", "y", "--name", "z"],
+    )
+    assert "one --name per --rerank" in str(result.exception)
+    result = CliRunner().invoke(
+        cli, ["serve", "--rerank", "a", "--rerank", "b", "--name", "x", "--name", "x"]
+    )
+    assert "'x' is given to two --rerank models" in str(result.exception)
+
+
+def test_repeated_names_are_aliases_of_one_model(captured: dict[str, Any]) -> None:
+    args = ["serve", "--rerank", "fake:a", "--name", "small", "--name", "rerank-v3.5,rerank-x"]
+    result = CliRunner().invoke(cli, [*args, "--port", str(free_port())])
+    assert result.exit_code == 0, result.output
+    assert captured["loaded"] == ["fake:a"]
+    app = captured["app"]
+    assert app.state.model_names == {
+        "small": ["fake:a", "rerank-v3.5", "rerank-x", "small"]
+    }
+    result = CliRunner().invoke(
+        cli,
+        ["serve", "--rerank", "fake:a", "--rerank", "fake:b", "--name", "a1,a2", "--name", "b1",
+         "--accept-any-model", "--port", str(free_port())],
+    )
+    assert result.exit_code == 0, result.output
+    assert captured["app"].state.model_names == {
+        "a1": ["a1", "a2", "fake:a"], "b1": ["b1", "fake:b"]
+    }
+
+    from fastapi.testclient import TestClient
+
+    with TestClient(captured["app"]) as client:
+        body = {"model": "rerank-english-v3.0", "query": "q", "documents": ["a"]}
+        r = client.post("/v2/rerank", json=body)
+    assert r.status_code == 200 and r.headers["X-Shortlist-Model"] == "a1"
+
+
+def test_startup_summary_and_log_format(captured: dict[str, Any]) -> None:
+    port = free_port()
+    result = run_cli(
+        "serve", "--rerank", "fake:a", "--name", "small", "--name", "rerank-v3.5",
+        "--api-key", "s3cret", "--port", str(port), "--log-format", "json",
+    )
+    assert result.exit_code == 0, result.stderr
+    block = result.stderr
+    assert f"url:        http://127.0.0.1:{port}" in block
+    assert "small (default); also answers to fake:a, rerank-v3.5" in block
+    assert "index:      none" in block
+    assert "auth:       on" in block and "s3cret" not in block
+    assert "limits:     documents 1000, top_n 1000, bytes 8388608" in block
+    assert "batching:   on (max 16384 tokens" in block
+    assert f"API docs:   http://127.0.0.1:{port}/docs" in block
+    kwargs = captured["kwargs"]
+    assert kwargs["access_log"] is False
+    assert kwargs["log_config"]["formatters"]["default"]["()"].endswith("JsonFormatter")
+    json.dumps(kwargs["log_config"])  # a plain dictConfig
+
+
+def test_port_in_use_fails_before_any_model_loads(captured: dict[str, Any]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", "--rerank", "fake:a", "--port", str(port))
+    assert result.exit_code == 2
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "--port" in result.stderr
+    assert captured["loaded"] == [] and "app" not in captured

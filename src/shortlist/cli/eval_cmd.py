@@ -100,7 +100,8 @@ def _parse_ks(text: str) -> list[int]:
     "-k", "ks", default="20,50,100", show_default=True, help="First-stage depths to sweep."
 )
 @click.option("--top-n", default=10, show_default=True, help="Results kept for prompts.")
-@click.option("--metrics", default="ndcg@10,mrr@10,recall@100", show_default=True)
+@click.option("--metrics", default="ndcg@10,mrr@10,recall@100", show_default=True,
+              help="Comma-separated metrics to report (metric@cutoff).")
 @click.option(
     "--budget-ms", type=float, default=None, help="Recommend the best configuration whose p95 fits."
 )

@@ -8,6 +8,8 @@ from typing import Any
 import click
 
 from shortlist.cli._common import load_reranker_with_threads, threads_option
+from shortlist.errors import InvalidInputError
+from shortlist.serve.access import LOG_FORMATS, logging_config
 
 
 @click.command("serve")
@@ -19,16 +21,25 @@ from shortlist.cli._common import load_reranker_with_threads, threads_option
               "stage and parameters, K, top N and reranker (served as the default).")
 @click.option("--rerank", "specs", multiple=True,
               help="Reranker spec to serve (repeatable; the first is the default).")
-@click.option("--name", "names", multiple=True,
-              help="Alias for the --rerank at the same position (what clients send as `model`).")
+@click.option("--name", "names", multiple=True, metavar="NAME[,NAME...]",
+              help="Names clients may send as `model` for the --rerank at the same position "
+              "(comma-separated for several). With one --rerank, every --name is one more "
+              "name for it, e.g. --name rerank-v3.5 --name rerank-english-v3.0.")
+@click.option("--accept-any-model", is_flag=True,
+              help="Answer a request for any other model name with the default model "
+              "(logged once per name); for a single-model server behind clients with a "
+              "fixed model name.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Bind address; loopback by default.")
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="TCP port to listen on (checked free before any model loads).")
 @click.option("--api-key", default=None,
-              help="Require 'Authorization: Bearer KEY' (or set SHORTLIST_API_KEY).")
+              help="Require 'Authorization: Bearer KEY' (or set SHORTLIST_API_KEY). Never "
+              "logged.")
 @click.option("--max-docs", default=1000, show_default=True, type=click.IntRange(min=1),
               help="Most documents per request (and most search candidates k).")
-@click.option("--max-top-n", default=1000, show_default=True, type=click.IntRange(min=1))
+@click.option("--max-top-n", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Largest top_n a request may ask for.")
 @click.option("--max-bytes", default=8 * 1024 * 1024, show_default=True,
               type=click.IntRange(min=1), help="Largest request body.")
 @click.option("--max-batch-tokens", default=16384, show_default=True,
@@ -39,12 +50,16 @@ from shortlist.cli._common import load_reranker_with_threads, threads_option
               help="Requests that may wait for the model; more get 503 with Retry-After.")
 @click.option("--no-batching", is_flag=True,
               help="Score each request on its own (no cross-request batching).")
+@click.option("--log-format", type=click.Choice(LOG_FORMATS), default="text", show_default=True,
+              help="Server and access logs on stderr: text lines, or one JSON object per "
+              "line for log shippers.")
 @threads_option
 def serve_cmd(
     index_dir: str | None,
     pipeline_file: str | None,
     specs: tuple[str, ...],
     names: tuple[str, ...],
+    accept_any_model: bool,
     host: str,
     port: int,
     api_key: str | None,
@@ -55,6 +70,7 @@ def serve_cmd(
     max_wait_ms: float,
     queue_size: int,
     no_batching: bool,
+    log_format: str,
     threads: int,
 ) -> None:
     """Serve reranking (Cohere /v1/rerank and /v2/rerank, TEI /rerank) and /v1/search.
@@ -66,9 +82,11 @@ def serve_cmd(
     SIGTERM or Ctrl-C shuts down gracefully: no new connections, in-flight requests
     finish and the batch queue drains; requests still running after 30 s get 503 with
     Retry-After.
+
+    Each request is logged (timestamp, method, path, status, latency, request id,
+    model; see --log-format); responses echo the client's X-Request-ID or make one.
     """
     from shortlist._optional import require
-    from shortlist.errors import InvalidInputError
 
     require("fastapi", "serve", "shortlist serve")
     uvicorn = require("uvicorn", "serve", "shortlist serve")
@@ -86,18 +104,21 @@ def serve_cmd(
             names = (pipeline.reranker, *names) if names else names
     if not specs and index_dir is None:
         raise InvalidInputError("nothing to serve: give --rerank SPEC and/or --index DIR")
-    if len(names) > len(specs):
-        raise InvalidInputError("more --name than --rerank options; give one name per --rerank")
+    aliases = model_names(specs, names)
     if api_key is None:
         api_key = os.environ.get("SHORTLIST_API_KEY") or None
 
     from shortlist.serve.app import ServeConfig, create_app
+    from shortlist.serve.startup import check_port_free
 
-    # The index is imported by name: it lives in its own module.
+    # Before any model loads: a taken port fails now, not after the load.
+    check_port_free(host, port)
+    # One reranker object under all its names: the app serves them as one model.
     rerankers: dict[str, Any] = {}
-    for i, spec in enumerate(specs):
-        alias = names[i] if i < len(names) else spec
-        rerankers[alias] = load_reranker_with_threads(spec, threads)
+    for spec, spec_names in zip(specs, aliases, strict=True):
+        reranker = load_reranker_with_threads(spec, threads)
+        for alias in spec_names:
+            rerankers[alias] = reranker
     index = None
     if index_dir is not None:
         # Follows the folder: each generation a writer commits is served once it is complete.
@@ -114,8 +135,73 @@ def serve_cmd(
         max_batch_tokens=max_batch_tokens,
         max_wait_ms=max_wait_ms,
         queue_size=queue_size,
+        accept_any_model=accept_any_model,
     )
     app = create_app(config, rerankers, index, pipeline)
+    click.echo(_summary(app, config, host, port, index_dir, index), err=True)
     if host not in ("127.0.0.1", "localhost", "::1") and api_key is None:
         click.echo(f"warning: serving on {host} without an API key", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=30)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=logging_config(log_format),
+        access_log=False,  # shortlist.access logs each request instead (request id, model)
+        timeout_graceful_shutdown=30,
+    )
+
+
+def model_names(specs: tuple[str, ...], names: tuple[str, ...]) -> list[list[str]]:
+    """The names each --rerank is served under, in order; the first is its main name.
+
+    Each --name is a comma-separated list of names for the --rerank at the same position;
+    with a single --rerank, every --name names it. A --rerank without a --name is served
+    under its spec."""
+    groups = [[n.strip() for n in given.split(",") if n.strip()] for given in names]
+    if any(not group for group in groups):
+        raise InvalidInputError("--name must not be empty; give a name such as rerank-v3.5")
+    if len(specs) == 1 and groups:
+        groups = [[n for group in groups for n in group]]
+    if len(groups) > len(specs):
+        raise InvalidInputError(
+            "more --name than --rerank options; give one --name per --rerank (several names "
+            "for one model: --name a,b)"
+        )
+    out = [groups[i] if i < len(groups) else [spec] for i, spec in enumerate(specs)]
+    seen: dict[str, int] = {}
+    for i, group in enumerate(out):
+        for name in group:
+            if seen.setdefault(name, i) != i:
+                raise InvalidInputError(f"--name {name!r} is given to two --rerank models")
+    return out
+
+
+def _summary(
+    app: Any, config: Any, host: str, port: int, index_dir: str | None, index: Any
+) -> str:
+    from shortlist.serve.startup import ServedIndex, summary
+
+    shown_host = f"[{host}]" if ":" in host else host
+    served = None
+    if index is not None and index_dir is not None:
+        served = ServedIndex(index_dir, index.generation.name)
+    batching = (
+        f"on (max {config.max_batch_tokens} tokens / {config.max_batch_pairs} pairs per batch, "
+        f"wait {config.max_wait_ms:g} ms, queue {config.queue_size})"
+        if config.batching
+        else "off (each request scored on its own)"
+    )
+    return summary(
+        url=f"http://{shown_host}:{port}",
+        model_names=app.state.model_names,
+        index=served,
+        auth=config.api_key is not None,
+        accept_any_model=config.accept_any_model,
+        limits={
+            "documents": config.max_documents,
+            "top_n": config.max_top_n,
+            "bytes": config.max_request_bytes,
+        },
+        batching=batching,
+        playground=any(getattr(r, "path", None) == "/" for r in app.routes),
+    )
