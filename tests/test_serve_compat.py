@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -168,6 +169,10 @@ def test_access_log_has_every_field_and_never_the_key(
     assert not any("s3cret" in line for line in formatted)
     line = json.loads(formatted[0])
     assert line["ts"].endswith("+00:00") and line["status"] == 200 and line["model"] == "small"
+    # README.md ("Serving") shows a JSON access line: the same fields, in the same order.
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    shown = next(s for s in readme.splitlines() if s.startswith('{"ts": '))
+    assert list(json.loads(shown)) == list(line)
     assert "200" in records[0].getMessage() and "id=req-1" in records[0].getMessage()
 
 

@@ -94,6 +94,12 @@ def _split_key_env(url: str) -> tuple[str, str | None]:
     """`url` without its `api_key_env` query parameter, and that parameter's value."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(name == "api_key" for name, _ in query):
+        # Refused rather than sent on: a key in a spec ends up in logs and files.
+        raise InvalidInputError(
+            "tei: do not put the API key in the spec (it would be shown wherever the spec "
+            f"is); export it and name the variable: tei:URL?{API_KEY_ENV_PARAM}=VAR"
+        )
     names = [value for name, value in query if name == API_KEY_ENV_PARAM]
     if not names:
         return url, None
