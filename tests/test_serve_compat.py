@@ -108,6 +108,20 @@ def test_tei_route_names_ignored_options_in_a_header(client: TestClient) -> None
     assert "x is not supported" in warning and "truncate=true" in warning
 
 
+def test_search_names_ignored_fields_in_a_header(tmp_path: Path) -> None:
+    from serve_fakes import make_index
+
+    app = create_app(ServeConfig(), {"small": OverlapScorer()}, make_index(tmp_path / "i"))
+    with TestClient(app) as c:
+        r = c.post("/v1/search", json={"query": "cat", "rank_fields": ["title"]})
+        plain = c.post("/v1/search", json={"query": "cat"})
+    assert r.status_code == 200
+    assert r.headers["X-Shortlist-Warning"] == (
+        "rank_fields is not supported by this server and was ignored"
+    )
+    assert "X-Shortlist-Warning" not in plain.headers
+
+
 def test_tei_info(client: TestClient) -> None:
     info = client.get("/info").json()
     assert info["model_id"] == "small"

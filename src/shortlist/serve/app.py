@@ -28,9 +28,9 @@ Long documents are the reranker's business (it windows them and keeps the best w
 see `service`). Cohere v2's `max_tokens_per_doc` and v1's `max_chunks_per_doc` are passed
 to the reranker's plan when it supports them, else reported as ignored in `meta.warnings`;
 so is every other request field the server does not know (cohere 7's `relevant_spans`,
-v1's `rank_fields`, `priority`, ...). On `/rerank`, which has no place for warnings in
-its body, they go to the `X-Shortlist-Warning` response header (and `truncate: true`
-is one: texts are windowed, never truncated).
+v1's `rank_fields`, `priority`, ...). On `/rerank` and `/v1/search`, which have no place
+for warnings in their body, they go to the `X-Shortlist-Warning` response header (and on
+`/rerank`, `truncate: true` is one: texts are windowed, never truncated).
 
 Every response carries `X-Request-ID` (the client's, or a new one) and every reranking
 response `X-Shortlist-Model` (the model that answered); each request is logged to
@@ -675,6 +675,9 @@ def create_app(
         if served is None:
             raise NoIndexServedError("no index is served; start with shortlist serve --index DIR")
         check_query(body.query, "query")
+        ignored = _ignored_warnings(body.ignored_fields)
+        if ignored:
+            response.headers[_WARNING_HEADER] = _header_text("; ".join(ignored))
         with served.lease() as (index, generation):
             if generation is not None:
                 response.headers[GENERATION_HEADER] = generation.name
