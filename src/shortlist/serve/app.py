@@ -79,6 +79,7 @@ from shortlist.rerank.base import (
     Reranker,
     RerankOptions,
     bind_to_store,
+    candidate_text,
     local_executor,
 )
 from shortlist.retrieve.stages import first_stage
@@ -540,9 +541,8 @@ def create_app(
         ranking, warnings = await slot.rerank(query, documents, top_n, options)
         elapsed = time.perf_counter() - started
         metrics.stage.labels(stage="rerank").observe(elapsed)
-        texts = [d if isinstance(d, str) else str(d) for d in documents]
-        tokens = sum(estimate_pair_tokens(query, t) for t in texts)
-        metrics.observe_rerank(first_name[id(slot)], elapsed, len(texts), tokens)
+        tokens = sum(estimate_pair_tokens(query, candidate_text(d)) for d in documents)
+        metrics.observe_rerank(first_name[id(slot)], elapsed, len(documents), tokens)
         return ranking, warnings
 
     async def cohere(

@@ -4,8 +4,9 @@
   clients read for the model id and the request limits: `model_id`, `model_type`,
   `max_input_length`, `max_client_batch_size`, `max_batch_tokens`, ... Values are
   this server's: `max_client_batch_size` is the documents limit (`--max-docs`),
-  `max_input_length` the default model's window when it has one (long texts are
-  windowed, never truncated, so this is no limit on the input).
+  `max_input_length` the default model's window when it has one, else 512 (long texts
+  are windowed, never truncated, so this is no limit on the input), `model_dtype` the
+  dtype of the scores returned (float32, int8 backends included).
 - Errors of the `/rerank` route: `{"error": message, "error_type": kind}` with TEI's
   kinds (`Validation`, `Overloaded`, `Unhealthy`, `Backend`; and `Unauthorized`,
   `NotFound`, for which TEI sends no body).
