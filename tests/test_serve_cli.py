@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import sys
 import types
@@ -40,6 +41,8 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         seen["app"], seen["kwargs"] = app, kwargs
 
     monkeypatch.setattr(uvicorn, "run", fake_run)
+    # serve configures logging at its edge; the test process's logging stays as it is.
+    monkeypatch.setattr("logging.config.dictConfig", lambda config: seen.update(logging=config))
     return seen
 
 
@@ -123,12 +126,13 @@ def test_repeated_names_are_aliases_of_one_model(captured: dict[str, Any]) -> No
     assert r.status_code == 200 and r.headers["X-Shortlist-Model"] == "a1"
 
 
-def test_startup_summary_and_log_format(captured: dict[str, Any]) -> None:
+def test_startup_summary_and_log_format(
+    captured: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
     port = free_port()
-    result = run_cli(
-        "serve", "--rerank", "fake:a", "--name", "small", "--name", "rerank-v3.5",
-        "--api-key", "s3cret", "--port", str(port), "--log-format", "json",
-    )
+    args = ["serve", "--rerank", "fake:a", "--name", "small", "--name", "rerank-v3.5",
+            "--api-key", "s3cret", "--port", str(port)]
+    result = run_cli(*args)
     assert result.exit_code == 0, result.stderr
     block = result.stderr
     assert f"url:        http://127.0.0.1:{port}" in block
@@ -138,10 +142,26 @@ def test_startup_summary_and_log_format(captured: dict[str, Any]) -> None:
     assert "limits:     documents 1000, top_n 1000, bytes 8388608" in block
     assert "batching:   on (max 16384 tokens" in block
     assert f"API docs:   http://127.0.0.1:{port}/docs" in block
+    assert "playground" not in block  # this app has no page at /
+    assert "format" in captured["logging"]["formatters"]["default"]
+
+    with caplog.at_level(logging.INFO, logger="shortlist.serve"):
+        result = run_cli(*args, "--log-format", "json", "--no-batching", "--accept-any-model")
+    assert result.exit_code == 0, result.stderr
+    assert "shortlist serve\n" not in result.stderr  # no text block among JSON lines
     kwargs = captured["kwargs"]
     assert kwargs["access_log"] is False
     assert kwargs["log_config"]["formatters"]["default"]["()"].endswith("JsonFormatter")
+    assert captured["logging"] == kwargs["log_config"]
     json.dumps(kwargs["log_config"])  # a plain dictConfig
+    (record,) = [r for r in caplog.records if r.name == "shortlist.serve"]
+    facts = record.fields["startup"]
+    assert facts["models"] == [
+        {"name": "small", "names": ["fake:a", "rerank-v3.5", "small"], "default": True}
+    ]
+    assert facts["auth"] is True and facts["batching"] is None and facts["accept_any_model"]
+    assert facts["url"] == f"http://127.0.0.1:{port}" and facts["index"] is None
+    assert "s3cret" not in json.dumps(facts)
 
 
 def test_port_in_use_fails_before_any_model_loads(captured: dict[str, Any]) -> None:
@@ -154,3 +174,32 @@ def test_port_in_use_fails_before_any_model_loads(captured: dict[str, Any]) -> N
     assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
     assert "--port" in result.stderr
     assert captured["loaded"] == [] and "app" not in captured
+
+
+def test_summary_names_the_index_generation_playground_and_any_model() -> None:
+    from shortlist.serve.startup import ServedIndex, startup_facts, summary
+
+    facts = startup_facts(
+        url="http://[::1]:9000",
+        model_names={"a": ["a", "x"], "b": ["b"]},
+        index=ServedIndex("my-index", "gen-000003"),
+        auth=False,
+        accept_any_model=True,
+        limits={"documents": 5},
+        batching=None,
+        playground=True,
+    )
+    text = summary(facts)
+    assert "    a (default); also answers to x\n    b\n" in text
+    assert "any other model name is answered by the default" in text
+    assert "index:      my-index (generation gen-000003; followed live)" in text
+    assert "auth:       off" in text and "batching:   off" in text
+    assert "playground: http://[::1]:9000/" in text
+
+
+def test_port_check_names_an_address_not_on_this_machine() -> None:
+    from shortlist.serve.startup import PortInUseError, check_port_free
+
+    # 192.0.2.1 is TEST-NET-1 (RFC 5737): numeric, so no name lookup, and never local.
+    with pytest.raises(PortInUseError, match="cannot listen on 192.0.2.1:8000.*--host"):
+        check_port_free("192.0.2.1", 8000)

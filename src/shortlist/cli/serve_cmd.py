@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import logging.config
 import os
 from typing import Any
 
@@ -138,7 +140,9 @@ def serve_cmd(
         accept_any_model=accept_any_model,
     )
     app = create_app(config, rerankers, index, pipeline)
-    click.echo(_summary(app, config, host, port, index_dir, index), err=True)
+    # Configured here, at the edge (uvicorn applies the same config again when it starts).
+    logging.config.dictConfig(logging_config(log_format))
+    _announce(app, config, host, port, index_dir, index, log_format)
     if host not in ("127.0.0.1", "localhost", "::1") and api_key is None:
         click.echo(f"warning: serving on {host} without an API key", err=True)
     uvicorn.run(
@@ -176,22 +180,31 @@ def model_names(specs: tuple[str, ...], names: tuple[str, ...]) -> list[list[str
     return out
 
 
-def _summary(
-    app: Any, config: Any, host: str, port: int, index_dir: str | None, index: Any
-) -> str:
-    from shortlist.serve.startup import ServedIndex, summary
+def _announce(
+    app: Any,
+    config: Any,
+    host: str,
+    port: int,
+    index_dir: str | None,
+    index: Any,
+    log_format: str,
+) -> None:
+    """The startup summary on stderr: a block of text, or one JSON log record."""
+    from shortlist.serve.startup import ServedIndex, startup_facts, summary
 
     shown_host = f"[{host}]" if ":" in host else host
     served = None
     if index is not None and index_dir is not None:
         served = ServedIndex(index_dir, index.generation.name)
-    batching = (
-        f"on (max {config.max_batch_tokens} tokens / {config.max_batch_pairs} pairs per batch, "
-        f"wait {config.max_wait_ms:g} ms, queue {config.queue_size})"
-        if config.batching
-        else "off (each request scored on its own)"
-    )
-    return summary(
+    batching = None
+    if config.batching:
+        batching = {
+            "max_tokens": config.max_batch_tokens,
+            "max_pairs": config.max_batch_pairs,
+            "max_wait_ms": config.max_wait_ms,
+            "queue_size": config.queue_size,
+        }
+    facts = startup_facts(
         url=f"http://{shown_host}:{port}",
         model_names=app.state.model_names,
         index=served,
@@ -205,3 +218,9 @@ def _summary(
         batching=batching,
         playground=any(getattr(r, "path", None) == "/" for r in app.routes),
     )
+    if log_format == "json":
+        logging.getLogger("shortlist.serve").info(
+            "shortlist serve starting", extra={"fields": {"startup": facts}}
+        )
+    else:
+        click.echo(summary(facts), err=True)

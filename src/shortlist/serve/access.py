@@ -8,7 +8,7 @@ One record per request goes to the `shortlist.access` logger at INFO, after the
 response: `method`, `path` (no query string), `status`, `latency_ms`, `request_id`,
 `model` (the served model that answered, from the app's `X-Shortlist-Model` response
 header; absent when no model was involved) and `client`. The record's message is one
-line of text; the fields are also attached as `record.access` for `JsonFormatter`. No
+line of text; the fields are also attached as `record.fields` for `JsonFormatter`. No
 request header other than `X-Request-ID` is ever read here, so an API key never reaches
 the log.
 
@@ -89,7 +89,7 @@ class AccessLog:
             client = scope.get("client")
             if client:
                 fields["client"] = f"{client[0]}:{client[1]}"
-            self.logger.info(_line(fields), extra={"access": fields})
+            self.logger.info(_line(fields), extra={"fields": fields})
 
 
 def _line(fields: dict[str, Any]) -> str:
@@ -104,7 +104,8 @@ def _line(fields: dict[str, Any]) -> str:
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: `ts` (ISO 8601, UTC), `level`, `logger`, `message`, and
-    an access record's fields (`method`, `path`, `status`, `latency_ms`, ...)."""
+    the record's `fields` when it has them (an access record's `method`, `path`,
+    `status`, `latency_ms`, ...; the startup record's `startup`)."""
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
@@ -113,9 +114,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        access = getattr(record, "access", None)
-        if isinstance(access, dict):
-            out.update(access)
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            out.update(fields)
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False)

@@ -1,10 +1,11 @@
 """What `shortlist serve` does before it answers: check the port, then say what it serves.
 
 `check_port_free` runs before any model loads, so a port already in use fails in a
-second rather than after a long model load. `summary` is the block printed once the
-app is built: the served models with their names, the index and its generation,
-auth, limits, batching, and where the API docs (and the playground, when the app has
-one) are.
+second rather than after a long model load. `startup_facts` is what is served, once
+the app is built: the models with their names, the index and its generation, auth,
+limits, batching, and where the API docs (and the playground, when the app has one)
+are; `summary` is the block of text `serve` prints from it (with `--log-format json`,
+`serve` logs the facts as one JSON record instead).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import errno
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from shortlist.errors import ShortlistError
 
@@ -54,45 +56,73 @@ class ServedIndex:
     generation: str | None
 
 
-def summary(
+def startup_facts(
     *,
     url: str,
     model_names: Mapping[str, Sequence[str]],
     index: ServedIndex | None,
     auth: bool,
     accept_any_model: bool,
-    limits: Mapping[str, object],
-    batching: str,
+    limits: Mapping[str, int],
+    batching: Mapping[str, float] | None,
     playground: bool,
-) -> str:
-    """The startup block (plain text, one `key: value` per line, models indented).
+) -> dict[str, Any]:
+    """What the server serves, as plain data (the JSON startup record, and `summary`).
 
     `model_names` maps each served model (its first name) to every name it answers to;
-    the first model is the default."""
-    lines = ["shortlist serve", f"  url:        {url}"]
-    if model_names:
+    the first model is the default. `batching` is None when batching is off."""
+    return {
+        "url": url,
+        "models": [
+            {"name": name, "names": list(names), "default": i == 0}
+            for i, (name, names) in enumerate(model_names.items())
+        ],
+        "accept_any_model": accept_any_model,
+        "index": None if index is None else {"path": index.path, "generation": index.generation},
+        "auth": auth,
+        "limits": dict(limits),
+        "batching": None if batching is None else dict(batching),
+        "docs": f"{url}/docs",
+        "openapi": f"{url}/openapi.json",
+        "playground": f"{url}/" if playground else None,
+        "metrics": f"{url}/metrics",
+    }
+
+
+def summary(facts: Mapping[str, Any]) -> str:
+    """The startup block of `startup_facts`: plain text, one `key: value` per line."""
+    lines = ["shortlist serve", f"  url:        {facts['url']}"]
+    if facts["models"]:
         lines.append("  models:")
-        for i, (name, names) in enumerate(model_names.items()):
-            others = [n for n in names if n != name]
-            default = " (default)" if i == 0 else ""
+        for model in facts["models"]:
+            others = [n for n in model["names"] if n != model["name"]]
+            default = " (default)" if model["default"] else ""
             also = f"; also answers to {', '.join(others)}" if others else ""
-            lines.append(f"    {name}{default}{also}")
-        if accept_any_model:
+            lines.append(f"    {model['name']}{default}{also}")
+        if facts["accept_any_model"]:
             lines.append("    any other model name is answered by the default (--accept-any-model)")
     else:
         lines.append("  models:     none (search without reranking)")
+    index = facts["index"]
     if index is not None:
-        generation = index.generation or "?"
-        lines.append(f"  index:      {index.path} (generation {generation}; followed live)")
+        generation = index["generation"] or "?"
+        lines.append(f"  index:      {index['path']} (generation {generation}; followed live)")
     else:
         lines.append("  index:      none (/v1/search answers 404)")
-    lines.append(
-        "  auth:       " + ("on (Authorization: Bearer KEY)" if auth else "off (no API key)")
-    )
-    lines.append("  limits:     " + ", ".join(f"{k} {v}" for k, v in limits.items()))
-    lines.append(f"  batching:   {batching}")
-    lines.append(f"  API docs:   {url}/docs (OpenAPI: {url}/openapi.json)")
-    if playground:
-        lines.append(f"  playground: {url}/")
-    lines.append(f"  metrics:    {url}/metrics")
+    auth = "on (Authorization: Bearer KEY)" if facts["auth"] else "off (no API key)"
+    lines.append(f"  auth:       {auth}")
+    lines.append("  limits:     " + ", ".join(f"{k} {v}" for k, v in facts["limits"].items()))
+    batching = facts["batching"]
+    if batching is None:
+        lines.append("  batching:   off (each request scored on its own)")
+    else:
+        lines.append(
+            f"  batching:   on (max {batching['max_tokens']} tokens / {batching['max_pairs']} "
+            f"pairs per batch, wait {batching['max_wait_ms']:g} ms, queue "
+            f"{batching['queue_size']})"
+        )
+    lines.append(f"  API docs:   {facts['docs']} (OpenAPI: {facts['openapi']})")
+    if facts["playground"] is not None:
+        lines.append(f"  playground: {facts['playground']}")
+    lines.append(f"  metrics:    {facts['metrics']}")
     return "\n".join(lines)
