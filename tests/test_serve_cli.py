@@ -198,8 +198,8 @@ def test_summary_names_the_index_generation_playground_and_any_model() -> None:
 
 
 def test_port_check_names_an_address_not_on_this_machine() -> None:
-    from shortlist.serve.startup import PortInUseError, check_port_free
+    from shortlist.serve.startup import CannotListenError, check_port_free
 
     # 192.0.2.1 is TEST-NET-1 (RFC 5737): numeric, so no name lookup, and never local.
-    with pytest.raises(PortInUseError, match="cannot listen on 192.0.2.1:8000.*--host"):
+    with pytest.raises(CannotListenError, match="cannot listen on 192.0.2.1:8000.*--host"):
         check_port_free("192.0.2.1", 8000)

@@ -19,21 +19,22 @@ from typing import Any
 from shortlist.errors import ShortlistError
 
 
-class PortInUseError(ShortlistError):
-    """The address `shortlist serve` should listen on is taken."""
+class CannotListenError(ShortlistError):
+    """`shortlist serve` cannot listen where it was told to: the port is taken, or the
+    host is not an address of this machine."""
 
     exit_code = 2
 
 
 def check_port_free(host: str, port: int) -> None:
-    """Raise `PortInUseError` when nothing could listen on (`host`, `port`) now.
+    """Raise `CannotListenError` when this process could not listen on (`host`, `port`) now.
 
     Binds a throw-away socket with the options uvicorn uses (`SO_REUSEADDR`, so a port
     in TIME_WAIT counts as free) and closes it at once."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
-        raise PortInUseError(f"cannot listen on {host!r}: {exc.strerror}; check --host") from exc
+        raise CannotListenError(f"cannot listen on {host!r}: {exc.strerror}; check --host") from exc
     family, kind, proto, _, address = infos[0]
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -41,11 +42,11 @@ def check_port_free(host: str, port: int) -> None:
             probe.bind(address)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise PortInUseError(
+                raise CannotListenError(
                     f"port {port} on {host} is already in use (another server?); stop it or "
                     "choose another port with --port"
                 ) from exc
-            raise PortInUseError(
+            raise CannotListenError(
                 f"cannot listen on {host}:{port}: {exc.strerror}; check --host and --port"
             ) from exc
 
