@@ -101,6 +101,7 @@ from shortlist.serve.schemas import (
     SearchRequest,
     SearchResponse,
     TeiError,
+    TeiInfo,
     TeiRank,
     TeiRerankRequest,
 )
@@ -733,7 +734,7 @@ def create_app(
             {"query": body.query, "results": [h.to_dict() for h in ranking], "timings_ms": timings}
         )
 
-    @app.get("/info", tags=["rerank"])
+    @app.get("/info", tags=["rerank"], response_model=TeiInfo, responses=_ERRORS)
     async def info() -> dict[str, Any]:
         """text-embeddings-inference's model info, for TEI clients: the default model
         (`model_id`) and this server's limits (`max_client_batch_size`, ...)."""

@@ -209,6 +209,28 @@ class SearchResponse(BaseModel):
     timings_ms: dict[str, float]
 
 
+class TeiInfo(BaseModel):
+    """`GET /info`: text-embeddings-inference's `Info`, with this server's values (see
+    `serve.tei.tei_info`), plus `models`: every name a request may give as `model`."""
+
+    model_config = ConfigDict(protected_namespaces=())
+    model_id: str
+    model_sha: str | None
+    model_dtype: str
+    model_type: dict[str, Any]
+    max_concurrent_requests: int
+    max_input_length: int
+    max_batch_tokens: int
+    max_batch_requests: int | None
+    max_client_batch_size: int
+    auto_truncate: bool
+    tokenization_workers: int
+    version: str
+    sha: str | None
+    docker_label: str | None
+    models: list[str]
+
+
 class TeiError(BaseModel):
     """Every error body of the TEI route `/rerank`, in text-embeddings-inference's shape."""
 
