@@ -24,6 +24,7 @@ The sandbox a block starts in holds what a reader is assumed to have: `corpus.js
 pipeline file), `models/my-reranker` (a cross-encoder folder, here a tiny random-weight
 one) and `my-model` (a sentence-transformers folder, tiny and random too). Real models
 where a block names one: `default` / `bi-encoder` is all-MiniLM-L6-v2, shipped offline.
+Shell blocks run with HOME set to their sandbox, so a dotfile they write stays there.
 """
 
 from __future__ import annotations
@@ -188,6 +189,9 @@ def shortlist_on_path(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str
     script.chmod(0o755)
     src = str(Path(shortlist.__file__).resolve().parents[1])
     env = dict(os.environ)
+    home = Path.home()
+    env.setdefault("XDG_CACHE_HOME", str(home / ".cache"))  # keep exported-model caches
+    env.setdefault("HF_HOME", str(home / ".cache" / "huggingface"))
     env.update(
         PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
         PYTHONPATH=os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p),
@@ -219,10 +223,11 @@ def test_block_runs(
         monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
         exec(compile(block.code, block.where, "exec"), {"__name__": "__docs__"})
     else:
+        # HOME is the sandbox: a block may write dotfiles (shell completion) there.
         done = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", block.code],
             cwd=here,
-            env=shortlist_on_path,
+            env={**shortlist_on_path, "HOME": str(here)},
             capture_output=True,
             text=True,
             timeout=600,
