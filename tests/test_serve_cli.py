@@ -203,3 +203,13 @@ def test_port_check_names_an_address_not_on_this_machine() -> None:
     # 192.0.2.1 is TEST-NET-1 (RFC 5737): numeric, so no name lookup, and never local.
     with pytest.raises(CannotListenError, match="cannot listen on 192.0.2.1:8000.*--host"):
         check_port_free("192.0.2.1", 8000)
+
+
+def test_serving_beyond_loopback_without_a_key_is_warned(
+    captured: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="shortlist.serve"):
+        result = run_cli("serve", "--rerank", "fake:a", "--host", "0.0.0.0", "--port", "0")
+    assert result.exit_code == 0, result.stderr
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "0.0.0.0 without an API key" in warning and "--api-key" in warning

@@ -144,7 +144,11 @@ def serve_cmd(
     logging.config.dictConfig(logging_config(log_format))
     _announce(app, config, host, port, index_dir, index, log_format)
     if host not in ("127.0.0.1", "localhost", "::1") and api_key is None:
-        click.echo(f"warning: serving on {host} without an API key", err=True)
+        logging.getLogger("shortlist.serve").warning(
+            "serving on %s without an API key: anyone who can reach it can use it; "
+            "set --api-key or SHORTLIST_API_KEY",
+            host,
+        )
     uvicorn.run(
         app,
         host=host,
