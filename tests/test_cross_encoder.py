@@ -432,7 +432,7 @@ def test_backend_without_its_extra_names_the_extra(
 ) -> None:
     for module in EXTRA_MODULES[extra]:
         monkeypatch.setitem(sys.modules, module, None)  # import raises ImportError
-    with pytest.raises(MissingDependencyError, match=rf"pip install 'shortlist\[{extra}\]'"):
+    with pytest.raises(MissingDependencyError, match=rf"pip install -e '\.\[{extra}\]'"):
         CrossEncoderReranker(str(bert), backend=backend, cache_dir=tmp_path)
 
 

@@ -262,7 +262,7 @@ def test_langchain_retriever_filter_threshold_and_default_mode(
 
 def test_langchain_missing_extra_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:
     _without(monkeypatch, "langchain_core", "shortlist.integrations.langchain")
-    with pytest.raises(MissingDependencyError, match=r"pip install 'shortlist\[langchain\]'"):
+    with pytest.raises(MissingDependencyError, match=r"pip install -e '\.\[langchain\]'"):
         importlib.import_module("shortlist.integrations.langchain")
 
 
@@ -341,5 +341,5 @@ def test_llamaindex_postprocessor_needs_a_query(li: ModuleType) -> None:
 
 def test_llamaindex_missing_extra_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:
     _without(monkeypatch, "llama_index", "shortlist.integrations.llamaindex")
-    with pytest.raises(MissingDependencyError, match=r"pip install 'shortlist\[llamaindex\]'"):
+    with pytest.raises(MissingDependencyError, match=r"pip install -e '\.\[llamaindex\]'"):
         importlib.import_module("shortlist.integrations.llamaindex")

@@ -36,3 +36,16 @@ def test_readme_first_command_installs_what_the_demo_needs() -> None:
 
 def test_ci_installs_the_dev_extra() -> None:
     assert '-e ".[dev]"' in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_ci_installs_the_clients_the_server_is_tested_against() -> None:
+    extras = _project()["optional-dependencies"]
+    dev_extras = {e for r in extras["dev"] for e in re.findall(r"shortlist\[([^\]]+)\]", r)}
+    assert "compat" in {e.strip() for group in dev_extras for e in group.split(",")}
+    assert _names(extras["compat"]) >= {
+        "cohere",
+        "langchain-cohere",
+        "langchain-classic",
+        "llama-index-postprocessor-cohere-rerank",
+        "llama-index-postprocessor-tei-rerank",
+    }

@@ -164,7 +164,9 @@ def test_full_queue_is_503_with_retry_after() -> None:
     assert 200 in statuses and 503 in statuses and set(statuses) <= {200, 503}
     rejected = next(r for r in responses if r.status_code == 503)
     assert rejected.headers["Retry-After"] == "1"
-    assert "queue is full" in rejected.json()["message"]
+    # /rerank answers in TEI's error shape, with TEI's kind for a full queue.
+    assert rejected.json()["error_type"] == "Overloaded"
+    assert "queue is full" in rejected.json()["error"]
     assert 'shortlist_requests_total{endpoint="/rerank",status="503"}' in metrics
 
 

@@ -32,6 +32,7 @@ OPERATIONS = [
     ("POST", "/v2/rerank"),
     ("POST", "/rerank"),
     ("POST", "/v1/search"),
+    ("GET", "/info"),
     ("GET", "/health"),
     ("GET", "/ready"),
 ]

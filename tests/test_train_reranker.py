@@ -377,7 +377,7 @@ def test_missing_train_extra_is_named_before_any_work(
     from shortlist.errors import MissingDependencyError
 
     monkeypatch.setitem(sys.modules, "datasets", None)  # import datasets -> ImportError
-    with pytest.raises(MissingDependencyError, match=r"shortlist\[train\]"):
+    with pytest.raises(MissingDependencyError, match=r"pip install -e '\.\[train\]'"):
         train_reranker(_config(data, tmp_path / "m"))
     assert not (tmp_path / "m").exists()
 

@@ -9,7 +9,8 @@ from shortlist.errors import MissingDependencyError
 
 
 def require(module: str, extra: str, purpose: str = "") -> ModuleType:
-    """Import `module`, or raise `MissingDependencyError` naming `pip install shortlist[extra]`."""
+    """Import `module`, or raise `MissingDependencyError` naming the extra to install
+    (`pip install -e '.[extra]'` from a checkout)."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:

@@ -161,7 +161,8 @@ class MissingDependencyError(ShortlistError, ImportError):
     def __init__(self, package: str, extra: str, purpose: str = "") -> None:
         what = f" for {purpose}" if purpose else ""
         super().__init__(
-            f"{package} is required{what}; install it with: pip install 'shortlist[{extra}]'"
+            f"{package} is required{what}; install it from a shortlist checkout with: "
+            f"pip install -e '.[{extra}]'"
         )
         self.package = package
         self.extra = extra

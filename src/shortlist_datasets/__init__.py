@@ -7,7 +7,7 @@ deterministically. `DATASETS` is the registry; `build_dataset` writes one.
 This package sits beside `shortlist`, not inside it: the runtime never imports it (only the
 ``shortlist datasets`` and ``shortlist demo`` commands do, when run), so serving and the
 library carry none of its parsers. Its third-party needs (gensim, for the Lee corpus) come
-with ``pip install 'shortlist[datasets]'``; a recipe whose source is missing raises
+with ``pip install -e '.[datasets]'``; a recipe whose source is missing raises
 `shortlist.errors.MissingDependencyError` naming that extra.
 """
 

@@ -106,5 +106,5 @@ def test_without_the_datasets_extra_the_commands_name_it(
     monkeypatch.setitem(sys.modules, absent, None)  # import raises ImportError
     result = run_cli(*command, str(tmp_path / "out"))
     assert result.exit_code == 6
-    assert "pip install 'shortlist[datasets]'" in result.stderr
+    assert "pip install -e '.[datasets]'" in result.stderr
     assert not (tmp_path / "out").exists()

@@ -88,7 +88,9 @@ def main(argv: list[str] | None = None) -> Any:
         # own bars already check for a terminal). Set here, at the edge, never on import.
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
-        return cli.main(args=argv, standalone_mode=False)
+        # The name is fixed so that `python -m shortlist` reads the same completion
+        # variable (_SHORTLIST_COMPLETE) and prints the same usage as the script.
+        return cli.main(args=argv, prog_name="shortlist", standalone_mode=False)
     except click.exceptions.Abort as exc:
         if isinstance(exc.__cause__, EOFError):
             # click wraps any EOFError a command lets escape as Abort ("Aborted.", 130),

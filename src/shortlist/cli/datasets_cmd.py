@@ -2,7 +2,7 @@
 
 The recipes live in the `shortlist_datasets` package, outside the runtime, and are
 imported only when one of these commands runs; a missing dependency is reported with
-the extra that installs it (``shortlist[datasets]``).
+the extra that installs it (``pip install -e '.[datasets]'``).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ evaluation news articles from the Australian Broadcasting Corporation, as used b
 Lee, Pincombe & Welsh 2005). The demo indexes it (BM25 + all-MiniLM-L6-v2 vectors),
 then answers a few queries with hybrid retrieval and the default reranker. The corpus
 reader lives in `shortlist_datasets` and gensim is not a core dependency, so the demo
-needs ``pip install 'shortlist[datasets]'`` and says so when it is missing.
+needs ``pip install -e '.[datasets]'`` and says so when it is missing.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def demo(
 ) -> None:
     """Index the Lee news corpus (shipped with gensim) and answer a few queries.
 
-    Needs the datasets extra: pip install 'shortlist[datasets]'.
+    Needs the datasets extra: pip install -e '.[datasets]' (from a checkout).
     """
     require("shortlist_datasets", "datasets", "the demo corpus")
     from shortlist.pipeline import Pipeline

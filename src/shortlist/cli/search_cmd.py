@@ -76,6 +76,8 @@ from shortlist.validate import check_query
     type=click.Choice(["text", "json", "prompt"]),
     default="text",
     show_default=True,
+    help="text: a readable list; json: the ranking as JSON; prompt: the top passages "
+    "packed into a prompt with citations (see --budget).",
 )
 @click.option("--budget", default=2000, show_default=True, help="--format prompt: token budget.")
 @threads_option

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import logging.config
 import os
 from typing import Any
 
@@ -9,6 +11,8 @@ import click
 
 from shortlist.cli._common import load_reranker_with_threads, threads_option
 from shortlist.cli._llm import chat_config, llm_options, price
+from shortlist.errors import InvalidInputError
+from shortlist.serve.access import LOG_FORMATS, logging_config
 
 
 @click.command("serve")
@@ -20,16 +24,25 @@ from shortlist.cli._llm import chat_config, llm_options, price
               "stage and parameters, K, top N and reranker (served as the default).")
 @click.option("--rerank", "specs", multiple=True,
               help="Reranker spec to serve (repeatable; the first is the default).")
-@click.option("--name", "names", multiple=True,
-              help="Alias for the --rerank at the same position (what clients send as `model`).")
+@click.option("--name", "names", multiple=True, metavar="NAME[,NAME...]",
+              help="Names clients may send as `model` for the --rerank at the same position "
+              "(comma-separated for several). With one --rerank, every --name is one more "
+              "name for it, e.g. --name rerank-v3.5 --name rerank-english-v3.0.")
+@click.option("--accept-any-model", is_flag=True,
+              help="Answer a request for any other model name with the default model "
+              "(logged once per name); for a single-model server behind clients with a "
+              "fixed model name.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Bind address; loopback by default.")
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="TCP port to listen on (checked free before any model loads).")
 @click.option("--api-key", default=None,
-              help="Require 'Authorization: Bearer KEY' (or set SHORTLIST_API_KEY).")
+              help="Require 'Authorization: Bearer KEY' (or set SHORTLIST_API_KEY). Never "
+              "logged.")
 @click.option("--max-docs", default=1000, show_default=True, type=click.IntRange(min=1),
               help="Most documents per request (and most search candidates k).")
-@click.option("--max-top-n", default=1000, show_default=True, type=click.IntRange(min=1))
+@click.option("--max-top-n", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Largest top_n a request may ask for.")
 @click.option("--max-bytes", default=8 * 1024 * 1024, show_default=True,
               type=click.IntRange(min=1), help="Largest request body.")
 @click.option("--max-batch-tokens", default=16384, show_default=True,
@@ -50,12 +63,16 @@ from shortlist.cli._llm import chat_config, llm_options, price
 @click.option("--budget", default=2000, show_default=True, type=click.IntRange(min=1),
               help="Playground answers: token budget of the prompt.")
 @llm_options(required=False)
+@click.option("--log-format", type=click.Choice(LOG_FORMATS), default="text", show_default=True,
+              help="Server and access logs on stderr: text lines, or one JSON object per "
+              "line for log shippers.")
 @threads_option
 def serve_cmd(
     index_dir: str | None,
     pipeline_file: str | None,
     specs: tuple[str, ...],
     names: tuple[str, ...],
+    accept_any_model: bool,
     host: str,
     port: int,
     api_key: str | None,
@@ -76,6 +93,7 @@ def serve_cmd(
     llm_retries: int,
     price_in: float | None,
     price_out: float | None,
+    log_format: str,
     threads: int,
 ) -> None:
     """Serve reranking (Cohere /v1/rerank and /v2/rerank, TEI /rerank) and /v1/search.
@@ -90,9 +108,11 @@ def serve_cmd(
 
     The web playground is at / (see `shortlist ui`): pipelines side by side, relevance
     marks (--judgements), a saved eval (--eval-json) and answers from an LLM (--llm).
+
+    Each request is logged (timestamp, method, path, status, latency, request id,
+    model; see --log-format); responses echo the client's X-Request-ID or make one.
     """
     from shortlist._optional import require
-    from shortlist.errors import InvalidInputError
 
     require("fastapi", "serve", "shortlist serve")
     uvicorn = require("uvicorn", "serve", "shortlist serve")
@@ -114,8 +134,7 @@ def serve_cmd(
         )
     if not specs and index_dir is None:
         raise InvalidInputError("nothing to serve: give --rerank SPEC and/or --index DIR")
-    if len(names) > len(specs):
-        raise InvalidInputError("more --name than --rerank options; give one name per --rerank")
+    aliases = model_names(specs, names)
     if api_key is None:
         api_key = os.environ.get("SHORTLIST_API_KEY") or None
 
@@ -131,12 +150,16 @@ def serve_cmd(
         eval_json=Path(eval_json) if eval_json else None,
         budget_tokens=budget,
     )
+    from shortlist.serve.startup import check_port_free
 
-    # The index is imported by name: it lives in its own module.
+    # Before any model loads: a taken port fails now, not after the load.
+    check_port_free(host, port)
+    # One reranker object under all its names: the app serves them as one model.
     rerankers: dict[str, Any] = {}
-    for i, spec in enumerate(specs):
-        alias = names[i] if i < len(names) else spec
-        rerankers[alias] = load_reranker_with_threads(spec, threads)
+    for spec, spec_names in zip(specs, aliases, strict=True):
+        reranker = load_reranker_with_threads(spec, threads)
+        for alias in spec_names:
+            rerankers[alias] = reranker
     index = None
     if index_dir is not None:
         # Follows the folder: each generation a writer commits is served once it is complete.
@@ -153,16 +176,97 @@ def serve_cmd(
         max_batch_tokens=max_batch_tokens,
         max_wait_ms=max_wait_ms,
         queue_size=queue_size,
+        accept_any_model=accept_any_model,
     )
     app = create_app(config, rerankers, index, pipeline, playground)
+    # Configured here, at the edge (uvicorn applies the same config again when it starts).
+    logging.config.dictConfig(logging_config(log_format))
+    _announce(app, config, host, port, index_dir, index, log_format)
     if host not in ("127.0.0.1", "localhost", "::1") and api_key is None:
-        click.echo(f"warning: serving on {host} without an API key", err=True)
-    click.echo(f"playground: http://{_url_host(host)}:{port}/", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=30)
+        logging.getLogger("shortlist.serve").warning(
+            "serving on %s without an API key: anyone who can reach it can use it; "
+            "set --api-key or SHORTLIST_API_KEY",
+            host,
+        )
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=logging_config(log_format),
+        access_log=False,  # shortlist.access logs each request instead (request id, model)
+        timeout_graceful_shutdown=30,
+    )
 
 
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
+def model_names(specs: tuple[str, ...], names: tuple[str, ...]) -> list[list[str]]:
+    """The names each --rerank is served under, in order; the first is its main name.
+
+    Each --name is a comma-separated list of names for the --rerank at the same position;
+    with a single --rerank, every --name names it. A --rerank without a --name is served
+    under its spec."""
+    groups = [[n.strip() for n in given.split(",") if n.strip()] for given in names]
+    if any(not group for group in groups):
+        raise InvalidInputError("--name must not be empty; give a name such as rerank-v3.5")
+    if len(specs) == 1 and groups:
+        groups = [[n for group in groups for n in group]]
+    if len(groups) > len(specs):
+        raise InvalidInputError(
+            "more --name than --rerank options; give one --name per --rerank (several names "
+            "for one model: --name a,b)"
+        )
+    out = [groups[i] if i < len(groups) else [spec] for i, spec in enumerate(specs)]
+    seen: dict[str, int] = {}
+    for i, group in enumerate(out):
+        for name in group:
+            if seen.setdefault(name, i) != i:
+                raise InvalidInputError(f"--name {name!r} is given to two --rerank models")
+    return out
+
+
+def _announce(
+    app: Any,
+    config: Any,
+    host: str,
+    port: int,
+    index_dir: str | None,
+    index: Any,
+    log_format: str,
+) -> None:
+    """The startup summary on stderr: a block of text, or one JSON log record."""
+    from shortlist.serve.startup import ServedIndex, startup_facts, summary
+
+    shown_host = f"[{host}]" if ":" in host else host
+    served = None
+    if index is not None and index_dir is not None:
+        served = ServedIndex(index_dir, index.generation.name)
+    batching = None
+    if config.batching:
+        batching = {
+            "max_tokens": config.max_batch_tokens,
+            "max_pairs": config.max_batch_pairs,
+            "max_wait_ms": config.max_wait_ms,
+            "queue_size": config.queue_size,
+        }
+    facts = startup_facts(
+        url=f"http://{shown_host}:{port}",
+        model_names=app.state.model_names,
+        index=served,
+        auth=config.api_key is not None,
+        accept_any_model=config.accept_any_model,
+        limits={
+            "documents": config.max_documents,
+            "top_n": config.max_top_n,
+            "bytes": config.max_request_bytes,
+        },
+        batching=batching,
+        playground=any(getattr(r, "path", None) == "/" for r in app.routes),
+    )
+    if log_format == "json":
+        logging.getLogger("shortlist.serve").info(
+            "shortlist serve starting", extra={"fields": {"startup": facts}}
+        )
+    else:
+        click.echo(summary(facts), err=True)
 
 
 def _ui_params() -> list[click.Parameter]:

@@ -64,7 +64,9 @@ def command_line(ctx: click.Context) -> str:
 @click.option(
     "--encoder", default="default", show_default=True, help="Dense encoder spec for mining."
 )
-@click.option("--loss", type=click.Choice(LOSSES), default="listwise", show_default=True)
+@click.option("--loss", type=click.Choice(LOSSES), default="listwise", show_default=True,
+              help="listwise (softmax cross-entropy over each query's group), margin-mse "
+              "(distil --teacher's scores), or both.")
 @click.option("--teacher", default=None, help="Reranker spec to distil from (margin-mse, both).")
 @click.option(
     "--distill-weight", default=1.0, show_default=True, help="MarginMSE weight in --loss both."
@@ -79,11 +81,13 @@ def command_line(ctx: click.Context) -> str:
 @click.option("--batch-groups", default=8, show_default=True, help="Groups per micro-batch.")
 @click.option("--grad-accum", default=1, show_default=True, help="Micro-batches per step.")
 @click.option("--lr", default=2e-5, show_default=True, help="Peak learning rate (AdamW).")
-@click.option("--weight-decay", default=0.01, show_default=True)
+@click.option("--weight-decay", default=0.01, show_default=True, help="AdamW weight decay.")
 @click.option("--warmup-ratio", default=0.1, show_default=True, help="Linear warmup share.")
-@click.option("--epochs", default=1, show_default=True)
+@click.option("--epochs", default=1, show_default=True, help="Passes over the training queries.")
 @click.option("--max-steps", type=int, default=None, help="Optimizer steps (overrides --epochs).")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", default=0, show_default=True,
+              help="Random seed: negative sampling, the new head's initialisation, the "
+              "trainer's shuffling.")
 @click.option(
     "--device",
     default=None,

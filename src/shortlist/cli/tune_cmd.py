@@ -48,7 +48,8 @@ def _floats(text: str, what: str) -> tuple[float, ...]:
     show_default=True,
     help="First-stage depths K to search (with a reranker; without, the largest is used).",
 )
-@click.option("--top-n", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--top-n", default=10, show_default=True, type=click.IntRange(min=1),
+              help="Results the tuned pipeline keeps (written to the pipeline file).")
 @click.option("--k1", "k1s", default="0.9,1.2,1.5,2.0", show_default=True, help="BM25 k1 grid.")
 @click.option("--b", "bs", default="0.4,0.75,0.9", show_default=True, help="BM25 b grid.")
 @click.option(

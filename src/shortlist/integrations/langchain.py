@@ -1,16 +1,20 @@
 """LangChain adapters: a reranking document compressor and a retriever over an `Index`.
 
-    from langchain.retrievers import ContextualCompressionRetriever
+    # langchain 1.x: ContextualCompressionRetriever lives in langchain-classic
+    from langchain_classic.retrievers import ContextualCompressionRetriever
     from shortlist.integrations.langchain import ShortlistRerank, ShortlistRetriever
 
-    compressor = ShortlistRerank(spec="cross-encoder:/models/minilm?backend=onnx", top_n=5)
+    compressor = ShortlistRerank(spec="cross-encoder:cross-encoder/ms-marco-MiniLM-L-6-v2",
+                                 top_n=5)
     retriever = ContextualCompressionRetriever(base_compressor=compressor,
                                                base_retriever=any_langchain_retriever)
     # or let shortlist do both stages over its own index:
     retriever = ShortlistRetriever(index=Index.open("my-index"), spec="bi-encoder", k=50)
 
-Needs `pip install 'shortlist[langchain]'`; importing this module without langchain-core
-raises `MissingDependencyError`. `import shortlist` never imports it.
+(README.md, "Use with LangChain or LlamaIndex", has the same as a snippet that runs in
+the tests.) Needs `pip install -e '.[langchain]'` from a checkout (and `langchain-classic`
+for `ContextualCompressionRetriever`); importing this module without langchain-core raises
+`MissingDependencyError`. `import shortlist` never imports it.
 """
 
 from __future__ import annotations

@@ -2,10 +2,13 @@
 
     from shortlist.integrations.llamaindex import ShortlistRerank
 
-    rerank = ShortlistRerank(spec="cross-encoder:/models/minilm?backend=onnx", top_n=5)
-    query_engine = index.as_query_engine(similarity_top_k=50, node_postprocessors=[rerank])
+    rerank = ShortlistRerank(spec="cross-encoder:cross-encoder/ms-marco-MiniLM-L-6-v2", top_n=5)
+    # `vector_index` is a LlamaIndex index (e.g. VectorStoreIndex), not a shortlist Index
+    query_engine = vector_index.as_query_engine(
+        similarity_top_k=50, node_postprocessors=[rerank]
+    )
 
-Needs `pip install 'shortlist[llamaindex]'`; importing this module without
+Needs `pip install -e '.[llamaindex]'` from a checkout; importing this module without
 llama-index-core raises `MissingDependencyError`. `import shortlist` never imports it.
 """
 

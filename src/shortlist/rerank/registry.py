@@ -229,7 +229,8 @@ REGISTRY: dict[str, _Kind] = {
     ),
     "tei": _Kind(
         _api("shortlist.rerank.api.tei", "TEIReranker"),
-        "a text-embeddings-inference server's /rerank endpoint",
+        "a text-embeddings-inference server's /rerank endpoint "
+        "(API key from the variable named by ?api_key_env=VAR)",
         "tei:http://localhost:8080",
         "required",
         options=("api_key", "timeout", "max_retries"),

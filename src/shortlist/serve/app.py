@@ -2,18 +2,23 @@
 
 `create_app(config, rerankers, index)` takes already-built objects and never loads a model
 or opens a file because of a request: a request's `model` must name a served reranker (its
-spec string, a `--name` alias, or `default`), otherwise 404.
+spec string, a `--name` alias, or `default`), otherwise 404; with
+`ServeConfig.accept_any_model`, any other name is answered by the default model (logged
+once per name). The same reranker object given under several names is one model with
+several aliases (one slot, one batcher).
 
 Endpoints:
 
 - `POST /v1/rerank`, `POST /v2/rerank`: Cohere's rerank wire format (see `schemas`).
-- `POST /rerank`: text-embeddings-inference's format.
+- `POST /rerank`: text-embeddings-inference's format; `GET /info`: TEI's model info
+  (see `tei`).
 - `POST /v1/search`: first stage over the served index, then rerank (404 without an index).
 - `GET /health` (liveness), `GET /ready` (models started, not shutting down; 503 otherwise).
 - `GET /metrics`: Prometheus text (see `metrics.Metrics`). `GET /openapi.json`: the spec.
 
-Errors always have the body `{"message": ..., "error": {"type": ..., "message": ...}}`
-(`message` at the top level is what Cohere's SDK reads). A `ShortlistError` maps to its
+Errors have the body `{"message": ..., "error": {"type": ..., "message": ...}}`
+(`message` at the top level is what Cohere's SDK reads), except on TEI's `/rerank`,
+where they have TEI's `{"error": ..., "error_type": ...}`. A `ShortlistError` maps to its
 `http_status`; request validation errors to 422 (400 for a body that is not JSON); a body
 over `max_request_bytes` (by Content-Length or by actual size) to 413; a full scoring queue
 to 503 with `Retry-After`. When `api_key` is set, the POST endpoints need
@@ -21,7 +26,16 @@ to 503 with `Retry-After`. When `api_key` is set, the POST endpoints need
 
 Long documents are the reranker's business (it windows them and keeps the best window;
 see `service`). Cohere v2's `max_tokens_per_doc` and v1's `max_chunks_per_doc` are passed
-to the reranker's plan when it supports them, else reported as ignored in `meta.warnings`.
+to the reranker's plan when it supports them, else reported as ignored in `meta.warnings`;
+so is every other request field the server does not know (cohere 7's `relevant_spans`,
+v1's `rank_fields`, `priority`, ...). On `/rerank`, which has no place for warnings in
+its body, and on `/v1/search`, whose body carries only the pipeline's own warnings, they
+go to the `X-Shortlist-Warning` response header (and on `/rerank`, `truncate: true` is
+one: texts are windowed, never truncated).
+
+Every response carries `X-Request-ID` (the client's, or a new one) and every reranking
+response `X-Shortlist-Model` (the model that answered); each request is logged to
+`shortlist.access` (see `access`).
 A ranking's own warnings (`Ranking.warnings`, e.g. a listwise window that failed and kept
 its order) are added to `meta.warnings` too.
 
@@ -35,6 +49,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import math
 import time
 import uuid
@@ -58,6 +73,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shortlist import __version__
 from shortlist.errors import InvalidInputError, ShortlistError
 from shortlist.pipeline import Pipeline
 from shortlist.pipeline_file import PipelineConfig
@@ -66,10 +82,12 @@ from shortlist.rerank.base import (
     Reranker,
     RerankOptions,
     bind_to_store,
+    candidate_text,
     local_executor,
 )
 from shortlist.retrieve.stages import first_stage
-from shortlist.serve.batching import DynamicBatcher, QueueFullError
+from shortlist.serve.access import MODEL_HEADER, AccessLog
+from shortlist.serve.batching import DynamicBatcher, QueueFullError, estimate_pair_tokens
 from shortlist.serve.live import Generation, LiveIndex
 from shortlist.serve.metrics import Metrics
 from shortlist.serve.schemas import (
@@ -85,10 +103,13 @@ from shortlist.serve.schemas import (
     ResultDocument,
     SearchRequest,
     SearchResponse,
+    TeiError,
+    TeiInfo,
     TeiRank,
     TeiRerankRequest,
 )
 from shortlist.serve.service import ModelSlot
+from shortlist.serve.tei import TEI_PATH, tei_error_body, tei_info
 from shortlist.types import Ranking
 from shortlist.validate import check_query, check_text, text_problem
 
@@ -116,6 +137,9 @@ class ServeConfig:
     max_batch_pairs: int = 512
     max_wait_ms: float = 5.0
     queue_size: int = 256
+    accept_any_model: bool = False
+    """Answer a request naming an unknown model with the default model (single-model
+    servers behind clients with a fixed model name); logged once per name."""
 
 
 class ModelNotServedError(ShortlistError):
@@ -152,9 +176,17 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     "4XX": {"model": ErrorResponse, "description": "Client error"},
     "5XX": {"model": ErrorResponse, "description": "Server error"},
 }
+_TEI_ERRORS: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": TeiError, "description": "Client error (TEI's shape)"},
+    "5XX": {"model": TeiError, "description": "Server error (TEI's shape)"},
+}
+_WARNING_HEADER = "X-Shortlist-Warning"
 _KNOWN_PATHS = frozenset(
-    {"/v1/rerank", "/v2/rerank", "/rerank", "/v1/search", "/health", "/ready", "/metrics"}
+    {"/v1/rerank", "/v2/rerank", "/rerank", "/info", "/v1/search", "/health", "/ready", "/metrics"}
 )
+_FALLBACKS_LOGGED = 1000
+"""--accept-any-model logs each new unknown name once, up to this many names."""
+log = logging.getLogger("shortlist.serve")
 
 
 def _snake(name: str) -> str:
@@ -163,6 +195,13 @@ def _snake(name: str) -> str:
 
 def error_body(kind: str, message: str) -> dict[str, Any]:
     return {"message": message, "error": {"type": kind, "message": message}}
+
+
+def _error_body_for(path: str, status: int, kind: str, message: str) -> dict[str, Any]:
+    """The error body in the shape of the route's API (TEI's on `/rerank`)."""
+    if path == TEI_PATH:
+        return tei_error_body(status, message, kind)
+    return error_body(kind, message)
 
 
 def _depth_of(slot: ModelSlot) -> Callable[[], int]:
@@ -176,8 +215,15 @@ class _AsciiJSONResponse(JSONResponse):
         return json.dumps(content, separators=(",", ":")).encode("ascii")
 
 
-def _error(status: int, kind: str, message: str, headers: Mapping[str, str] | None = None) -> Any:
-    return _AsciiJSONResponse(error_body(kind, message), status_code=status, headers=headers)
+def _error(
+    request: Request,
+    status: int,
+    kind: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+) -> Any:
+    body = _error_body_for(request.url.path, status, kind, message)
+    return _AsciiJSONResponse(body, status_code=status, headers=headers)
 
 
 class _Edge:
@@ -219,7 +265,7 @@ class _Edge:
             await _send_json(
                 send_status,
                 503,
-                error_body("shutting_down", message),
+                _error_body_for(path, 503, "shutting_down", message),
                 headers={"Retry-After": "1", "Connection": "close"},
             )
         finally:
@@ -231,6 +277,11 @@ class _Edge:
         if scope.get("method") not in ("POST", "PUT", "PATCH"):
             return receive
         limit = self.max_bytes
+        path = scope.get("path", "")
+
+        def body(status: int, kind: str, message: str) -> dict[str, Any]:
+            return _error_body_for(path, status, kind, message)
+
         too_big = f"request body is larger than max_request_bytes={limit} (server limit)"
         for name, value in scope.get("headers", []):
             if name == b"content-type" and not _is_json(value):
@@ -239,16 +290,16 @@ class _Edge:
                     f"unsupported Content-Type {shown!r}; send the body as JSON with "
                     "'Content-Type: application/json'"
                 )
-                await _send_json(send, 415, error_body("unsupported_media_type", hint))
+                await _send_json(send, 415, body(415, "unsupported_media_type", hint))
                 return None
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
-                    await _send_json(send, 400, error_body("invalid_request", "bad Content-Length"))
+                    await _send_json(send, 400, body(400, "invalid_request", "bad Content-Length"))
                     return None
                 if declared > limit:
-                    await _send_json(send, 413, error_body("payload_too_large", too_big))
+                    await _send_json(send, 413, body(413, "payload_too_large", too_big))
                     return None
         chunks: list[bytes] = []
         size = 0
@@ -259,19 +310,19 @@ class _Edge:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await _send_json(send, 413, error_body("payload_too_large", too_big))
+                await _send_json(send, 413, body(413, "payload_too_large", too_big))
                 return None
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        body = b"".join(chunks)
+        whole = b"".join(chunks)
         sent = False
 
         async def replay() -> Message:
             nonlocal sent
             if not sent:
                 sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
+                return {"type": "http.request", "body": whole, "more_body": False}
             return await receive()
 
         return replay
@@ -360,7 +411,12 @@ def create_app(
     metrics = Metrics()
     slots: dict[str, ModelSlot] = {}
     by_name: dict[str, ModelSlot] = {}
+    first_name: dict[int, str] = {}  # id(slot) -> the name it is served and measured under
+    seen: dict[int, ModelSlot] = {}  # id(given reranker) -> its slot: aliases share one
     for alias, given in rerankers.items():
+        if id(given) in seen:
+            by_name.setdefault(alias, seen[id(given)])
+            continue
         # Bound once so a bi-encoder shares the index's encoder (one model in memory, its
         # batcher included); /v1/search binds again to the generation it searches.
         reranker = given
@@ -386,10 +442,14 @@ def create_app(
         if slot.batchers:
             metrics.watch_queue(alias, _depth_of(slot))
         slots[alias] = slot
+        seen[id(given)] = slot
+        first_name[id(slot)] = alias
         by_name.setdefault(alias, slot)
         by_name.setdefault(reranker.name, slot)
     default = next(iter(slots.values()), None)
     state = {"ready": False}
+    fallbacks_logged: set[str] = set()
+    metrics.set_build_info(__version__, list(slots))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -421,6 +481,10 @@ def create_app(
     )
     app.state.metrics = metrics
     app.state.slots = slots
+    app.state.model_names = {
+        first_name[id(slot)]: sorted(n for n, s in by_name.items() if s is slot)
+        for slot in slots.values()
+    }
 
     bearer = HTTPBearer(auto_error=False)
 
@@ -439,6 +503,16 @@ def create_app(
         if model is None or model == "default":
             return default
         slot = by_name.get(model)
+        if slot is None and config.accept_any_model:
+            if model not in fallbacks_logged and len(fallbacks_logged) < _FALLBACKS_LOGGED:
+                fallbacks_logged.add(model)
+                log.info(
+                    "model %r is not served; answering it with the default model %r "
+                    "(--accept-any-model; logged once per name)",
+                    model[:80],
+                    first_name[id(default)],
+                )
+            return default
         if slot is None:
             served = ", ".join(sorted(by_name))
             shown = model if len(model) <= 80 else model[:77] + "..."
@@ -474,20 +548,26 @@ def create_app(
             raise NotReadyError("the server is starting or shutting down; retry later")
         started = time.perf_counter()
         ranking, warnings = await slot.rerank(query, documents, top_n, options)
-        metrics.stage.labels(stage="rerank").observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        metrics.stage.labels(stage="rerank").observe(elapsed)
+        tokens = sum(estimate_pair_tokens(query, candidate_text(d)) for d in documents)
+        metrics.observe_rerank(first_name[id(slot)], elapsed, len(documents), tokens)
         return ranking, warnings
 
     async def cohere(
         body: CohereV1RerankRequest | CohereV2RerankRequest,
         version: str,
         options: RerankOptions,
+        response: Response,
     ) -> CohereRerankResponse:
         """Both Cohere versions: same fields but the model and the per-document option."""
         slot = resolve(body.model)
+        response.headers[MODEL_HEADER] = first_name[id(slot)]
         texts = _texts(body.documents)
         check_inputs(body.query, texts, "documents")
         check_limits(len(texts), body.top_n)
         ranking, warnings = await score(slot, body.query, texts, body.top_n, options)
+        warnings = [*warnings, *_ignored_warnings(body.ignored_fields)]
         return _cohere_response(ranking, texts, body.return_documents, version, warnings)
 
     @app.exception_handler(ShortlistError)
@@ -497,13 +577,13 @@ def create_app(
             headers = {"Retry-After": str(exc.retry_after)}
         elif isinstance(exc, NotReadyError):
             headers = {"Retry-After": "1"}
-        return _error(exc.http_status, _snake(type(exc).__name__), str(exc), headers)
+        return _error(request, exc.http_status, _snake(type(exc).__name__), str(exc), headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
-            return _error(400, "invalid_request", "the request body is not valid JSON")
+            return _error(request, 400, "invalid_request", "the request body is not valid JSON")
         parts = []
         for e in errors[:5]:
             loc = _location(e.get("loc", ()))
@@ -511,15 +591,15 @@ def create_app(
             if e.get("type") == "string_unicode":  # pydantic's words for a lone surrogate
                 problem = text_problem(e.get("input")) or problem
             parts.append(f"{loc}: {problem}")
-        return _error(422, "invalid_request", "invalid request: " + "; ".join(parts))
+        return _error(request, 422, "invalid_request", "invalid request: " + "; ".join(parts))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return _error(exc.status_code, "http_error", str(exc.detail), exc.headers)
+        return _error(request, exc.status_code, "http_error", str(exc.detail), exc.headers)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> Response:
-        return _error(500, "internal_error", "internal server error")
+        return _error(request, 500, "internal_error", "internal server error")
 
     # Security is declared (and checked) only when there is a key to check.
     auth = [Depends(authorize)] if config.api_key is not None else []
@@ -532,9 +612,10 @@ def create_app(
         dependencies=auth,
         tags=["rerank"],
     )
-    async def rerank_v1(body: CohereV1RerankRequest) -> CohereRerankResponse:
+    async def rerank_v1(body: CohereV1RerankRequest, response: Response) -> CohereRerankResponse:
         """Cohere v1 rerank."""
-        return await cohere(body, "1", RerankOptions(max_chunks_per_doc=body.max_chunks_per_doc))
+        options = RerankOptions(max_chunks_per_doc=body.max_chunks_per_doc)
+        return await cohere(body, "1", options, response)
 
     @app.post(
         "/v2/rerank",
@@ -544,24 +625,37 @@ def create_app(
         dependencies=auth,
         tags=["rerank"],
     )
-    async def rerank_v2(body: CohereV2RerankRequest) -> CohereRerankResponse:
+    async def rerank_v2(body: CohereV2RerankRequest, response: Response) -> CohereRerankResponse:
         """Cohere v2 rerank."""
-        return await cohere(body, "2", RerankOptions(max_tokens_per_doc=body.max_tokens_per_doc))
+        options = RerankOptions(max_tokens_per_doc=body.max_tokens_per_doc)
+        return await cohere(body, "2", options, response)
 
     @app.post(
         "/rerank",
         response_model=list[TeiRank],
         response_model_exclude_none=True,
-        responses=_ERRORS,
+        responses=_TEI_ERRORS,
         dependencies=auth,
         tags=["rerank"],
     )
-    async def rerank_tei(body: TeiRerankRequest) -> list[TeiRank]:
-        """text-embeddings-inference rerank: all texts, best first."""
+    async def rerank_tei(body: TeiRerankRequest, response: Response) -> list[TeiRank]:
+        """text-embeddings-inference rerank: all texts, best first.
+
+        Ignored options (unknown fields, `truncate: true`) are named in the
+        `X-Shortlist-Warning` response header, one `; `-separated list."""
         slot = resolve(None)
+        response.headers[MODEL_HEADER] = first_name[id(slot)]
         check_inputs(body.query, body.texts, "texts")
         check_limits(len(body.texts), None)
-        ranking, _ = await score(slot, body.query, list(body.texts), None)
+        ranking, warnings = await score(slot, body.query, list(body.texts), None)
+        warnings = [*warnings, *_ignored_warnings(body.ignored_fields)]
+        if body.truncate:
+            warnings.append(
+                "truncate=true is not supported and was ignored: long texts are windowed "
+                "by the reranker, never truncated"
+            )
+        if warnings:
+            response.headers[_WARNING_HEADER] = _header_text("; ".join(warnings))
         out = []
         for hit in ranking:
             assert hit.index is not None
@@ -582,7 +676,7 @@ def create_app(
         dependencies=auth,
         tags=["search"],
     )
-    async def search(body: SearchRequest) -> Response:
+    async def search(body: SearchRequest, response: Response) -> Response:
         """First stage over the served index (top `k`), then rerank to `top_n`.
 
         The whole request runs on one index generation, named in the response header
@@ -590,15 +684,24 @@ def create_app(
         if served is None:
             raise NoIndexServedError("no index is served; start with shortlist serve --index DIR")
         check_query(body.query, "query")
+        ignored = _ignored_warnings(body.ignored_fields)
+        if ignored:
+            response.headers[_WARNING_HEADER] = _header_text("; ".join(ignored))
         with served.lease() as (index, generation):
-            answer = await search_in(index, body)
+            answer = await search_in(index, body, response)
         # Serialized here, once, by pydantic-core: FastAPI's response_model path would
         # validate the model a second time and re-encode it through jsonable_encoder, which
-        # cost about a millisecond per request (benchmarks/serve_vs_library.py).
-        headers = {GENERATION_HEADER: generation.name} if generation is not None else None
-        return Response(answer.model_dump_json(), media_type="application/json", headers=headers)
+        # cost about a millisecond per request (benchmarks/serve_vs_library.py). The headers
+        # set on the injected `response` (warnings) go with it.
+        out = Response(answer.model_dump_json(), media_type="application/json")
+        for key, value in response.headers.items():
+            if key.lower() != "content-length":
+                out.headers[key] = value
+        if generation is not None:
+            out.headers[GENERATION_HEADER] = generation.name
+        return out
 
-    async def search_in(index: Any, body: SearchRequest) -> SearchResponse:
+    async def search_in(index: Any, body: SearchRequest, response: Response) -> SearchResponse:
         k = body.k if body.k is not None else min(100, config.max_documents)
         if pipeline is not None and body.k is None:
             k = pipeline.k
@@ -616,6 +719,8 @@ def create_app(
             slot = resolve(None if body.rerank is True else str(body.rerank))
         if not state["ready"]:
             raise NotReadyError("the server is starting or shutting down; retry later")
+        if slot is not None:
+            response.headers[MODEL_HEADER] = first_name[id(slot)]
         mode: Any = body.mode
         if pipeline is not None and mode in (None, pipeline.mode):
             mode = pipeline.first_stage_spec()
@@ -650,6 +755,24 @@ def create_app(
                 "timings_ms": timings,
                 "warnings": list(ranking.warnings) or None,
             }
+        )
+
+    @app.get("/info", tags=["rerank"], response_model=TeiInfo, responses=_ERRORS)
+    async def info() -> dict[str, Any]:
+        """text-embeddings-inference's model info, for TEI clients: the default model
+        (`model_id`) and this server's limits (`max_client_batch_size`, ...)."""
+        if default is None:
+            raise ModelNotServedError("no reranker is served; start with shortlist serve --rerank")
+        max_length = getattr(default.reranker, "max_length", None)
+        return tei_info(
+            model_id=first_name[id(default)],
+            max_length=max_length if isinstance(max_length, int) else None,
+            max_documents=config.max_documents,
+            max_batch_tokens=config.max_batch_tokens,
+            max_batch_pairs=config.max_batch_pairs,
+            queue_size=config.queue_size,
+            version=__version__,
+            models=sorted(by_name),
         )
 
     @app.get("/health", tags=["ops"])
@@ -709,6 +832,7 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(_Edge, metrics=metrics, max_bytes=config.max_request_bytes)
+    app.add_middleware(AccessLog)  # outermost: its latency and request id cover everything
     return app
 
 
@@ -741,7 +865,7 @@ def _state_limits(
     model_names = models or ["default"]
     for model in ("CohereV1RerankRequest", "CohereV2RerankRequest"):
         p = prop(model, "model")
-        if p is not None:
+        if p is not None and not (models and config.accept_any_model):
             for v in variants(p):
                 v["enum"] = model_names
     for model, field in (
@@ -763,7 +887,9 @@ def _state_limits(
             v["maximum"] = config.max_documents
     p = prop("SearchRequest", "rerank")
     if p is not None:
-        if models:
+        if models and config.accept_any_model:
+            p["anyOf"] = [{"type": "boolean"}, {"type": "string"}]
+        elif models:
             p["anyOf"] = [{"type": "boolean"}, {"type": "string", "enum": models}]
         else:
             p.pop("anyOf", None)
@@ -789,6 +915,25 @@ async def _follow(live: LiveIndex) -> None:
     while True:
         await asyncio.sleep(live.poll_interval_s)
         await asyncio.to_thread(live.refresh)
+
+
+def _ignored_warnings(fields: Sequence[str]) -> list[str]:
+    """One warning per request field the server does not know (at most 20, names cut)."""
+    out = [f"{_shown(name)} is not supported by this server and was ignored" for name in fields]
+    if len(out) > 20:
+        out = [*out[:20], f"... and {len(out) - 20} more unsupported fields were ignored"]
+    return out
+
+
+def _shown(name: str) -> str:
+    return name if len(name) <= 64 else name[:61] + "..."
+
+
+def _header_text(text: str) -> str:
+    """`text` as a header value: ASCII (others escaped), at most 2000 characters."""
+    safe = text.encode("ascii", "backslashreplace").decode("ascii")
+    safe = "".join(c if c.isprintable() else " " for c in safe)
+    return safe if len(safe) <= 2000 else safe[:1997] + "..."
 
 
 def _texts(documents: list[DocumentIn]) -> list[str]:

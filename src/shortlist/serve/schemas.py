@@ -12,7 +12,9 @@
   `Ranking.to_dict()` (`{query, results: [...], timings_ms}`).
 
 Unknown request fields are ignored (clients send provider-specific options such as
-`rank_fields` or `priority`), so a client written for the hosted API keeps working.
+`rank_fields`, `priority` or cohere 7's `relevant_spans`), so a client written for the
+hosted API keeps working; each request remembers them (`ignored_fields`) so the server
+can say so in its answer rather than drop them silently.
 Booleans and integers are strict (`true`/`false` only, never `0` or `"yes"`; an
 integer is never `true` or `"3"`), as the spec says.
 The served app states its own limits and model names in its spec (see `app.create_app`).
@@ -20,9 +22,18 @@ The served app states its own limits and model names in its spec (see `app.creat
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    StrictBool,
+    model_validator,
+)
 
 from shortlist.validate import NOT_BLANK_PATTERN
 
@@ -60,6 +71,21 @@ def _query(description: str = "The query.") -> Any:
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="ignore")
+    _ignored: tuple[str, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _remember_ignored(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        model = handler(data)
+        if isinstance(data, dict):
+            known = set(cls.model_fields)
+            model._ignored = tuple(k for k, v in data.items() if k not in known and v is not None)
+        return model
+
+    @property
+    def ignored_fields(self) -> tuple[str, ...]:
+        """Fields the request gave (not null) that this server does not know, in order."""
+        return self._ignored
 
 
 class TextDocument(BaseModel):
@@ -188,6 +214,35 @@ class SearchResponse(BaseModel):
     timings_ms: dict[str, float]
     # what went wrong without failing the search (e.g. a listwise window kept its order)
     warnings: list[str] | None = None
+
+
+class TeiInfo(BaseModel):
+    """`GET /info`: text-embeddings-inference's `Info`, with this server's values (see
+    `serve.tei.tei_info`), plus `models`: every name a request may give as `model`."""
+
+    model_config = ConfigDict(protected_namespaces=())
+    model_id: str
+    model_sha: str | None
+    model_dtype: str
+    model_type: dict[str, Any]
+    max_concurrent_requests: int
+    max_input_length: int
+    max_batch_tokens: int
+    max_batch_requests: int | None
+    max_client_batch_size: int
+    auto_truncate: bool
+    tokenization_workers: int
+    version: str
+    sha: str | None
+    docker_label: str | None
+    models: list[str]
+
+
+class TeiError(BaseModel):
+    """Every error body of the TEI route `/rerank`, in text-embeddings-inference's shape."""
+
+    error: str
+    error_type: str
 
 
 class ErrorDetail(BaseModel):
