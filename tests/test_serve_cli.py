@@ -142,7 +142,7 @@ def test_startup_summary_and_log_format(
     assert "limits:     documents 1000, top_n 1000, bytes 8388608" in block
     assert "batching:   on (max 16384 tokens" in block
     assert f"API docs:   http://127.0.0.1:{port}/docs" in block
-    assert "playground" not in block  # this app has no page at /
+    assert f"playground: http://127.0.0.1:{port}/" in block  # the page at / of every serve
     assert "format" in captured["logging"]["formatters"]["default"]
 
     with caplog.at_level(logging.INFO, logger="shortlist.serve"):
