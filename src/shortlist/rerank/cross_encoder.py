@@ -141,6 +141,13 @@ class CrossEncoderReranker:
             tokenizer = AutoTokenizer.from_pretrained(str(path))
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load config/tokenizer from {path}: {exc}") from exc
+        causal = [a for a in getattr(config, "architectures", None) or []
+                  if a.endswith("ForCausalLM")]
+        if causal:
+            raise ModelLoadError(
+                f"{model} is a causal language model ({causal[0]}), not a sequence "
+                f"classifier; load it as llm-reranker:{model}"
+            )
         if not getattr(tokenizer, "is_fast", False):
             raise ModelLoadError(
                 f"{model}: a fast (Rust) tokenizer is required; add tokenizer.json to the folder"
