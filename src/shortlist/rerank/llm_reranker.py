@@ -401,7 +401,7 @@ class LLMReranker:
             else:
                 got = self._tokenizer.convert_tokens_to_ids(token)
                 unknown = got == self._tokenizer.unk_token_id and token != self._tokenizer.unk_token
-                found = None if got is None or unknown else int(got)
+                found = got if isinstance(got, int) and not unknown else None
             if found is None:
                 raise ModelLoadError(
                     f"{model}: the tokenizer has no {token!r} token, which the "
