@@ -139,7 +139,8 @@ def card_qwen3(
     suffix = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
     prefix_tokens = tokenizer.encode(prefix, add_special_tokens=False)
     suffix_tokens = tokenizer.encode(suffix, add_special_tokens=False)
-    task = instruction or "Given a web search query, retrieve relevant passages that answer the query"
+    task = instruction or (
+        "Given a web search query, retrieve relevant passages that answer the query")
     texts = [f"<Instruct>: {task}\n<Query>: {q}\n<Document>: {d}" for q, d in pairs]
     inputs = tokenizer(texts, padding=False, truncation="longest_first",
                        return_attention_mask=False,
