@@ -361,28 +361,3 @@ def build_tiny_causal_lm(
     model = model_cls(config)
     model.save_pretrained(str(folder))
     return folder
-
-
-def st_chat_template(segments: tuple[str, ...], values: dict[str, str], bos: str = "") -> str:
-    """A Jinja chat template rendering a recipe from sentence-transformers' pair messages
-    (roles "query" and "document"), the way published LLM rerankers ship one."""
-    import json
-
-    parts = [f"{{{{ {json.dumps(bos)} }}}}"] if bos else []
-    lookup = {
-        "query": "(messages | selectattr('role', 'equalto', 'query') | first).content",
-        "document": "(messages | selectattr('role', 'equalto', 'document') | first).content",
-    }
-    import string as _string
-
-    for segment in segments:
-        for literal, name, _, _ in _string.Formatter().parse(segment):
-            if literal:
-                parts.append(f"{{{{ {json.dumps(literal)} }}}}")
-            if name is None:
-                continue
-            if name in lookup:
-                parts.append(f"{{{{ {lookup[name]} }}}}")
-            else:
-                parts.append(f"{{{{ {json.dumps(values[name])} }}}}")
-    return "".join(parts)

@@ -138,6 +138,31 @@ class Recipe:
         """The index of the segment holding `{document}`."""
         return next(i for i, s in enumerate(self.segments) if "document" in _names(s))
 
+    def instruction_text(self, instruction: str | None) -> str:
+        """What `{instruction}` renders to: the given or default instruction, formatted."""
+        text = instruction or self.default_instruction
+        return self.instruction_format.format(instruction=text) if text else ""
+
+    def chat_template(self, instruction: str | None = None, bos_token: str = "") -> str:
+        """A Jinja chat template rendering this recipe from sentence-transformers' pair
+        messages (roles `query` and `document`), to run the same prompt through its
+        `CrossEncoder` (save it as `chat_template.jinja` in the model folder). There the
+        prompt is tokenized as one string, so tokens may differ from the recipe's where a
+        BPE merges across a segment boundary (punctuation ending a text before a newline)."""
+        pick = "(messages | selectattr('role', 'equalto', '{}') | first).content"
+        values = {"instruction": self.instruction_text(instruction)}
+        parts = [f"{{{{ {json.dumps(bos_token)} }}}}"] if self.bos and bos_token else []
+        for segment in self.segments:
+            for literal, name, _, _ in string.Formatter().parse(segment):
+                if literal:
+                    parts.append(f"{{{{ {json.dumps(literal)} }}}}")
+                if name in ("query", "document"):
+                    text = pick.format(name)
+                    parts.append(f"{{{{ {text} | trim }}}}" if self.strip else f"{{{{ {text} }}}}")
+                elif name is not None:
+                    parts.append(f"{{{{ {json.dumps(values[name])} }}}}")
+        return "".join(parts)
+
     @classmethod
     def from_json(cls, path: str | Path) -> Recipe:
         """A recipe from a JSON object of this class's fields; `SpecError` if malformed."""
@@ -587,12 +612,9 @@ class LLMReranker:
 
     def _render_query(self, query: str) -> _Query:
         recipe = self._recipe
-        instruction = self._instruction or recipe.default_instruction
         values = {
             "query": query.strip() if recipe.strip else query,
-            "instruction": recipe.instruction_format.format(instruction=instruction)
-            if instruction
-            else "",
+            "instruction": recipe.instruction_text(self._instruction),
             "document": "",
         }
         d = recipe.document_segment
