@@ -512,3 +512,18 @@ def test_python_api_and_protocol(spec: str) -> None:
     assert ranking[0].raw_score != pytest.approx(
         next(h.raw_score for h in plain.rerank(QUERY, DOCS) if h.index == ranking[0].index)
     )
+
+
+def test_readme_llm_reranker_specs_parse() -> None:
+    """The README's example specs stay valid: kind, parameters and template names."""
+    import re
+
+    from shortlist.rerank.registry import parse_spec
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    specs = re.findall(r"`(llm-reranker:[^`]+)`", readme)
+    assert len(specs) >= 4
+    for spec in specs:
+        parsed = parse_spec(spec)
+        template = parsed.params.get("template")
+        assert template is None or template in RECIPES
