@@ -527,3 +527,19 @@ def test_readme_llm_reranker_specs_parse() -> None:
         parsed = parse_spec(spec)
         template = parsed.params.get("template")
         assert template is None or template in RECIPES
+
+
+def test_eval_runs_the_llm_reranker_beside_the_first_stage(spec: str, tmp_path: Path) -> None:
+    from clirun import run_cli
+    from tiny_beir import write_tiny_beir
+
+    dataset = write_tiny_beir(tmp_path / "beir")
+    out = tmp_path / "eval.json"
+    result = run_cli(
+        "eval", str(dataset), "--model", "hashing:32", "--cache-dir", str(tmp_path / "c"),
+        "--pipeline", "bm25", "--pipeline", f"llm=bm25+{spec}", "-k", "5",
+        "--json", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "llm" in result.stdout
+    assert "llm" in out.read_text()
