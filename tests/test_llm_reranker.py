@@ -501,9 +501,12 @@ def test_cli_rerank_json(spec: str, tmp_path: Path) -> None:
 
 
 def test_python_api_and_protocol(spec: str) -> None:
+    import shortlist
     from shortlist.rerank.base import PairScorer, PlannedReranker
 
-    reranker = load_reranker(spec + "&instruction=Given%20a%20question,%20find%20answers")
+    reranker = shortlist.load_reranker(
+        spec + "&instruction=Given%20a%20question,%20find%20answers"
+    )
     assert isinstance(reranker, PlannedReranker) and isinstance(reranker, PairScorer)
     assert "instruction=Given a question, find answers" in reranker.name
     ranking = rerank_planned(reranker, QUERY, DOCS, top_n=3)
