@@ -62,12 +62,16 @@ from shortlist.rerank.base import (
     Candidate,
     RerankOptions,
     ScoringPlan,
-    build_ranking,
     candidate_text,
     rerank_planned,
     sigmoid,
 )
-from shortlist.rerank.cross_encoder import AGGREGATES, aggregate_windows
+from shortlist.rerank.cross_encoder import (
+    AGGREGATES,
+    aggregate_windows,
+    distinct_units,
+    rank_windows,
+)
 from shortlist.runtime.models import pack_batches, resolve_model_path
 from shortlist.types import Ranking
 from shortlist.validate import check_candidates
@@ -539,14 +543,7 @@ class LLMReranker:
         sharing a prefix share its key/value cache (with `prefix_reuse`)."""
         if not units:
             return np.zeros(0, dtype=np.float64)
-        slot_of: dict[LLMUnit, int] = {}
-        distinct: list[LLMUnit] = []
-        inverse = np.empty(len(units), dtype=np.int64)
-        for i, unit in enumerate(units):
-            slot = slot_of.setdefault(unit, len(distinct))
-            if slot == len(distinct):
-                distinct.append(unit)
-            inverse[i] = slot
+        distinct, inverse = distinct_units(units, lambda u: u)
         scores = np.zeros(len(distinct), dtype=np.float64)
         if self._prefix_reuse:
             groups: dict[tuple[int, ...], list[int]] = {}
@@ -567,13 +564,7 @@ class LLMReranker:
         top_n: int | None,
     ) -> Ranking:
         """Step 3: each candidate's windows aggregated, calibrated, ranked."""
-        owner = np.asarray(plan.owner, dtype=np.int64)
-        raw, windows = aggregate_windows(
-            np.asarray(scores, dtype=np.float64), owner, plan.n_documents, self._aggregate
-        )
-        return build_ranking(
-            plan.query, documents, raw, self.calibrate(raw), top_n, windows=windows
-        )
+        return rank_windows(plan, scores, documents, top_n, self._aggregate, self.calibrate)
 
     def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """Raw scores, one float64 per (query, document) pair, in input order; a long
