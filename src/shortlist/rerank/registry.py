@@ -178,13 +178,13 @@ REGISTRY: dict[str, _Kind] = {
     ),
     "llm-reranker": _Kind(
         _llm_reranker,
-        "causal-LM reranker scored by its answer-token logits (Qwen3-Reranker, "
-        "bge-reranker-v2-gemma, mxbai-rerank-v2, zerank), by Hugging Face id or folder",
+        "causal-LM reranker scored by its answer-token logits, by Hugging Face id or folder "
+        "(families: shortlist.rerank.llm_reranker.RECIPES)",
         "llm-reranker:Qwen/Qwen3-Reranker-0.6B?instruction=Given%20a%20question,%20find%20answers",
         "required",
         params={
             # Names are checked by LLMReranker against its recipe registry.
-            "template": Param(str, "prompt family (default: by architecture) or recipe.json"),
+            "template": Param(str, "family (a RECIPES key; default: by architecture) or recipe.json"),
             "instruction": Param(unquote, "query instruction (URL-encoded spaces allowed)"),
             "max_length": Param(_positive_int, "tokens per (prompt, document window)"),
             "batch_tokens": Param(_positive_int, "token budget per batch"),
