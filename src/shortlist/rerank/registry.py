@@ -184,7 +184,7 @@ REGISTRY: dict[str, _Kind] = {
         "required",
         params={
             # Names are checked by LLMReranker against its recipe registry.
-            "template": Param(str, "family (a RECIPES key; default: by architecture) or recipe.json"),
+            "template": Param(str, "family (a RECIPES key; default: by architecture) or .json"),
             "instruction": Param(unquote, "query instruction (URL-encoded spaces allowed)"),
             "max_length": Param(_positive_int, "tokens per (prompt, document window)"),
             "batch_tokens": Param(_positive_int, "token budget per batch"),
