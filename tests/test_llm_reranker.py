@@ -328,6 +328,8 @@ def test_bfloat16_and_int8_paths(folders: dict[str, Path]) -> None:
     np.testing.assert_allclose(got, fp32, atol=0.2)
     with pytest.raises(InvalidInputError, match="dtype"):
         _reranker(folders, "qwen3-reranker", dtype="float8")
+    with pytest.raises(InvalidInputError, match="int8 runs on CPU only"):
+        _reranker(folders, "qwen3-reranker", dtype="int8", device="cuda")
 
 
 # ---- long documents, options ---------------------------------------------------------------

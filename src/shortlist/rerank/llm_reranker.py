@@ -418,10 +418,12 @@ class LLMReranker:
         if num_threads is not None:
             torch.set_num_threads(num_threads)
         self._dtype = _resolve_dtype(dtype, self._device)
-        self._load_model(path, config)
-        self._bos = [int(tokenizer.bos_token_id)] if self._recipe.bos else []
+        if self._dtype == "int8" and not self._device.startswith("cpu"):
+            raise InvalidInputError("dtype=int8 runs on CPU only; use device=cpu")
         if self._recipe.bos and tokenizer.bos_token_id is None:
             raise ModelLoadError(f"{model}: the {self._recipe.name} template needs a BOS token")
+        self._bos = [int(tokenizer.bos_token_id)] if self._recipe.bos else []
+        self._load_model(path, config)
         self._name = name or f"llm-reranker:{model}"
 
     # ---- loading ---------------------------------------------------------------------
@@ -463,8 +465,6 @@ class LLMReranker:
             self._head_bias = bias[rows].detach().clone() if bias is not None else None
         self._softcap = getattr(config, "final_logit_softcapping", None)
         if self._dtype == "int8":
-            if not self._device.startswith("cpu"):
-                raise InvalidInputError("dtype=int8 runs on CPU only; use device=cpu")
             _quantize_mlps(model, path)
         self._model = model.to(self._device)
         self._decoder = self._model.get_decoder()
