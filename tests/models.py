@@ -227,3 +227,137 @@ def build_tiny_sentence_transformer(
         json.dumps({"max_seq_length": 64, "do_lower_case": False})
     )
     return folder
+
+
+# ---- tiny causal-LM rerankers -------------------------------------------------------
+
+CAUSAL_ARCHITECTURES = ("qwen3", "qwen2", "gemma", "gemma2")
+_CAUSAL_SPECIALS = ("<pad>", "<unk>", "<bos>", "<eos>", "<|im_start|>", "<|im_end|>",
+                    "<think>", "</think>")
+
+
+def _causal_vocab() -> list[str]:
+    """Every word of every registered prompt, the test word list (both cases), the answer
+    tokens and single characters; anything else becomes <unk>."""
+    import re
+
+    from shortlist.rerank.llm_reranker import RECIPES
+
+    texts = [s for r in RECIPES.values() for s in r.segments]
+    texts += [r.default_instruction or "" for r in RECIPES.values()]
+    texts += [" ".join(WORDS), " ".join(WORDS).title(), "yes no Yes No 0 1 true false"]
+    texts += ["solar panels store energy batteries roman empire recipe banana bread walnuts "
+              "lithium history centuries storage power roof day night lights cells"]
+    words = [w for t in texts for w in re.findall(r"\w+|[^\w\s]", t)]
+    chars = list("abcdefghijklmnopqrstuvwxyz0123456789.,;:!?'\"()-_/<>|{}[]")
+    return list(dict.fromkeys([*_CAUSAL_SPECIALS, *words, *chars]))
+
+
+def build_causal_tokenizer(folder: Path) -> Any:
+    """A word-level fast tokenizer that splits on whitespace and isolates punctuation,
+    with the chat-template special tokens, "yes"/"no"/"Yes"/"1"/"0", and a BOS token.
+    Splitting a text at whitespace, punctuation or a special token never changes its
+    tokens, as for the byte-level BPE of Qwen/Gemma at the points the recipes cut."""
+    from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {t: i for i, t in enumerate(_causal_vocab())}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation("isolated")]
+    )
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False)
+                            for t in _CAUSAL_SPECIALS])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="<unk>",
+        pad_token="<pad>",
+        bos_token="<bos>",
+        eos_token="<eos>",
+        model_max_length=1 << 20,
+    )
+    fast.save_pretrained(str(folder))
+    return fast
+
+
+_QWEN_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
+
+def build_byte_level_tokenizer(folder: Path) -> Any:
+    """A byte-level BPE tokenizer with Qwen2's pre-tokenizer pattern, trained on the prompt
+    words, so transformers' `Qwen2Tokenizer` (which AutoTokenizer insists on for a qwen2
+    config) rebuilds it faithfully. Here cutting a text into segments CAN change tokens,
+    as with the real Qwen vocabulary, so the recipes' segment boundaries are put to the test.
+    """
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(_QWEN_SPLIT), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=700, special_tokens=list(_CAUSAL_SPECIALS), show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    words = [w for w in _causal_vocab() if w not in _CAUSAL_SPECIALS]
+    lines = [" ".join(words), "\n".join(words), "yes no 1 0 Yes No", '"yes" "no"'] * 20
+    tok.train_from_iterator(lines, trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token=None, pad_token="<pad>", bos_token="<bos>",
+        eos_token="<eos>", model_max_length=1 << 20,
+    )
+    fast.save_pretrained(str(folder))
+    return fast
+
+
+def build_tiny_causal_lm(
+    folder: Path, architecture: str, *, seed: int = 0, max_positions: int = 256,
+    hidden: int = 32, layers: int = 2, init_std: float = 0.2,
+) -> Path:
+    """Save a random-weight `architecture` (qwen3, qwen2, gemma, gemma2) causal LM and
+    the word-level tokenizer above. `init_std` is large enough that answer logits differ
+    by whole units between pairs (the default 0.02 gives near-ties)."""
+    import torch
+    import transformers as tf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if architecture == "qwen2":
+        tokenizer = build_byte_level_tokenizer(folder)
+    else:
+        tokenizer = build_causal_tokenizer(folder)
+    common: dict[str, Any] = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=hidden // 4,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=max_positions,
+        initializer_range=init_std,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    configs = {
+        "qwen3": (tf.Qwen3Config, tf.Qwen3ForCausalLM, {}),
+        "qwen2": (tf.Qwen2Config, tf.Qwen2ForCausalLM, {}),
+        "gemma": (tf.GemmaConfig, tf.GemmaForCausalLM, {}),
+        "gemma2": (tf.Gemma2Config, tf.Gemma2ForCausalLM, {"sliding_window": max_positions}),
+    }
+    if architecture not in configs:
+        raise ValueError(f"unknown architecture {architecture!r}")
+    config_cls, model_cls, extra = configs[architecture]
+    if architecture == "qwen2":
+        common.pop("head_dim")
+    config = config_cls(**common, **extra)
+    torch.manual_seed(seed)
+    model = model_cls(config)
+    model.save_pretrained(str(folder))
+    return folder

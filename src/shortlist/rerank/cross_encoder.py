@@ -27,10 +27,10 @@ Batching
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -141,6 +141,13 @@ class CrossEncoderReranker:
             tokenizer = AutoTokenizer.from_pretrained(str(path))
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load config/tokenizer from {path}: {exc}") from exc
+        causal = [a for a in getattr(config, "architectures", None) or []
+                  if a.endswith("ForCausalLM")]
+        if causal:
+            raise ModelLoadError(
+                f"{model} is a causal language model ({causal[0]}), not a sequence "
+                f"classifier; load it as llm-reranker:{model}"
+            )
         if not getattr(tokenizer, "is_fast", False):
             raise ModelLoadError(
                 f"{model}: a fast (Rust) tokenizer is required; add tokenizer.json to the folder"
@@ -272,18 +279,13 @@ class CrossEncoderReranker:
         """
         if not units:
             return np.zeros(0, dtype=np.float64)
-        slot_of: dict[tuple[tuple[int, ...], tuple[int, ...] | None], int] = {}
-        distinct: list[Window] = []
-        inverse = np.empty(len(units), dtype=np.int64)
-        for i, unit in enumerate(units):
-            key = (
-                tuple(unit.input_ids),
-                tuple(unit.token_type_ids) if unit.token_type_ids is not None else None,
-            )
-            slot = slot_of.setdefault(key, len(distinct))
-            if slot == len(distinct):
-                distinct.append(unit)
-            inverse[i] = slot
+        distinct, inverse = distinct_units(
+            units,
+            lambda u: (
+                tuple(u.input_ids),
+                tuple(u.token_type_ids) if u.token_type_ids is not None else None,
+            ),
+        )
         first = distinct[0].token_type_ids
         encoded = EncodedPairs(
             [u.input_ids for u in distinct],
@@ -300,13 +302,7 @@ class CrossEncoderReranker:
         top_n: int | None,
     ) -> Ranking:
         """Step 3: each candidate's windows aggregated (`aggregate`), calibrated, ranked."""
-        owner = np.asarray(plan.owner, dtype=np.int64)
-        raw, windows = aggregate_windows(
-            np.asarray(scores, dtype=np.float64), owner, plan.n_documents, self._aggregate
-        )
-        return build_ranking(
-            plan.query, documents, raw, self.calibrate(raw), top_n, windows=windows
-        )
+        return rank_windows(plan, scores, documents, top_n, self._aggregate, self.calibrate)
 
     def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """Raw scores, one float64 per (query, passage) pair, in input order.
@@ -406,6 +402,46 @@ class CrossEncoderReranker:
     def _window_scores(self, logits: np.ndarray) -> np.ndarray:
         logits = logits.astype(np.float64)
         return logits[:, 0] if self._num_labels == 1 else logits[:, 1] - logits[:, 0]
+
+
+Unit = TypeVar("Unit")
+
+
+def distinct_units(
+    units: Sequence[Unit], key: Callable[[Unit], Hashable]
+) -> tuple[list[Unit], np.ndarray]:
+    """The distinct units (first occurrences, in order) and each unit's index among them.
+
+    Identical windows (a document repeated in a request, or across the requests a batcher
+    merged) are then run once and share one score: no wasted forward passes, and equal
+    inputs tie exactly, whatever row of a multi-threaded matmul they landed in.
+    """
+    slot_of: dict[Hashable, int] = {}
+    distinct: list[Unit] = []
+    inverse = np.empty(len(units), dtype=np.int64)
+    for i, unit in enumerate(units):
+        slot = slot_of.setdefault(key(unit), len(distinct))
+        if slot == len(distinct):
+            distinct.append(unit)
+        inverse[i] = slot
+    return distinct, inverse
+
+
+def rank_windows(
+    plan: ScoringPlan,
+    scores: np.ndarray,
+    documents: Sequence[Candidate],
+    top_n: int | None,
+    aggregate: str,
+    calibrate: Callable[[np.ndarray], np.ndarray],
+) -> Ranking:
+    """Step 3 of a windowed reranker: each candidate's window scores aggregated, the
+    aggregate calibrated, the candidates ranked (the deciding window kept on each hit)."""
+    owner = np.asarray(plan.owner, dtype=np.int64)
+    raw, windows = aggregate_windows(
+        np.asarray(scores, dtype=np.float64), owner, plan.n_documents, aggregate
+    )
+    return build_ranking(plan.query, documents, raw, calibrate(raw), top_n, windows=windows)
 
 
 def aggregate_windows(

@@ -6,15 +6,16 @@ Grammar (the kind is everything before the first ':'):
     bi-encoder[:MODEL]                      MODEL as for `shortlist.retrieve.encoders.load_encoder`
     cross-encoder:HF_ID_OR_PATH[?PARAMS]    PARAMS = name=value&... (see `describe_specs()`)
     colbert:HF_ID_OR_PATH[?PARAMS]          a PyLate-format ColBERT checkpoint
+    llm-reranker:HF_ID_OR_PATH[?PARAMS]     a causal LM scored by its yes/no logits
     cohere:MODEL | voyage:MODEL | jina:MODEL
     tei:URL                                 the URL is kept whole, ':' and '?' included
     listwise:URL?model=NAME[&PARAMS]        an OpenAI-compatible chat server (RankGPT)
     cascade:SPEC_A>M>SPEC_B                 A scores all candidates, keeps M for B
 
-Only kinds with parameters (`cross-encoder`, `colbert`, `listwise`) take a query part,
-and only its LAST '?' starts it, so a path with a '?' earlier still works. `cascade`
-splits at the first `>M>` (M an integer), so B may itself be a cascade. Switching models is
-a change of this string, not of code.
+Only kinds with parameters (`cross-encoder`, `llm-reranker`, `colbert`, `listwise`) take
+a query part, and only its LAST '?' starts it, so a path with a '?' earlier still works.
+`cascade` splits at the first `>M>` (M an integer), so B may itself be a cascade. Switching
+models is a change of this string, not of code.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import unquote
 
 from shortlist.errors import SpecError
 from shortlist.rerank.base import Reranker
@@ -133,6 +135,23 @@ def _colbert(spec: RerankerSpec, **options: Any) -> Reranker:
     return reranker
 
 
+def _llm_reranker(spec: RerankerSpec, **options: Any) -> Reranker:
+    from shortlist.rerank.llm_reranker import LLMReranker
+
+    kwargs = {**options, **dict(spec.params)}
+    reranker: Reranker = LLMReranker(spec.target, name=str(spec), **kwargs)
+    return reranker
+
+
+def _boolean(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
 def _api(module: str, cls: str) -> Callable[..., Reranker]:
     def factory(spec: RerankerSpec, **options: Any) -> Reranker:
         import importlib
@@ -202,6 +221,26 @@ REGISTRY: dict[str, _Kind] = {
             "batch_tokens": Param(_positive_int, "token budget per batch"),
             "aggregate": Param(str, "how window scores of a long document combine, e.g. max"),
             "window_stride": Param(_positive_int, "tokens shared by consecutive windows"),
+            "device": Param(str, "torch device, e.g. cpu or cuda"),
+        },
+        options=("device", "num_threads"),
+    ),
+    "llm-reranker": _Kind(
+        _llm_reranker,
+        "causal-LM reranker scored by its answer-token logits, by Hugging Face id or folder "
+        "(families: shortlist.rerank.llm_reranker.RECIPES)",
+        "llm-reranker:Qwen/Qwen3-Reranker-0.6B?instruction=Given%20a%20question,%20find%20answers",
+        "required",
+        params={
+            # Names are checked by LLMReranker against its recipe registry.
+            "template": Param(str, "family (a RECIPES key; default: by architecture) or .json"),
+            "instruction": Param(unquote, "query instruction (URL-encoded spaces allowed)"),
+            "max_length": Param(_positive_int, "tokens per (prompt, document window)"),
+            "batch_tokens": Param(_positive_int, "token budget per batch"),
+            "aggregate": Param(str, "how window scores of a long document combine, e.g. max"),
+            "window_stride": Param(_positive_int, "tokens shared by consecutive windows"),
+            "dtype": Param(str, "weights and activations", ("auto", "float32", "bfloat16", "int8")),
+            "prefix_reuse": Param(_boolean, "share each query's prefix key/value cache"),
             "device": Param(str, "torch device, e.g. cpu or cuda"),
         },
         options=("device", "num_threads"),
