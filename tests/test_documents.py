@@ -178,7 +178,7 @@ def test_format_option_reads_a_file_without_its_extension(tmp_path: Path) -> Non
 )  # fmt: skip
 def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch, name: str, module: str) -> None:
     monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
-    with pytest.raises(MissingDependencyError, match=r"pip install 'shortlist\[documents\]'"):
+    with pytest.raises(MissingDependencyError, match=r"pip install -e '\.\[documents\]'"):
         list(read_corpus([MIXED / name]))
     # Markdown and text need nothing.
     assert extract(b"# T\n\nbody", "markdown").title == "T"
