@@ -16,6 +16,8 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "openvino": ("openvino", "nncf"),
     "serve": ("fastapi", "uvicorn", "prometheus_client"),
     "datasets": ("gensim",),
+    "milvus": ("pymilvus", "milvus_lite"),
+    "ray": ("ray",),
 }
 """What each extra of pyproject.toml installs, by top-level module name."""
 
