@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from shortlist.cli._common import index_size, load_reranker_with_threads, threads_option
+from shortlist.cli.batch_cmd import ray_options, ray_settings
 from shortlist.errors import IndexCompatibilityError, IndexNotFoundError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -135,6 +137,7 @@ def _parse_ks(text: str) -> list[int]:
     help="JSON price table for hosted rerankers: {kind: {unit: usd_per_unit}}.",
 )
 @click.option("--max-queries", type=int, default=None, help="Evaluate only the first N queries.")
+@ray_options
 @threads_option
 def eval_cmd(
     dataset_dir: str,
@@ -151,9 +154,15 @@ def eval_cmd(
     model: str,
     prices_path: str | None,
     max_queries: int | None,
+    ray_address: str | None,
+    actors: int,
+    batch_size: int,
     threads: int,
 ) -> None:
-    """Run every pipeline at every k on DATASET_DIR and report which wins."""
+    """Run every pipeline at every k on DATASET_DIR and report which wins.
+
+    With --ray, each configuration's queries are ranked by Ray actors (the saved runs and
+    the metrics are the same as without it; latencies are the actors')."""
     from shortlist.evaluate.beir import load_beir
     from shortlist.evaluate.harness import (
         Harness,
@@ -216,6 +225,18 @@ def eval_cmd(
         root, dataset.corpus, cache, model, dense=needs_dense, progress=progress, threads=threads
     )
 
+    ray = ray_settings(ray_address, actors, batch_size, threads)
+    remote = None
+    if ray is not None:
+        from shortlist.batch import BatchJob, rank_queries
+
+        def remote(spec: str, k: int, max_k: int) -> list[Any]:
+            job = BatchJob(
+                str(index.path), spec, k=k, first_k=max_k, threads=threads,
+                ignore_identical_ids=dataset.ignore_identical_ids,
+            )
+            return rank_queries(job, queries, ray=ray, progress=progress)
+
     harness = Harness(
         index,
         queries,
@@ -229,9 +250,18 @@ def eval_cmd(
         progress=progress,
         stages=progress_for(sys.stderr),
         load_reranker=lambda spec: load_reranker_with_threads(spec, threads),
+        remote=remote,
     )
     primary = metric_list[0]
-    result = run_harness(harness, specs, k_list, dataset=root.name or str(root), primary=primary)
+    session: Any = contextlib.nullcontext()
+    if ray is not None:
+        from shortlist.batch import ray_session
+
+        session = ray_session(ray)  # one Ray for every configuration
+    with session:
+        result = run_harness(
+            harness, specs, k_list, dataset=root.name or str(root), primary=primary
+        )
     comparisons = compare_to_baseline(result, primary)
     hurts = where_reranking_hurts(result, queries, dataset.qrels, primary)
     rec = recommend(result, budget_ms) if budget_ms is not None else None

@@ -1,0 +1,134 @@
+"""The Milvus store against the local index on a real BEIR collection: same rankings?
+
+Builds the local index (`Index.create`, what `shortlist index` builds) and a Milvus Lite
+collection (`MilvusIndex.create`, what `shortlist index --store milvus:...` builds) from
+the same corpus, with the same encoder object (vectors are computed twice by the same
+model), then runs every judged query through BM25, dense and hybrid on both, as
+documents (each document's best passage, as `shortlist eval` ranks them), and reports:
+
+- top-10 overlap: |local top-10 & Milvus top-10| / 10, averaged over queries, and the
+  share of queries whose top-10 is identical in order;
+- nDCG@10 of each store against the qrels;
+- the largest absolute score difference between the two stores' common hits;
+- Milvus Lite's throughput (queries one at a time, one process) beside the local
+  index's. Milvus Lite is a pure-Python stand-in for tests and laptops, slow by design:
+  these are not Milvus server numbers.
+
+Usage: HF_HUB_OFFLINE=1 python benchmarks/milvus_equivalence.py /work/data/lee \
+           [--model default] [--work DIR] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from shortlist.evaluate.beir import load_beir
+from shortlist.evaluate.metrics import ndcg
+from shortlist.retrieve.encoders import load_encoder
+from shortlist.store.index import Index
+from shortlist.store.milvus import MilvusIndex, MilvusTarget
+
+MODES = ("bm25", "dense", "hybrid")
+K = 10
+
+
+def doc_run(index: Index, queries: dict[str, str], mode: str, ignore_own: bool) -> dict[str, Any]:
+    """query id -> [(doc id, score)] top-K documents (the query's own document left out
+    when the collection says so, as `shortlist eval` does)."""
+    out: dict[str, Any] = {}
+    for qid, text in queries.items():
+        ranking = index.search(text, k=K + 1, mode=mode, by="document")
+        hits = [(h.doc_id, h.score) for h in ranking if not (ignore_own and h.doc_id == qid)]
+        out[qid] = hits[:K]
+    return out
+
+
+def compare(local: dict[str, Any], milvus: dict[str, Any]) -> dict[str, float]:
+    overlaps, same_order, diffs = [], 0, [0.0]
+    for qid, hits in local.items():
+        a, b = [d for d, _ in hits], [d for d, _ in milvus[qid]]
+        overlaps.append(len(set(a) & set(b)) / K)
+        same_order += a == b
+        bs = dict(milvus[qid])
+        diffs.extend(abs(s - bs[d]) for d, s in hits if d in bs)
+    return {
+        "overlap": statistics.fmean(overlaps),
+        "min_overlap": min(overlaps),
+        "same_order": same_order / len(local),
+        "max_score_diff": max(diffs),
+    }
+
+
+def mean_ndcg(qrels: Any, run: dict[str, Any]) -> float:
+    scores = ndcg(qrels, {q: dict(h) for q, h in run.items()}, k=K)
+    return statistics.fmean(scores.values())
+
+
+def per_query_ms(index: Index, queries: list[str], mode: str, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        if hasattr(index, "forget_queries"):
+            index.forget_queries()  # both stores embed each query afresh
+        t = time.perf_counter()
+        for q in queries:
+            index.search(q, k=K, mode=mode)
+        best = min(best, (time.perf_counter() - t) * 1000.0 / len(queries))
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("dataset", type=Path)
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--work", type=Path, default=None, help="where the indexes go (temp)")
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+
+    data = load_beir(args.dataset)
+    queries = dict(sorted(data.queries.items()))
+    encoder = load_encoder(args.model)
+    work = args.work or Path(tempfile.mkdtemp(prefix="milvus-equivalence-"))
+
+    t = time.perf_counter()
+    local = Index.create(work / "local", data.corpus, encoder=encoder, overwrite=True)
+    local_build = time.perf_counter() - t
+    target = MilvusTarget.parse(f"milvus:{work / 'lite.db'}?collection=equivalence")
+    t = time.perf_counter()
+    milvus = MilvusIndex.create(
+        work / "milvus", data.corpus, target=target, encoder=encoder, overwrite=True
+    )
+    milvus_build = time.perf_counter() - t
+    print(f"{args.dataset.name}: {local.num_documents} documents, {local.num_passages} "
+          f"passages, {len(queries)} judged queries; encoder {encoder.identity.get('model')}")
+    print(f"build (encoding included): local {local_build:.1f} s, Milvus Lite "
+          f"{milvus_build:.1f} s")
+    print()
+    print("| first stage | top-10 overlap (mean) | min | identical order | max score diff "
+          "| nDCG@10 local | nDCG@10 Milvus |")
+    print("|---|---|---|---|---|---|---|")
+    for mode in MODES:
+        a = doc_run(local, queries, mode, data.ignore_identical_ids)
+        b = doc_run(milvus, queries, mode, data.ignore_identical_ids)
+        c = compare(a, b)
+        print(f"| {mode} | {c['overlap']:.4f} | {c['min_overlap']:.2f} | "
+              f"{c['same_order']:.2%} | {c['max_score_diff']:.2e} | "
+              f"{mean_ndcg(data.qrels, a):.4f} | {mean_ndcg(data.qrels, b):.4f} |")
+    print()
+    texts = list(queries.values())
+    print("| first stage | local ms/query | Milvus Lite ms/query | Milvus Lite QPS |")
+    print("|---|---|---|---|")
+    for mode in MODES:
+        lo = per_query_ms(local, texts, mode, args.repeats)
+        mi = per_query_ms(milvus, texts, mode, args.repeats)
+        print(f"| {mode} | {lo:.2f} | {mi:.2f} | {1000.0 / mi:.1f} |")
+    local.close()
+    milvus.close()
+
+
+if __name__ == "__main__":
+    main()
