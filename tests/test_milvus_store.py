@@ -361,3 +361,41 @@ def test_a_pointer_to_an_unknown_store_kind_is_refused(tmp_path: Path) -> None:
     (folder / "store.json").write_text(json.dumps({"store": {"kind": "elastic"}}))
     with pytest.raises(IndexCompatibilityError, match="opens milvus"):
         Index.open(folder)
+
+
+# ---- serving: replicas over one collection --------------------------------------------------
+@needs_extra("serve")
+def test_two_replicas_answer_from_one_collection_and_see_writes_at_once(make: Any) -> None:
+    import httpx
+
+    from serve_fakes import OverlapScorer, running
+    from shortlist.serve.app import GENERATION_HEADER, ServeConfig, create_app
+    from shortlist.serve.live import LiveIndex
+
+    writer = make([Document("a", "shared topic alpha"), Document("b", "shared topic beta")],
+                  dense=False)
+    config = ServeConfig(max_documents=100, max_top_n=100)
+    replicas = [LiveIndex(writer.path, poll_interval_s=0.05) for _ in range(2)]
+    apps = [create_app(config, {"overlap": OverlapScorer()}, live) for live in replicas]
+    body = {"query": "shared topic", "k": 10, "top_n": 10}
+    with running(apps[0]) as one, running(apps[1]) as two:
+        for url in (one, two):
+            r = httpx.post(f"{url}/v1/search", json=body, timeout=30)
+            assert r.status_code == 200, r.text
+            assert {h["doc_id"] for h in r.json()["results"]} == {"a", "b"}
+            assert r.headers[GENERATION_HEADER] == f"milvus:{writer.target.collection}"
+        writer.add([Document("c", "shared topic gamma")])
+        writer.delete(["a"])
+        for url in (one, two):  # no generation switch to wait for: the next search sees it
+            r = httpx.post(f"{url}/v1/search", json=body, timeout=30)
+            assert {h["doc_id"] for h in r.json()["results"]} == {"b", "c"}
+        # Each replica counts its own requests.
+        httpx.post(f"{one}/v1/search", json=body, timeout=30)
+        counts = []
+        for url in (one, two):
+            metrics = httpx.get(f"{url}/metrics", timeout=30).text
+            counts.append(sum(
+                float(x.rsplit(" ", 1)[1]) for x in metrics.splitlines()
+                if x.startswith("shortlist_requests_total{") and "/v1/search" in x
+            ))
+        assert counts == [3.0, 2.0]
