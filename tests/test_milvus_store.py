@@ -302,6 +302,20 @@ def test_store_spec_parsing(tmp_path: Path) -> None:
             MilvusTarget.parse(bad)
 
 
+def test_passages_come_from_search_hits_or_from_milvus(contract_store: Index) -> None:
+    rows, _ = contract_store.bm25_search(["cat"], 1, allowed=None)
+    with Index.open(contract_store.path) as fresh:  # has seen no search: fetches
+        assert fresh.passages_at(rows) == contract_store.passages_at(rows)
+        assert [p.doc_id for p in fresh.passages_at(rows)] == ["cats"]
+        with pytest.raises(InvalidInputError, match="not in"):
+            fresh.passages_at([10**15])
+
+
+def test_a_document_twice_in_one_build_is_refused(make: Any) -> None:
+    with pytest.raises(InvalidInputError, match="appears twice"):
+        make([Document("a", "one"), Document("a", "two")], dense=False)
+
+
 def test_other_bm25_parameters_at_query_time_are_refused(contract_store: Index) -> None:
     from shortlist.retrieve.stages import BM25Params
 

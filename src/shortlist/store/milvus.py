@@ -117,6 +117,9 @@ _TIE_MARGIN = 16
 """Extra hits fetched beyond k, so that ties at the cut-off break by row (see `_search`)."""
 _IN_CHUNK = 1_000
 """Ids per `in [...]` expression (keeps expressions well inside Milvus's limits)."""
+RECENT_PASSAGES = 4_096
+"""Passages of recent search hits kept in memory, so turning rows into hits needs no
+second request (searches return their passages' fields)."""
 INSERT_ROWS = 512
 """Rows per insert call (documents are never split across calls)."""
 
@@ -308,6 +311,8 @@ class MilvusIndex(Index):
         self.hybrid = HybridConfig.from_dict(manifest.get("hybrid", {}))
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._queries_lock = threading.Lock()
+        self._recent: OrderedDict[int, Passage] = OrderedDict()
+        self._recent_lock = threading.Lock()
         bm25 = manifest["bm25"]
         self._k1 = float(bm25["k1"])
         self._b = float(bm25["b"])
@@ -351,6 +356,11 @@ class MilvusIndex(Index):
         analyzer = analyzer or Analyzer()
         chunker = chunker or Chunker()
         docs = list(documents)
+        seen: set[str] = set()
+        for d in docs:
+            if d.id in seen:
+                raise InvalidInputError(f"document id {d.id!r} appears twice in the input")
+            seen.add(d.id)
         progress_ = _pick_progress(show_progress, progress)
         with progress_.stage("chunk", len(docs), "documents") as stage:
             passages = list(chunker.chunk_many(docs))
@@ -687,9 +697,14 @@ class MilvusIndex(Index):
         return MilvusFilter(filter_expression(filter))
 
     def passages_at(self, rows: Sequence[int] | np.ndarray) -> list[Passage]:
+        """Passages for `rows`: those the last searches returned come from memory (a row's
+        passage never changes: re-adding a document writes new rows), the rest from
+        Milvus in one request per 1,000 rows."""
         wanted = [int(r) for r in np.asarray(rows, dtype=np.int64).tolist()]
-        found: dict[int, Passage] = {}
-        for chunk in _chunks(sorted(set(wanted)), _IN_CHUNK):
+        with self._recent_lock:
+            found = {r: self._recent[r] for r in wanted if r in self._recent}
+        missing = sorted({r for r in wanted if r not in found})
+        for chunk in _chunks(missing, _IN_CHUNK):
             for r in self._call("fetch passages", self._db.get, self._name, ids=chunk,
                                 output_fields=_OUTPUT):
                 found[int(r["row"])] = _passage(r)
@@ -751,8 +766,9 @@ class MilvusIndex(Index):
         while True:
             result = self._call(
                 "search", self._db.search, self._name, data=data, anns_field=field,
-                limit=limit, filter=expr, search_params=dict(params), output_fields=[],
+                limit=limit, filter=expr, search_params=dict(params), output_fields=_OUTPUT,
             )
+            self._remember([{**h["entity"], "row": h["row"]} for h in result[0]])
             scored = sorted(
                 ((score(float(h["distance"])), int(h["row"])) for h in result[0]),
                 key=lambda sr: (-sr[0], sr[1]),
@@ -764,6 +780,14 @@ class MilvusIndex(Index):
         scored = scored[:k]
         rows = np.asarray([r for _, r in scored], dtype=np.int64)
         return rows, np.asarray([s for s, _ in scored], dtype=np.float32)
+
+    def _remember(self, records: Sequence[Mapping[str, Any]]) -> None:
+        with self._recent_lock:
+            for r in records:
+                self._recent[int(r["row"])] = _passage(r)
+                self._recent.move_to_end(int(r["row"]))
+            while len(self._recent) > RECENT_PASSAGES:
+                self._recent.popitem(last=False)
 
     def _scan(self, fields: list[str], expr: str) -> Iterator[dict[str, Any]]:
         """Every passage matching `expr` (all of them for ""), `fields` only."""
