@@ -369,6 +369,29 @@ def test_cli_commands_work_unchanged_through_the_folder(lite: Path, tmp_path: Pa
     assert "collection" in r.stderr
 
 
+def test_tune_and_search_run_unchanged_on_a_milvus_index(lite: Path, tmp_path: Path) -> None:
+    from tiny_beir import write_tiny_beir
+
+    data = write_tiny_beir(tmp_path / "ds")
+    folder = tmp_path / "idx"
+    r = run_cli("index", str(data / "corpus.jsonl"), "--format", "beir", "--index", str(folder),
+                "--model", "hashing:32", "--store", f"milvus:{lite}?collection=tune")
+    assert r.exit_code == 0, r.stderr
+    out = tmp_path / "shortlist.toml"
+    r = run_cli("tune", str(data), "--index", str(folder), "--folds", "2",
+                "--weights", "0.3,0.7", "--out", str(out))
+    assert r.exit_code == 0, r.stderr
+    assert "fixed by the index's store" in r.stderr  # the k1/b grid collapses to the store's
+    r = run_cli("search", "rotate log files", "--index", str(folder), "--pipeline-file",
+                str(out), "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["results"]
+    r = run_cli("tune", str(data), "--index", str(folder), "--k1", "0.9", "--b", "0.4",
+                "--out", str(out))
+    assert r.exit_code != 0
+    assert "fixed when it was built" in r.stderr
+
+
 def test_a_pointer_to_an_unknown_store_kind_is_refused(tmp_path: Path) -> None:
     folder = tmp_path / "idx"
     folder.mkdir()

@@ -487,6 +487,12 @@ class MilvusIndex(Index):
         return bool(self._manifest["dense"]["enabled"])
 
     @property
+    def fixed_bm25(self) -> tuple[float, float]:
+        """The BM25 (k1, b) the collection scores with: fixed when its sparse index was
+        built (`shortlist tune --index` keeps them instead of searching a k1/b grid)."""
+        return self._k1, self._b
+
+    @property
     def location(self) -> str:
         return f"{self.path} ({self.target})"
 
