@@ -17,7 +17,7 @@ documents (each document's best passage, as `shortlist eval` ranks them), and re
   these are not Milvus server numbers.
 
 Usage: HF_HUB_OFFLINE=1 python benchmarks/milvus_equivalence.py /work/data/lee \
-           [--model default] [--work DIR] [--repeats 3]
+           [--model default] [--work DIR] [--reuse] [--repeats 3] [--throughput-queries N]
 """
 
 from __future__ import annotations
@@ -137,6 +137,10 @@ def main() -> None:
     ap.add_argument("--model", default="default")
     ap.add_argument("--work", type=Path, default=None, help="where the indexes go (temp)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--reuse", action="store_true",
+                    help="open the indexes a previous run left in --work instead of building")
+    ap.add_argument("--throughput-queries", type=int, default=None,
+                    help="time only the first N queries (default: all)")
     args = ap.parse_args()
 
     data = load_beir(args.dataset)
@@ -145,18 +149,24 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="milvus-equivalence-"))
 
     t = time.perf_counter()
-    local = Index.create(work / "local", data.corpus, encoder=encoder, overwrite=True)
+    if args.reuse:
+        local = Index.open(work / "local", encoder=encoder)
+    else:
+        local = Index.create(work / "local", data.corpus, encoder=encoder, overwrite=True)
     local_build = time.perf_counter() - t
     target = MilvusTarget.parse(f"milvus:{work / 'lite.db'}?collection=equivalence")
     t = time.perf_counter()
-    milvus = MilvusIndex.create(
-        work / "milvus", data.corpus, target=target, encoder=encoder, overwrite=True
-    )
+    if args.reuse:
+        milvus = Index.open(work / "milvus", encoder=encoder)
+    else:
+        milvus = MilvusIndex.create(
+            work / "milvus", data.corpus, target=target, encoder=encoder, overwrite=True
+        )
     milvus_build = time.perf_counter() - t
     print(f"{args.dataset.name}: {local.num_documents} documents, {local.num_passages} "
           f"passages, {len(queries)} judged queries; encoder {encoder.identity.get('model')}")
-    print(f"build (encoding included): local {local_build:.1f} s, Milvus Lite "
-          f"{milvus_build:.1f} s")
+    verb = "open" if args.reuse else "build (encoding included)"
+    print(f"{verb}: local {local_build:.1f} s, Milvus Lite {milvus_build:.1f} s")
     print()
     print("| first stage | top-10 overlap (mean) | min | identical order | max score diff "
           "| nDCG@10 local | nDCG@10 Milvus |")
@@ -178,7 +188,7 @@ def main() -> None:
           f"{c['min_overlap']:.2f} | {c['same_order']:.2%} | n/a | "
           f"{mean_ndcg(data.qrels, a):.4f} | {mean_ndcg(data.qrels, own):.4f} |")
     print()
-    texts = list(queries.values())
+    texts = list(queries.values())[: args.throughput_queries]
     print("| first stage | local ms/query | Milvus Lite ms/query | Milvus Lite QPS |")
     print("|---|---|---|---|")
     for mode in MODES:
