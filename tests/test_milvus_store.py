@@ -287,6 +287,28 @@ def test_building_over_an_existing_collection_needs_overwrite(make: Any, lite: P
     rebuilt.close()
 
 
+def test_an_hnsw_collection_searches_like_flat(lite: Path, tmp_path: Path,
+                                              contract_store: Index) -> None:
+    from shortlist.store.milvus import MilvusIndex, MilvusTarget
+
+    target = MilvusTarget.parse(f"milvus:{lite}?collection=hnsw&index=hnsw")
+    with MilvusIndex.create(tmp_path / "h", CONTRACT_DOCUMENTS, target=target,
+                            encoder="hashing:64") as index:
+        assert index.manifest["store"]["dense_index"] == "hnsw"
+        for query in ["programming language memory", "domesticated animals"]:
+            assert (index.search(query, k=3, mode="dense").ids
+                    == contract_store.search(query, k=3, mode="dense").ids)
+
+
+def test_the_dense_index_is_flat_up_to_the_threshold_and_hnsw_above(make: Any) -> None:
+    from shortlist.store.milvus import HNSW_ABOVE
+
+    small = make(CONTRACT_DOCUMENTS[:2], expected_passages=HNSW_ABOVE)
+    large = make(CONTRACT_DOCUMENTS[:2], expected_passages=HNSW_ABOVE + 1)
+    assert small.manifest["store"]["dense_index"] == "flat"
+    assert large.manifest["store"]["dense_index"] == "hnsw"
+
+
 def test_store_spec_parsing(tmp_path: Path) -> None:
     from shortlist.store.milvus import MilvusTarget
 
