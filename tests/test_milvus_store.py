@@ -250,6 +250,30 @@ def test_when_the_rollback_fails_too_the_error_names_the_documents_to_resend(
     assert "new0, new1, new2, new3" in message  # the written batch and the failed one
 
 
+class _CountingFlush:
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.flushes = 0
+
+    def flush(self, *args: Any, **kwargs: Any) -> Any:
+        self.flushes += 1
+        return self._client.flush(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_milvus_lite_is_flushed_after_every_write(make: Any) -> None:
+    # Unflushed rows are re-indexed by Milvus Lite on every search (see MilvusIndex._seal).
+    index = make(_docs("a", 2), dense=False)
+    counting = _CountingFlush(index._client)
+    index._client = counting
+    index.add(_docs("b", 2))
+    index.delete(["a0"])
+    index.delete(["nothing"])  # no write, no flush
+    assert counting.flushes == 2
+
+
 # ---- opening: identity checks ------------------------------------------------------------
 def test_opening_with_another_encoder_names_the_fix(make: Any) -> None:
     index = make(CONTRACT_DOCUMENTS[:2])

@@ -414,6 +414,7 @@ class MilvusIndex(Index):
         index._progress = progress_
         try:
             index._write(passages, replace_docs=[])
+            index._seal(always=True)
         finally:
             index._progress = NoProgress()
         root.mkdir(parents=True, exist_ok=True)
@@ -551,6 +552,7 @@ class MilvusIndex(Index):
                 passages = list(self.chunker.chunk_many(docs))
                 stage.advance(len(docs))
             self._write(passages, replace_docs=sorted(present) if on_duplicate == "replace" else [])
+            self._seal()
         finally:
             self._progress = NoProgress()
         return len(passages)
@@ -572,7 +574,18 @@ class MilvusIndex(Index):
         for chunk in _chunks(rows, _IN_CHUNK):
             self._call("delete passages", self._db.delete, self._name,
                        filter=f"row in [{', '.join(map(str, chunk))}]")
+        if rows:
+            self._seal()
         return len(rows), unknown
+
+    def _seal(self, *, always: bool = False) -> None:
+        """Flush the collection: after the bulk load of `create` (its segments then get
+        their indexes), and after every write on Milvus Lite, which otherwise answers
+        from an unsealed buffer that it re-indexes on every search (measured on Lee: 350
+        ms per BM25 search before a flush, 4-8 ms after). A server seals segments by
+        itself; flushing it after each small write would only make small segments."""
+        if always or self.target.is_lite:
+            self._call("flush", self._db.flush, self._name)
 
     def _present_documents(self, doc_ids: Sequence[str]) -> set[str]:
         present: set[str] = set()
