@@ -162,7 +162,7 @@ def main() -> None:
     if args.reuse:
         local = Index.open(work / "local", encoder=encoder)
     else:
-        local = Index.create(work / "local", data.corpus, encoder=encoder, overwrite=True)
+        local = Index.create(work / "local", data.corpus, encoder=args.model, overwrite=True)
     local_build = time.perf_counter() - t
     target = MilvusTarget.parse(f"milvus:{work / 'lite.db'}?collection=equivalence")
     t = time.perf_counter()
@@ -170,7 +170,7 @@ def main() -> None:
         milvus = Index.open(work / "milvus", encoder=encoder)
     else:
         milvus = MilvusIndex.create(
-            work / "milvus", data.corpus, target=target, encoder=encoder, overwrite=True
+            work / "milvus", data.corpus, target=target, encoder=args.model, overwrite=True
         )
     milvus_build = time.perf_counter() - t
     print(f"{args.dataset.name}: {local.num_documents} documents, {local.num_passages} "

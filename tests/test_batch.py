@@ -93,6 +93,26 @@ def test_batch_options_are_checked() -> None:
         RayOptions(actors=0)
 
 
+def test_the_shortlist_error_behind_a_ray_failure_is_found() -> None:
+    from shortlist.batch import shortlist_cause
+    from shortlist.errors import ModelLoadError
+
+    class RayLike(Exception):  # Ray's task errors carry the original as `.cause`
+        def __init__(self, cause: BaseException) -> None:
+            super().__init__("UDF failed")
+            self.cause = cause
+
+    original = ModelLoadError("cannot load model 'x'")
+    try:
+        try:
+            raise RayLike(original)
+        except RayLike as inner:
+            raise RuntimeError("execution failed") from inner
+    except RuntimeError as outer:
+        assert shortlist_cause(outer) is original
+    assert shortlist_cause(RuntimeError("plain")) is None
+
+
 def test_nothing_imports_ray_without_the_flag(setup: dict[str, Path]) -> None:
     script = (
         "import sys\n"

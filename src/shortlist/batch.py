@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shortlist._optional import require
-from shortlist.errors import InvalidInputError
+from shortlist.errors import InvalidInputError, ShortlistError
 from shortlist.rerank.base import ReportsCost, Reranker
 from shortlist.types import Hit, Ranking
 
@@ -220,6 +220,27 @@ class _ActorWorker(QueryWorker):
         super().__init__(job)
 
 
+class BatchError(ShortlistError):
+    """A batch run failed for a reason that is not a shortlist error (Ray itself)."""
+
+
+def shortlist_cause(exc: BaseException) -> ShortlistError | None:
+    """The `ShortlistError` behind `exc` (Ray wraps what an actor raised in its own
+    exceptions, as `__cause__` or `.cause`), or None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ShortlistError):
+            return current
+        seen.add(id(current))
+        wrapped = getattr(current, "cause", None)
+        current = (
+            wrapped if isinstance(wrapped, BaseException)
+            else current.__cause__ or current.__context__
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class RayOptions:
     """Where and how wide to run on Ray.
@@ -297,7 +318,13 @@ def _rank_on_ray(
             compute=ray.data.ActorPoolStrategy(size=options.actors),
             num_cpus=options.cpus_per_actor,
         )
-        rows = ds.take_all()
+        try:
+            rows = ds.take_all()
+        except Exception as exc:
+            cause = shortlist_cause(exc)
+            if cause is not None:  # e.g. an actor could not load the model: say why
+                raise cause from None
+            raise BatchError(f"the Ray job failed: {exc}") from exc
     return [QueryOutcome.from_json(str(r["outcome"])) for r in rows]
 
 
