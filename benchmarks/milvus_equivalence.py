@@ -2,8 +2,8 @@
 
 Builds the local index (`Index.create`, what `shortlist index` builds) and a Milvus Lite
 collection (`MilvusIndex.create`, what `shortlist index --store milvus:...` builds) from
-the same corpus, with the same encoder object (vectors are computed twice by the same
-model), then runs every judged query through BM25, dense and hybrid on both, as
+the same corpus, with the same encoder spec (each store loads the model and computes its
+own vectors), then runs every judged query through BM25, dense and hybrid on both, as
 documents (each document's best passage, as `shortlist eval` ranks them), and reports:
 
 - top-10 overlap: |local top-10 & Milvus top-10| / 10, averaged over queries, and the
