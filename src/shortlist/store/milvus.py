@@ -355,12 +355,7 @@ class MilvusIndex(Index):
             enc = _load_encoder(encoder, num_threads) if isinstance(encoder, str) else encoder
         analyzer = analyzer or Analyzer()
         chunker = chunker or Chunker()
-        docs = list(documents)
-        seen: set[str] = set()
-        for d in docs:
-            if d.id in seen:
-                raise InvalidInputError(f"document id {d.id!r} appears twice in the input")
-            seen.add(d.id)
+        docs = _unique(documents)
         progress_ = _pick_progress(show_progress, progress)
         with progress_.stage("chunk", len(docs), "documents") as stage:
             passages = list(chunker.chunk_many(docs))
@@ -530,13 +525,7 @@ class MilvusIndex(Index):
         """Add documents; returns passages added. `on_duplicate` as for `Index.add`:
         `"replace"` upserts (the document's old chunks are deleted once its new ones are
         in). A failure writes nothing visible, or says which documents to re-send."""
-        docs: list[Document] = []
-        seen: set[str] = set()
-        for d in documents:
-            if d.id in seen:
-                raise InvalidInputError(f"document id {d.id!r} appears twice in the input")
-            seen.add(d.id)
-            docs.append(d)
+        docs = _unique(documents)
         present = self._present_documents([d.id for d in docs])
         if present and on_duplicate == "error":
             first = sorted(present)[0]
@@ -960,6 +949,18 @@ def _check_folder(root: Path, overwrite: bool) -> None:
             f"{root} is not empty; a Milvus-backed index folder holds only {POINTER}. "
             "Use a new or empty folder"
         )
+
+
+def _unique(documents: Iterable[Document]) -> list[Document]:
+    """`documents` as a list; an id given twice is an `InvalidInputError`."""
+    docs: list[Document] = []
+    seen: set[str] = set()
+    for d in documents:
+        if d.id in seen:
+            raise InvalidInputError(f"document id {d.id!r} appears twice in the input")
+        seen.add(d.id)
+        docs.append(d)
+    return docs
 
 
 def _check_length(p: Passage, text: str) -> None:
