@@ -482,3 +482,11 @@ def test_two_replicas_answer_from_one_collection_and_see_writes_at_once(make: An
                 if x.startswith("shortlist_requests_total{") and "/v1/search" in x
             ))
         assert counts == [3.0, 2.0]
+
+
+def test_check_and_repair_say_a_milvus_folder_is_not_theirs(make: Any) -> None:
+    index = make(CONTRACT_DOCUMENTS[:1], dense=False)
+    for command in ("check", "repair"):
+        r = run_cli(command, str(index.path))
+        assert r.exit_code != 0
+        assert "external store" in r.stderr

@@ -47,6 +47,7 @@ from shortlist.store.docstore import DocStore, FilterSpec
 from shortlist.store.files import check_file_sizes, file_table
 from shortlist.store.generations import (
     CURRENT,
+    EXTERNAL_POINTER,
     Lease,
     begin_generation,
     commit_generation,
@@ -69,8 +70,6 @@ QUERY_MEMO = 256
 FORMAT = "shortlist-index"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-EXTERNAL_POINTER = "store.json"
-"""A folder holding this file points at an external store (see `shortlist.store.milvus`)."""
 EXTERNAL_STORES: Mapping[str, tuple[str, str, str | None]] = {
     "milvus": ("shortlist.store.milvus", "MilvusIndex", "MILVUS_TOKEN"),
 }

@@ -68,8 +68,8 @@ from shortlist.retrieve.analyzer import Analyzer
 from shortlist.retrieve.bm25 import DEFAULT_B, DEFAULT_K1
 from shortlist.retrieve.encoder import Encoder
 from shortlist.retrieve.hybrid import HybridConfig
+from shortlist.store.generations import EXTERNAL_POINTER
 from shortlist.store.index import (
-    EXTERNAL_POINTER,
     Index,
     _check_identity,
     _encode_in_slices,
