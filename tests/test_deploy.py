@@ -12,6 +12,7 @@ import click
 import pytest
 
 from shortlist.cli import cli
+from shortlist.rerank.registry import parse_spec
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 
@@ -61,6 +62,8 @@ def test_every_shortlist_command_parses(compose: dict[str, Any]) -> None:
         assert command is not None, f"{service}: unknown command {argv[0]}"
         ctx = command.make_context(argv[0], argv[1:], parent=group_ctx)
         assert ctx.params["index_dir"] == "/index", service
+        for spec in ctx.params.get("specs", ()):  # reranker specs: the registry's grammar
+            parse_spec(spec)
 
 
 def test_the_replicas_and_the_indexer_reach_milvus_and_each_other(compose: dict[str, Any]
