@@ -235,6 +235,40 @@ def test_a_failed_batch_insert_leaves_nothing_of_the_add_visible(
     assert index.passages(["old1#0"])[0].text.startswith("shared topic text number 1")
 
 
+class _FailingEncoder:
+    """Wraps an encoder so that its `fail_at`-th `encode` call raises."""
+
+    def __init__(self, inner: Any, fail_at: int) -> None:
+        self._inner = inner
+        self._calls = 0
+        self._fail_at = fail_at
+
+    def encode(self, texts: Any) -> Any:
+        self._calls += 1
+        if self._calls == self._fail_at:
+            raise RuntimeError("injected encoder failure")
+        return self._inner.encode(texts)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def test_writes_go_in_slices_and_a_failure_in_a_later_slice_removes_the_earlier_ones(
+    make: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shortlist.store.milvus as milvus
+
+    index = make(_docs("old", 2))
+    monkeypatch.setattr(milvus, "WRITE_ROWS", 2)
+    assert index.add(_docs("ok", 5)) == 5  # three slices
+    assert index.num_passages == 7
+    index._encoder = _FailingEncoder(index.encoder, fail_at=2)
+    with pytest.raises(IndexWriteError, match="collection is as before"):
+        index.add(_docs("new", 5))
+    assert index.num_passages == 7
+    assert index.passages(["new0#0"]) == [None]
+
+
 def test_when_the_rollback_fails_too_the_error_names_the_documents_to_resend(
     make: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

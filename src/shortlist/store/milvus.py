@@ -30,10 +30,11 @@ How the stages map onto Milvus:
 - Rows are the collection's INT64 primary key (`auto_id`: increasing with insertion,
   so ties break in insertion order, as in the local index).
 
-Writes: `add` inserts whole documents per batch, all tagged with one write token, and
-only then deletes the replaced documents' old chunks. A failed insert removes every chunk
-the call wrote (by its token), leaving the collection as before; when even that fails,
-`IndexWriteError` lists the documents to re-send (re-adding replaces them).
+Writes: `add` analyzes, embeds and inserts in slices of whole documents, every row
+tagged with one write token, and only then deletes the replaced documents' old chunks. A
+failure part-way (an insert, the encoder) removes every chunk the call wrote (by its
+token), leaving the collection as before; when even that fails, `IndexWriteError` lists
+the documents to re-send (re-adding replaces them).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl
 
 import numpy as np
@@ -89,6 +90,8 @@ __all__ = [
     "filter_expression",
 ]
 
+T = TypeVar("T")
+
 POINTER = EXTERNAL_POINTER
 """The file an index folder holds when its passages live in an external store."""
 FORMAT = "shortlist-store-pointer"
@@ -122,6 +125,8 @@ RECENT_PASSAGES = 4_096
 second request (searches return their passages' fields)."""
 INSERT_ROWS = 512
 """Rows per insert call (documents are never split across calls)."""
+WRITE_ROWS = 2_048
+"""Passages analyzed and embedded per slice of a write (bounds the memory of `add`)."""
 
 _OUTPUT = ["row", "passage_id", "doc_id", "text", "title", "start", "end", "metadata"]
 
@@ -585,37 +590,46 @@ class MilvusIndex(Index):
 
     def _write(self, passages: Sequence[Passage], *, replace_docs: Sequence[str]) -> None:
         """Insert `passages` (tagged with one fresh write token), then delete the old
-        chunks of `replace_docs`. See the module docstring for what a failure leaves."""
+        chunks of `replace_docs`. See the module docstring for what a failure leaves.
+
+        Works in slices of about `WRITE_ROWS` passages (whole documents): analyze, embed
+        and insert one slice before the next, so memory stays bounded by a slice."""
         if not passages:
             self._delete_old(replace_docs, token="")
             return
-        texts = [_indexed_text(p) for p in passages]
-        for p, text in zip(passages, texts, strict=True):
-            _check_length(p, text)
-        with self._progress.stage("bm25", len(texts), "passages") as stage:
-            terms = [" ".join(t) for t in self.analyzer.analyze_many(texts)]
-            stage.advance(len(texts))
-        vectors: np.ndarray | None = None
-        if self.has_dense:
-            encoder = self.encoder
-            with self._progress.stage("encode", len(texts), "passages") as stage:
-                vectors = _encode_in_slices(encoder, texts, stage.advance)
+        for p in passages:  # refuse before anything is written
+            _check_length(p, _indexed_text(p))
+        encoder = self.encoder if self.has_dense else None  # loaded before any write
         token = uuid.uuid4().hex
+        written: list[str] = []
+        label = "encode+write" if encoder is not None else "write"
+        with self._progress.stage(label, len(passages), "passages") as stage:
+            try:
+                for part in _document_batches(passages, WRITE_ROWS, lambda p: p.doc_id):
+                    self._write_slice(part, encoder, token, written)
+                    stage.advance(len(part))
+            except Exception as exc:
+                self._roll_back(token, written, exc)
+        self._delete_old(replace_docs, token)
+
+    def _write_slice(
+        self,
+        passages: Sequence[Passage],
+        encoder: Encoder | None,
+        token: str,
+        written: list[str],
+    ) -> None:
+        texts = [_indexed_text(p) for p in passages]
+        terms = [" ".join(t) for t in self.analyzer.analyze_many(texts)]
+        vectors = None if encoder is None else _encode_in_slices(encoder, texts, _ignore)
         records = [
             _record(p, t, None if vectors is None else vectors[i], token)
             for i, (p, t) in enumerate(zip(passages, terms, strict=True))
         ]
-        written: list[str] = []
-        with self._progress.stage("write", len(records), "passages") as stage:
-            for batch in _document_batches(records, INSERT_ROWS):
-                docs = list(dict.fromkeys(r["doc_id"] for r in batch))
-                try:
-                    self._db.insert(self._name, batch)
-                except Exception as exc:
-                    self._roll_back(token, written + docs, exc)
-                written.extend(docs)
-                stage.advance(len(batch))
-        self._delete_old(replace_docs, token)
+        for batch in _document_batches(records, INSERT_ROWS, lambda r: r["doc_id"]):
+            docs = list(dict.fromkeys(r["doc_id"] for r in batch))
+            written.extend(docs)  # before the call: a failed insert may have written part
+            self._db.insert(self._name, batch)
 
     def _roll_back(self, token: str, docs: Sequence[str], cause: Exception) -> None:
         """Remove every chunk written under `token` and raise; if that fails too, name
@@ -624,13 +638,13 @@ class MilvusIndex(Index):
             self._db.delete(self._name, filter=f"batch == {string_literal(token)}")
         except Exception as exc:
             raise MilvusError(
-                f"inserting into {self.target} failed ({cause}), and removing the partly "
+                f"adding to {self.target} failed ({cause}), and removing the partly "
                 f"written documents failed too ({exc}). Re-send these documents with "
                 f"`shortlist add --replace` (re-adding replaces them): {', '.join(docs)}"
             ) from cause
         raise MilvusError(
-            f"inserting into {self.target} failed ({cause}); everything this add wrote "
-            "was removed, so the collection is as before. Retry the add."
+            f"adding to {self.target} failed ({cause}); everything this add wrote was "
+            "removed, so the collection is as before. Retry the add."
         ) from cause
 
     def _delete_old(self, doc_ids: Sequence[str], token: str) -> None:
@@ -1002,18 +1016,23 @@ def _passage(r: Mapping[str, Any]) -> Passage:
 
 
 def _document_batches(
-    records: Sequence[dict[str, Any]], size: int
-) -> Iterator[list[dict[str, Any]]]:
-    """Consecutive records in batches of about `size`, never splitting a document."""
-    batch: list[dict[str, Any]] = []
-    for i, r in enumerate(records):
-        batch.append(r)
-        last_of_doc = i + 1 == len(records) or records[i + 1]["doc_id"] != r["doc_id"]
+    items: Sequence[T], size: int, doc_of: Callable[[T], str]
+) -> Iterator[list[T]]:
+    """Consecutive items in batches of about `size`, never splitting a document (the
+    items of one document are consecutive, as chunking yields them)."""
+    batch: list[T] = []
+    for i, item in enumerate(items):
+        batch.append(item)
+        last_of_doc = i + 1 == len(items) or doc_of(items[i + 1]) != doc_of(item)
         if len(batch) >= size and last_of_doc:
             yield batch
             batch = []
     if batch:
         yield batch
+
+
+def _ignore(_n: int) -> None:
+    """A progress callback that reports nothing (the slice loop reports)."""
 
 
 def _empty() -> tuple[np.ndarray, np.ndarray]:
