@@ -189,14 +189,15 @@ class QueryWorker:
         )
 
     def rank_all(self, queries: Mapping[str, str]) -> list[QueryOutcome]:
-        if queries and not self._warm:
-            # Untimed warm-up: loading models must not be charged to the first query.
+        billed = isinstance(self.pipeline.reranker, ReportsCost)
+        if queries and not self._warm and not billed:
+            # Untimed warm-up: loading models must not be charged to the first query (a
+            # hosted reranker is not warmed up: that would be a paid call).
             self.rank(*next(iter(queries.items())))
-            self._warm = True
+        self._warm = True
         out = []
         for qid, text in queries.items():
-            if hasattr(self.index, "forget_queries"):
-                self.index.forget_queries()  # each query pays its own embedding
+            self.index.forget_queries()  # each query pays its own embedding
             out.append(self.rank(qid, text))
         return out
 
