@@ -17,6 +17,8 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "serve": ("fastapi", "uvicorn", "prometheus_client"),
     "datasets": ("gensim",),
     "documents": ("selectolax", "pdfminer", "docx"),
+    "milvus": ("pymilvus", "milvus_lite"),
+    "ray": ("ray",),
 }
 """What each extra of pyproject.toml installs, by top-level module name."""
 

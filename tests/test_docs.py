@@ -57,6 +57,8 @@ ILLUSTRATIVE = {
     ("README.md", "from shortlist.client import Client"),
     ("README.md", "vllm serve Qwen/Qwen2.5-1.5B-Instruct"),
     ("README.md", "# vLLM\nvllm serve Qwen/Qwen2.5-7B-Instruct"),
+    ("README.md", "pip install -e '.[milvus,ray]'"),
+    ("scaling.md", "shortlist rerank-batch queries.jsonl --index DIR"),
     ("training.md", "shortlist train-reranker data/my-beir"),
 }
 """(file, how the block starts) of every block marked illustrative (the two setup

@@ -58,7 +58,7 @@ def test_apply_threads_sets_environment_and_a_loaded_torch(
         apply_threads(0, env)
 
 
-THREADED = ("index", "add", "search", "eval", "serve", "rerank", "demo")
+THREADED = ("index", "add", "search", "eval", "serve", "rerank", "rerank-batch", "demo")
 
 
 @pytest.mark.parametrize("name", THREADED)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from shortlist.cli._common import index_size, load_reranker_with_threads, threads_option
+from shortlist.cli.batch_cmd import ray_options, ray_settings
 from shortlist.corpus.chunking import Chunker
 from shortlist.errors import IndexCompatibilityError, IndexNotFoundError, InvalidInputError
 
@@ -167,6 +169,7 @@ def _parse_ks(text: str) -> list[int]:
 @click.option(
     "--max-queries", type=int, default=None, help="Evaluate only the first N queries of each."
 )
+@ray_options
 @threads_option
 def eval_cmd(
     dataset_dirs: tuple[str, ...],
@@ -185,12 +188,17 @@ def eval_cmd(
     model: str,
     prices_path: str | None,
     max_queries: int | None,
+    ray_address: str | None,
+    actors: int,
+    batch_size: int,
     threads: int,
 ) -> None:
     """Run every pipeline at every k on each DATASET_DIR and report which wins.
 
     Several datasets give one table each plus a combined table (per dataset and the
-    average), and one report page.
+    average), and one report page. With --ray, each configuration's queries are ranked by
+    Ray actors (the saved runs and the metrics are the same as without it; latencies are
+    the actors').
     """
     from shortlist.evaluate.harness import check_metric, utc_now
     from shortlist.evaluate.metadata import run_metadata
@@ -228,25 +236,33 @@ def eval_cmd(
     if len(set(labels)) != len(labels):
         raise InvalidInputError(f"dataset folder names must be unique, got {labels}")
 
+    ray = ray_settings(ray_address, actors, batch_size, threads)
+    session: Any = contextlib.nullcontext()
+    if ray is not None:
+        from shortlist.batch import ray_session
+
+        session = ray_session(ray)  # one Ray for every dataset and configuration
     analyses, models = [], {}
-    for root in roots:
-        analysis, used = _evaluate_dataset(
-            root,
-            specs=specs,
-            ks=k_list,
-            metrics=metric_list,
-            split=split,
-            max_queries=max_queries,
-            cache=Path(cache_dir) if cache_dir else root / ".shortlist",
-            model=model,
-            prices=prices,
-            top_n=top_n,
-            threads=threads,
-            remeasure=remeasure,
-            budget_ms=budget_ms,
-        )
-        analyses.append(analysis)
-        models.update(used)
+    with session:
+        for root in roots:
+            analysis, used = _evaluate_dataset(
+                root,
+                specs=specs,
+                ks=k_list,
+                metrics=metric_list,
+                split=split,
+                max_queries=max_queries,
+                cache=Path(cache_dir) if cache_dir else root / ".shortlist",
+                model=model,
+                prices=prices,
+                top_n=top_n,
+                threads=threads,
+                remeasure=remeasure,
+                budget_ms=budget_ms,
+                ray=ray,
+            )
+            analyses.append(analysis)
+            models.update(used)
     command = _command_line(click.get_current_context())
     metadata = run_metadata(command, models, date=started, threads=threads)
     for a in analyses:
@@ -327,6 +343,7 @@ def _evaluate_dataset(
     threads: int,
     remeasure: bool,
     budget_ms: float | None,
+    ray: Any = None,
 ) -> tuple[Analysis, dict[str, Any]]:
     """One dataset: load it, index it (or reuse the index), run the harness, analyse."""
     from shortlist.evaluate.beir import load_beir
@@ -393,6 +410,8 @@ def _evaluate_dataset(
                 stages=progress_for(sys.stderr),
                 load_reranker=load,
                 remeasure=remeasure,
+                remote=None if ray is None else _ray_ranker(ray, index, queries, dataset,
+                                                            threads, progress),
             )
             part = run_harness(harness, group, ks, dataset=name, primary=metrics[0])
             models.update(harness.models())
@@ -411,6 +430,31 @@ def _evaluate_dataset(
     order = {pipeline_name: i for i, (pipeline_name, _spec) in enumerate(specs)}
     result.configs.sort(key=lambda c: order[c.name])  # stable: K order kept per pipeline
     return analyse(result, queries, dataset.qrels, budget_ms=budget_ms), models
+
+
+def _ray_ranker(
+    ray: Any,
+    index: Index,
+    queries: dict[str, str],
+    dataset: Any,
+    threads: int,
+    progress: Callable[[str], None],
+) -> Callable[[str, int, int], list[Any]]:
+    """Rank a configuration's queries on Ray actors, each opening `index` by its path."""
+    from shortlist.batch import BatchJob, rank_queries
+
+    def remote(spec: str, k: int, max_k: int) -> list[Any]:
+        job = BatchJob(
+            str(index.path),
+            spec,
+            k=k,
+            first_k=max_k,
+            threads=threads,
+            ignore_identical_ids=dataset.ignore_identical_ids,
+        )
+        return rank_queries(job, queries, ray=ray, progress=progress)
+
+    return remote
 
 
 def chunking_of(spec: str) -> tuple[int, int, str] | None:

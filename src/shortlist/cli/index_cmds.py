@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -178,6 +179,14 @@ def _reads_documents(command: Callable[..., None]) -> Callable[..., None]:
     "in between a linear mix), or 'none' for --fusion-weights on every query.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing index (atomically).")
+@click.option(
+    "--store",
+    default=None,
+    metavar="milvus:URI?collection=NAME",
+    help="Keep the passages in a Milvus collection instead of local files; --index then "
+    "holds only a pointer to it. URI: a file (Milvus Lite) or http://host:19530 (token "
+    "from MILVUS_TOKEN). Add &index=flat|hnsw to choose the dense index.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @threads_option
 def index_cmd(
@@ -194,6 +203,7 @@ def index_cmd(
     fusion_weights: str,
     long_query_weights: str,
     overwrite: bool,
+    store: str | None,
     as_json: bool,
     threads: int,
 ) -> None:
@@ -201,6 +211,8 @@ def index_cmd(
     DOCX, Markdown, text) or folders of documents.
 
     Progress goes to stderr: a bar per stage on a terminal, one line per stage otherwise.
+    With --store, the passages go to that Milvus collection, and every other command
+    (search, add, delete, serve, eval, tune) reaches it through --index DIR.
     """
     from shortlist.progress import progress_for
     from shortlist.store.index import HybridConfig, Index
@@ -220,7 +232,13 @@ def index_cmd(
         raise InvalidInputError(
             f"no documents found in {', '.join(reader.sources)}{skipped}; nothing was indexed"
         )
-    index = Index.create(
+    build: Callable[..., Index] = Index.create
+    if store is not None:
+        from shortlist.store.milvus import MilvusIndex, MilvusTarget
+
+        target = MilvusTarget.parse(store, token=os.environ.get("MILVUS_TOKEN") or None)
+        build = functools.partial(MilvusIndex.create, target=target)
+    index = build(
         index_dir,
         itertools.chain([first], documents),
         dense=not no_dense,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -155,6 +156,17 @@ def tune_cmd(
         )
     if index_dir is not None:
         index = Index.open(index_dir, num_threads=threads)
+        fixed = getattr(index, "fixed_bm25", None)  # a store that cannot rescore BM25
+        ctx = click.get_current_context()
+        if fixed is not None and all(
+            ctx.get_parameter_source(p) == click.core.ParameterSource.DEFAULT
+            for p in ("k1s", "bs")
+        ):
+            grid = dataclasses.replace(grid, k1s=(fixed[0],), bs=(fixed[1],))
+            progress(
+                f"BM25 k1={fixed[0]:g}, b={fixed[1]:g} are fixed by the index's store "
+                "(Milvus); tuning the rest"
+            )
     else:
         cache = Path(cache_dir) if cache_dir else root / ".shortlist"
         index = dataset_index(

@@ -36,13 +36,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from shortlist.batch import QueryOutcome, rank_candidates
 from shortlist.errors import InvalidInputError, ShortlistError
 from shortlist.evaluate.trec import read_trec_run, write_trec_run
 from shortlist.pipeline import Pipeline, PipelineSpec, parse_pipeline
 from shortlist.progress import NoProgress, Progress
 from shortlist.rerank.base import ReportsCost, Reranker
 from shortlist.retrieve.stages import first_stage
-from shortlist.types import Hit, Qrels, Ranking, Run
+from shortlist.types import Qrels, Ranking, Run
 
 if TYPE_CHECKING:
     from shortlist.store.index import Index
@@ -68,6 +69,9 @@ def check_metric(metric: str) -> None:
     from shortlist.evaluate.metrics import parse_metric
 
     parse_metric(metric_at(metric, 1))
+
+RemoteRanker = Callable[[str, int, int], list[QueryOutcome]]
+"""(pipeline spec, K, the largest K) -> every query's outcome, ranked elsewhere."""
 
 # List prices in USD, for cost per 1,000 queries of hosted rerankers. They change:
 # pass your own table (`--prices FILE.json`) for real budgeting. Units are those the
@@ -173,18 +177,6 @@ def file_fingerprint(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _doc_run(hits: Sequence[Hit]) -> dict[str, float]:
-    """Passage hits to a document run: a document scores its best passage (MaxP)."""
-    out: dict[str, float] = {}
-    n = len(hits)
-    for i, h in enumerate(hits):
-        # Use rank-derived scores so ties and score scales never reorder what the stage ranked.
-        score = float(n - i)
-        if h.doc_id not in out:
-            out[h.doc_id] = score
-    return out
-
-
 class Harness:
     """Runs pipelines over a dataset's queries with one shared index."""
 
@@ -204,10 +196,14 @@ class Harness:
         progress: Callable[[str], None] | None = None,
         stages: Progress | None = None,
         remeasure: bool = False,
+        remote: RemoteRanker | None = None,
     ) -> None:
         """`progress` receives one-line messages; `stages` shows the per-query loops
         (a bar on a terminal, see `shortlist.progress`). With `remeasure`, a saved run is
-        executed and timed again (and saved anew) instead of reused with old latencies."""
+        executed and timed again (and saved anew) instead of reused with old latencies.
+        `remote` ranks a configuration's queries elsewhere (`shortlist eval --ray`: Ray
+        actors) instead of in this process; it runs the same per-query code, so only the
+        latencies differ."""
         self.index = index
         self.queries = dict(queries)
         # Only the evaluated queries' judgements: a judged query left out (--max-queries)
@@ -230,6 +226,7 @@ class Harness:
         self._first_stage_cache: dict[tuple[str, int], tuple[dict[str, Ranking], float]] = {}
         self._rerankers: dict[str, Reranker] = {}
         self._identities: dict[str, Any] = {}  # reranker spec -> identity, from saved runs
+        self._remote = remote
 
     # ---- the pipeline's first stage, shared by every reranker -------------------
     def _first_stage(self, mode: str, k: int) -> dict[str, Ranking]:
@@ -307,9 +304,13 @@ class Harness:
             if parsed.reranker and meta.get("reranker_identity"):
                 self._identities[parsed.reranker] = meta["reranker_identity"]
         else:
-            first = self._first_stage(parsed.first_stage, max_k)
-            run, first_run, latency, cost, reranker_stats = self._execute(
-                self.pipeline(spec, k), first, k, parsed.reranker
+            if self._remote is not None:
+                outcomes = self._remote(spec, k, max_k)
+            else:
+                first = self._first_stage(parsed.first_stage, max_k)
+                outcomes = self._execute(self.pipeline(spec, k), first, k, parsed.reranker)
+            run, first_run, latency, cost, reranker_stats = self._collect(
+                outcomes, parsed.reranker
             )
             measured = utc_now()
             if saved:
@@ -367,15 +368,9 @@ class Harness:
 
     def _execute(
         self, pipeline: Pipeline, first: Mapping[str, Ranking], k: int, spec: str | None
-    ) -> tuple[Run, Run, dict[str, dict[str, float]], float | None, dict[str, float]]:
+    ) -> list[QueryOutcome]:
         reranker = pipeline.reranker
-        run: Run = {}
-        counters: dict[str, float] = {}
-        first_run: Run = {}
-        lat: dict[str, dict[str, float]] = {"retrieve": {}, "rerank": {}, "total": {}}
-        units: dict[str, float] = {}
-        billed = isinstance(reranker, ReportsCost)
-        if reranker is not None and not billed:
+        if reranker is not None and not isinstance(reranker, ReportsCost):
             # Untimed warm-up: model loading and export are one-off costs, not per-query latency.
             # Hosted (billed) rerankers are not warmed up: that would be a paid call.
             for qid, text in self.queries.items():
@@ -384,35 +379,42 @@ class Harness:
                     break
         # Only reranking is slow enough to be worth a bar; scoring a first stage is instant.
         stages = self._stages if reranker is not None else NoProgress()
+        outcomes = []
         with stages.stage(f"rerank {spec} k={k}", len(self.queries), "queries") as stage:
             for qid, text in self.queries.items():
-                candidates = first[qid].top(k)
-                if self.ignore_identical_ids:
-                    # The query is itself a corpus document (doc-to-doc tasks): drop its self-match
-                    # before reranking, as BEIR does for ArguAna and Quora.
-                    kept = tuple(h for h in candidates.hits if h.doc_id != qid)
-                    candidates = Ranking(text, kept, candidates.timings_ms)
-                first_run[qid] = _doc_run(candidates.hits)
-                final = pipeline.rerank(text, candidates)
-                rerank_ms = final.timings_ms.get("rerank", 0.0)
-                for counter, value in final.stats.items():
-                    counters[counter] = counters.get(counter, 0.0) + value
-                if isinstance(reranker, ReportsCost) and len(candidates):
-                    est = reranker.cost_units(text, [h.text for h in candidates.hits])
-                    for unit, v in (
-                        ("searches", est.search_units),
-                        ("tokens", est.tokens),
-                        ("requests", est.requests),
-                    ):
-                        units[unit] = units.get(unit, 0.0) + float(v)
-                    if est.usd is not None:  # the reranker knows its own prices
-                        units["usd"] = units.get("usd", 0.0) + est.usd
-                run[qid] = _doc_run(final.hits)
-                retrieve_ms = first[qid].timings_ms["retrieve"]
-                lat["retrieve"][qid] = retrieve_ms
-                lat["rerank"][qid] = rerank_ms
-                lat["total"][qid] = retrieve_ms + rerank_ms
+                outcomes.append(
+                    rank_candidates(
+                        pipeline,
+                        qid,
+                        text,
+                        first[qid],
+                        k,
+                        ignore_identical_ids=self.ignore_identical_ids,
+                    )
+                )
                 stage.advance()
+        return outcomes
+
+    def _collect(
+        self, outcomes: Sequence[QueryOutcome], spec: str | None
+    ) -> tuple[Run, Run, dict[str, dict[str, float]], float | None, dict[str, float]]:
+        """Runs, latencies, cost and the reranker's summed counters (`Ranking.stats`) of a
+        configuration from its queries' outcomes."""
+        run: Run = {}
+        first_run: Run = {}
+        lat: dict[str, dict[str, float]] = {"retrieve": {}, "rerank": {}, "total": {}}
+        units: dict[str, float] = {}
+        counters: dict[str, float] = {}
+        for o in outcomes:
+            first_run[o.qid] = dict(o.first)
+            run[o.qid] = dict(o.final)
+            for unit, v in o.units.items():
+                units[unit] = units.get(unit, 0.0) + v
+            for counter, v in o.stats.items():
+                counters[counter] = counters.get(counter, 0.0) + v
+            lat["retrieve"][o.qid] = o.retrieve_ms
+            lat["rerank"][o.qid] = o.rerank_ms
+            lat["total"][o.qid] = o.retrieve_ms + o.rerank_ms
         cost = self._cost(spec, units, len(self.queries))
         return run, first_run, lat, cost, counters
 

@@ -34,7 +34,13 @@ from shortlist.corpus.chunking import (
 from shortlist.errors import InvalidInputError, SpecError
 from shortlist.retrieve.fusion import fuse
 from shortlist.retrieve.hybrid import DEFAULT_HYBRID, HybridConfig
-from shortlist.retrieve.store import ChunkedStore, Filter, PassageStore, RescoresBM25
+from shortlist.retrieve.store import (
+    Allowed,
+    ChunkedStore,
+    Filter,
+    PassageStore,
+    RescoresBM25,
+)
 from shortlist.types import Hit, Ranking
 from shortlist.validate import check_query
 
@@ -319,7 +325,7 @@ class Retriever(Protocol):
 class RowRetriever(Retriever, Protocol):
     """A retriever that can answer in store rows (what `HybridRetriever` fuses)."""
 
-    def search_rows(self, query: str, k: int, *, allowed: np.ndarray | None) -> RowHits: ...
+    def search_rows(self, query: str, k: int, *, allowed: Allowed | None) -> RowHits: ...
 
 
 class _RowStage:
@@ -327,7 +333,7 @@ class _RowStage:
 
     store: PassageStore
 
-    def search_rows(self, query: str, k: int, *, allowed: np.ndarray | None) -> RowHits:
+    def search_rows(self, query: str, k: int, *, allowed: Allowed | None) -> RowHits:
         raise NotImplementedError
 
     def run(self, query: str, *, k: int = 10, filter: Filter | None = None) -> Ranking:
@@ -368,7 +374,7 @@ class BM25Retriever(_RowStage):
                 "query time; drop k1/b, or rebuild the index with them"
             )
 
-    def search_rows(self, query: str, k: int, *, allowed: np.ndarray | None) -> RowHits:
+    def search_rows(self, query: str, k: int, *, allowed: Allowed | None) -> RowHits:
         t = time.perf_counter()
         terms = self.store.analyze(query)
         if self.params is None:
@@ -394,7 +400,7 @@ class DenseRetriever(_RowStage):
                 "--no-dense); use mode 'bm25', or rebuild it with dense vectors"
             )
 
-    def search_rows(self, query: str, k: int, *, allowed: np.ndarray | None) -> RowHits:
+    def search_rows(self, query: str, k: int, *, allowed: Allowed | None) -> RowHits:
         t = time.perf_counter()
         vector = self.store.embed_query(query)
         encoded = time.perf_counter()
@@ -422,7 +428,7 @@ class HybridRetriever(_RowStage):
     def store(self) -> PassageStore:  # type: ignore[override]
         return self.sparse.store
 
-    def search_rows(self, query: str, k: int, *, allowed: np.ndarray | None) -> RowHits:
+    def search_rows(self, query: str, k: int, *, allowed: Allowed | None) -> RowHits:
         depth = max(k, self.config.depth)
         left = self.sparse.search_rows(query, depth, allowed=allowed)
         right = self.dense.search_rows(query, depth, allowed=allowed)

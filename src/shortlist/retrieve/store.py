@@ -27,6 +27,11 @@ Filter = Mapping[str, Any]
 """A metadata filter: `{field: value}` (equality) or `{field: [v1, v2]}` (membership);
 all conditions must hold."""
 
+Allowed = Any
+"""What `PassageStore.filter_mask` returns and the searches take back as `allowed`: opaque
+to the stages, which only pass it on. The local index uses a boolean mask over rows; an
+external engine its own filter (Milvus: a boolean expression)."""
+
 
 @runtime_checkable
 class VectorSource(Protocol):
@@ -67,8 +72,8 @@ class PassageStore(VectorSource, Protocol):
     """Passages with BM25 postings and (optionally) dense vectors, addressed by row.
 
     Search methods return `(rows, scores)`: int64 rows and float32 scores, best first,
-    ties in ascending row order, at most `k` of them, only rows allowed by `allowed` (a
-    boolean mask over rows, None for every live row) and never deleted rows.
+    ties in ascending row order, at most `k` of them, only rows allowed by `allowed`
+    (what `filter_mask` returned, None for every live row) and never deleted rows.
     """
 
     @property
@@ -89,17 +94,18 @@ class PassageStore(VectorSource, Protocol):
         ...
 
     def bm25_search(
-        self, terms: Sequence[str], k: int, *, allowed: np.ndarray | None
+        self, terms: Sequence[str], k: int, *, allowed: Allowed | None
     ) -> tuple[np.ndarray, np.ndarray]: ...
 
     def vector_search(
-        self, vector: np.ndarray, k: int, *, allowed: np.ndarray | None
+        self, vector: np.ndarray, k: int, *, allowed: Allowed | None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Nearest rows to an L2-normalised query vector (scores are cosines)."""
         ...
 
-    def filter_mask(self, filter: Filter) -> np.ndarray:
-        """Boolean mask over rows: live rows whose metadata match `filter`."""
+    def filter_mask(self, filter: Filter) -> Allowed:
+        """The live rows whose metadata match `filter`, in the store's own form
+        (`Allowed`: a boolean row mask for the local index)."""
         ...
 
     def passages_at(self, rows: Sequence[int] | np.ndarray) -> list[Passage]:
@@ -121,7 +127,7 @@ class RescoresBM25(Protocol):
         terms: Sequence[str],
         k: int,
         *,
-        allowed: np.ndarray | None,
+        allowed: Allowed | None,
         k1: float,
         b: float,
     ) -> tuple[np.ndarray, np.ndarray]: ...

@@ -72,6 +72,9 @@ _REGISTRY_LOCK = "registry.lock"
 _LEASE_SUFFIX = ".lease"
 _TRASH_PREFIX = ".deleting-"
 _GEN_RE = re.compile(r"^gen-(\d{6})$")
+EXTERNAL_POINTER = "store.json"
+"""A folder holding this file points at an external store (`shortlist.store.milvus`)
+instead of holding generations."""
 
 
 def fsync_tree(path: Path) -> None:

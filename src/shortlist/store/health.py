@@ -22,11 +22,13 @@ from shortlist.errors import (
     IndexCompatibilityError,
     IndexDamagedError,
     IndexNotFoundError,
+    InvalidInputError,
     ShortlistError,
 )
 from shortlist.store.files import FileProblem, verify_files
 from shortlist.store.generations import (
     CURRENT,
+    EXTERNAL_POINTER,
     INCOMPLETE,
     current_generation_name,
     describe_current,
@@ -137,6 +139,13 @@ def _rel(path: Path, root: Path) -> str:
 
 
 def _require_index(root: Path) -> None:
+    if (root / EXTERNAL_POINTER).is_file():
+        raise InvalidInputError(
+            f"{root} points at an external store ({EXTERNAL_POINTER}), which keeps its own "
+            "files and checks its own integrity; `check` and `repair` apply to local "
+            "indexes. Open it (e.g. `shortlist search ... --index DIR`) to check that it "
+            "answers"
+        )
     state = folder_state(root)
     if state in ("missing", "file", "empty", "foreign"):
         raise IndexNotFoundError(

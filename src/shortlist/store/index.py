@@ -15,6 +15,7 @@ identity, so an index is never searched with a different model or format.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import threading
@@ -47,6 +48,7 @@ from shortlist.store.docstore import DocStore, FilterSpec
 from shortlist.store.files import check_file_sizes, file_table
 from shortlist.store.generations import (
     CURRENT,
+    EXTERNAL_POINTER,
     Lease,
     begin_generation,
     commit_generation,
@@ -69,6 +71,12 @@ QUERY_MEMO = 256
 FORMAT = "shortlist-index"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+EXTERNAL_STORES: Mapping[str, tuple[str, str, str | None]] = {
+    "milvus": ("shortlist.store.milvus", "MilvusIndex", "MILVUS_TOKEN"),
+}
+"""Store kind (the pointer's `store.kind`) -> (module, `Index` subclass, the environment
+variable holding its token). Named, not imported: the store modules build on this one and
+load only when a folder points at them."""
 Mode = Literal["bm25", "dense", "hybrid"]
 _BM25_VARIANTS_KEPT = 16
 """How many rescored BM25 variants (other k1/b) an open index keeps."""
@@ -220,8 +228,14 @@ class Index:
         differs from the model (or the backend) the index was built with. Without
         `encoder`, the one in the manifest is loaded on first use, with `num_threads`
         intra-op threads (None: its runtime's default).
+
+        A folder that points at an external store (a `store.json` written by
+        `shortlist index ... --store milvus:...`) opens that store instead: a
+        `shortlist.store.milvus.MilvusIndex`, with the token in `MILVUS_TOKEN` if set.
         """
         root = Path(path)
+        if (root / EXTERNAL_POINTER).is_file():
+            return _open_external(root, encoder, num_threads)
         name, lease = pin_current(root)
         try:
             if name is None or not (root / name).is_dir():
@@ -695,6 +709,25 @@ class Index:
     def encoder_identity(self) -> Mapping[str, Any] | None:
         ident: Mapping[str, Any] | None = self._manifest["dense"]["identity"]
         return ident
+
+
+def _open_external(root: Path, encoder: Encoder | None, num_threads: int | None) -> Index:
+    """Open the external store the pointer in `root` names (`EXTERNAL_STORES`)."""
+    import importlib
+
+    pointer = root / EXTERNAL_POINTER
+    with damage_as(pointer):
+        kind = str(load_json(pointer)["store"]["kind"])
+    if kind not in EXTERNAL_STORES:
+        raise IndexCompatibilityError(
+            f"{root} points at a {kind!r} store; this shortlist opens "
+            f"{', '.join(sorted(EXTERNAL_STORES))}. Upgrade shortlist, or rebuild the index"
+        )
+    module, name, token_env = EXTERNAL_STORES[kind]
+    store = getattr(importlib.import_module(module), name)
+    token = (os.environ.get(token_env) or None) if token_env else None
+    opened: Index = store.open(root, encoder=encoder, num_threads=num_threads, token=token)
+    return opened
 
 
 def _indexed_text(p: Passage) -> str:
