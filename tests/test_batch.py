@@ -153,7 +153,7 @@ def test_ray_is_named_when_it_is_missing(setup: dict[str, Path], monkeypatch: py
     r = run_cli("rerank-batch", str(setup["data"] / "queries.jsonl"), "--index",
                 str(setup["index"]), "--out", str(setup["root"] / "x.trec"), "--ray")
     assert r.exit_code != 0
-    assert "shortlist[ray]" in r.stderr
+    assert "pip install -e '.[ray]'" in r.stderr
 
 
 # ---- on Ray ----------------------------------------------------------------------------------
