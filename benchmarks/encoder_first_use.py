@@ -68,7 +68,7 @@ def main() -> None:
     root = args.keep or Path(tempfile.mkdtemp(prefix="shortlist-first-use-"))
     print(f"threads={args.threads} cache root={root}")
     print(
-        f"{'spec':<28} {'cache':<6} {'wall s':>7} {'import':>7} {'load':>7} {'encode':>7}",
+        f"{'spec':<30} {'cache':<6} {'wall s':>7} {'import':>7} {'load':>7} {'encode':>7}",
         flush=True,
     )
     try:
@@ -79,7 +79,7 @@ def main() -> None:
             for state in ("cold", "cached"):
                 r = _measure(spec, cache, args.threads)
                 print(
-                    f"{spec:<28} {state:<6} {r['wall']:>7.1f} {r['import']:>7.1f} "
+                    f"{spec:<30} {state:<6} {r['wall']:>7.1f} {r['import']:>7.1f} "
                     f"{r['load']:>7.1f} {r['first_encode']:>7.2f}  ({r['backend']})",
                     flush=True,
                 )
