@@ -269,6 +269,22 @@ def test_bi_encoder_reuses_vectors_of_indexes_written_before_backends(tmp_path: 
     assert other._stored(list(hits))[0] is None  # int8 vectors are not the index's
 
 
+def test_calibration_subset_is_spread_over_the_shipped_texts() -> None:
+    from shortlist.retrieve.encoder_backends import _CALIBRATION_TEXTS, calibration_texts
+
+    every = calibration_texts()
+    assert len(every) == 388 == len(set(every))
+    assert calibration_texts(len(every) + 10) == every
+    subset = calibration_texts(_CALIBRATION_TEXTS)
+    assert len(subset) == len(set(subset)) == _CALIBRATION_TEXTS == 64
+    positions = [every.index(t) for t in subset]
+    assert positions == sorted(positions) and positions[0] == 0
+    assert positions[-1] >= len(every) - len(every) // 64 - 1  # reaches the end of the file
+    assert calibration_texts(1) == every[:1]
+    with pytest.raises(InvalidInputError, match="calibration limit"):
+        calibration_texts(0)
+
+
 # --- the backend of a spec without ?backend= --------------------------------------------------
 
 
