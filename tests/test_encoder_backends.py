@@ -267,3 +267,92 @@ def test_bi_encoder_reuses_vectors_of_indexes_written_before_backends(tmp_path: 
     assert stored is not None and mask.all()  # same model, torch both: no re-encoding
     other = BiEncoderReranker("default", encoder=_Encoder("onnx-int8"), vector_source=index)
     assert other._stored(list(hits))[0] is None  # int8 vectors are not the index's
+
+
+def test_calibration_subset_is_spread_over_the_shipped_texts() -> None:
+    from shortlist.retrieve.encoder_backends import _CALIBRATION_TEXTS, calibration_texts
+
+    every = calibration_texts()
+    assert len(every) == 388 == len(set(every))
+    assert calibration_texts(len(every) + 10) == every
+    # Existing openvino-int8 indexes were encoded by a model calibrated on all of them.
+    assert calibration_texts(_CALIBRATION_TEXTS) == every
+    subset = calibration_texts(64)
+    assert len(subset) == len(set(subset)) == 64
+    positions = [every.index(t) for t in subset]
+    assert positions == sorted(positions) and positions[0] == 0
+    assert positions[-1] >= len(every) - len(every) // 64 - 1  # reaches the end of the file
+    assert calibration_texts(1) == every[:1]
+    with pytest.raises(InvalidInputError, match="calibration limit"):
+        calibration_texts(0)
+
+
+# --- the backend of a spec without ?backend= --------------------------------------------------
+
+
+@pytest.mark.parametrize(("cuda", "expected"), [(False, "openvino-int8"), (True, "torch")])
+def test_default_model_runs_int8_on_cpu_and_torch_on_a_gpu(
+    monkeypatch: pytest.MonkeyPatch, cuda: bool, expected: str
+) -> None:
+    import torch
+
+    from shortlist.retrieve.encoder_backends import DEFAULT_MODEL_BACKEND, default_backend
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    assert default_backend("default") == expected
+    assert DEFAULT_MODEL_BACKEND == "openvino-int8"
+    # Other models keep torch: their int8 quality has not been measured.
+    assert default_backend("BAAI/bge-small-en-v1.5") == "torch"
+    assert default_backend("./my-model") == "torch"
+
+
+def _spy_backends(monkeypatch: pytest.MonkeyPatch, seen: list[tuple[str, str]]) -> None:
+    """Make every backend load return a fake that records (backend, model)."""
+    import shortlist.retrieve.encoder_backends as eb
+
+    def fake(backend: str, model: str, options: EncoderOptions) -> Any:
+        seen.append((backend, model))
+        return _Encoder(backend)
+
+    monkeypatch.setattr(eb, "load_encoder_backend", fake)
+
+
+def test_default_without_a_backend_resolves_to_the_default_backend(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    seen: list[tuple[str, str]] = []
+    _spy_backends(monkeypatch, seen)
+    load_encoder("default")
+    load_encoder("default?batch_tokens=512")
+    load_encoder("default?backend=torch")
+    load_encoder("./some-model")
+    assert seen == [
+        ("openvino-int8", "default"),
+        ("openvino-int8", "default"),
+        ("torch", "default"),
+        ("torch", "./some-model"),
+    ]
+
+
+def test_new_indexes_take_the_new_default_and_old_ones_keep_theirs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    seen: list[tuple[str, str]] = []
+    _spy_backends(monkeypatch, seen)
+    new = Index.create(tmp_path / "new", DOCS, encoder="default")
+    assert new.encoder_identity is not None
+    assert new.encoder_identity["backend"] == "openvino-int8"
+    # Indexes written by torch: explicitly (backend recorded) and before backends existed.
+    Index.create(tmp_path / "torch", DOCS, encoder=_Encoder("torch"))
+    Index.create(tmp_path / "old", DOCS, encoder=_Encoder(None))
+    seen.clear()
+    for name in ("new", "torch", "old"):
+        index = Index.open(tmp_path / name)
+        index.search(DOCS[0].text, k=1, mode="dense")
+    assert seen == [("openvino-int8", "default"), ("torch", "default"), ("torch", "default")]

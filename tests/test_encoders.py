@@ -116,3 +116,25 @@ def test_default_model_offline_paraphrase(default_encoder: SentenceTransformerEn
     assert identity["model"] == "default"
     assert identity["dim"] == 384
     assert len(identity["weights_sha256"]) == 16
+
+
+@pytest.mark.slow  # calibrates the real model once (about a minute on 2 CPU cores)
+def test_default_spec_runs_the_default_model_on_openvino_int8_on_cpu(
+    default_encoder: SentenceTransformerEncoder,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    encoder = load_encoder("default", cache_dir=tmp_path_factory.mktemp("dense-cache"))
+    assert encoder.identity["backend"] == "openvino-int8"
+    texts = [
+        "How do I reset my password?",
+        "What are the steps to change a forgotten password?",
+        "The Eiffel Tower is in Paris.",
+    ]
+    got, ref = encoder.encode(texts), default_encoder.encode(texts)
+    assert float(got[0] @ got[1]) > float(got[0] @ got[2]) + 0.2
+    cosines = np.sum(got * ref, axis=1)
+    assert float(cosines.min()) > 0.98 and not np.allclose(got, ref, atol=1e-6)

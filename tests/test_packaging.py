@@ -26,6 +26,19 @@ def test_gensim_is_the_datasets_extra_not_a_core_dependency() -> None:
     assert "datasets" in {e.strip() for group in dev_extras for e in group.split(",")}
 
 
+def test_the_default_encoder_backend_is_a_core_dependency() -> None:
+    from shortlist.retrieve.encoder_backends import DEFAULT_MODEL_BACKEND
+
+    project = _project()
+    core = _names(project["dependencies"])
+    assert DEFAULT_MODEL_BACKEND == "openvino-int8"
+    assert {"openvino", "nncf"} <= core
+    # The extra stays, an alias of what is now core, for `pip install shortlist[openvino]`.
+    openvino_extra = project["optional-dependencies"]["openvino"]
+    assert _names(openvino_extra) == {"openvino", "nncf"}
+    assert set(openvino_extra) <= set(project["dependencies"])
+
+
 def test_readme_first_command_installs_what_the_demo_needs() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     first = re.search(r"```bash\n(.*?)\n```", readme.split("## Setup", 1)[1], re.S)

@@ -132,7 +132,8 @@ def _reads_documents(command: Callable[..., None]) -> Callable[..., None]:
     default="default",
     show_default=True,
     help="Dense encoder: 'default' (all-MiniLM-L6-v2, offline) or a sentence-transformers "
-    "id/path, with an optional ?backend=torch|onnx|onnx-int8|openvino|openvino-int8.",
+    "id/path, with an optional ?backend=torch|onnx|onnx-int8|openvino|openvino-int8 "
+    "(without one: openvino-int8 for 'default' on CPU, torch otherwise).",
 )
 @click.option(
     "--chunk-unit",

@@ -11,7 +11,8 @@ for a sentence-transformers model; error messages are built from its keys.
 - `openvino`, `openvino-int8`: the transformer converted with `openvino.convert_model`
   and compiled with f32 inference precision (no silent bf16); int8 is NNCF's static
   post-training quantization, calibrated on the texts shipped in
-  `shortlist/data/calibration_pairs.jsonl` (real news text).
+  `shortlist/data/calibration_pairs.jsonl` (real news text). `openvino-int8` is the
+  default backend of the offline default model on CPU (`default_backend`).
 
 The exported backends run only the transformer; tokenizing, length-sorted token-budget
 batching, pooling (mean, CLS or max, as the model's `1_Pooling/config.json` says) and L2
@@ -61,8 +62,14 @@ ENCODER_BACKENDS: dict[str, str] = {
 """Backend name -> `module:loader`. Error messages are built from these keys."""
 
 DEFAULT_BACKEND = "torch"
-"""The backend of a spec that names none. (An index whose manifest predates backends is a
-torch index whatever this says: see `shortlist.retrieve.encoder.normalized_identity`.)"""
+"""The backend of a spec that names none, for every model but the offline default (see
+`default_backend`). (An index whose manifest predates backends is a torch index whatever
+this says: see `shortlist.retrieve.encoder.normalized_identity`.)"""
+
+DEFAULT_MODEL_BACKEND = "openvino-int8"
+"""The backend of `default` (all-MiniLM-L6-v2) without `?backend=` on a machine without a
+CUDA GPU: the fastest backend whose dense nDCG@10 stays within 0.005 of fp32 on every
+evaluation collection (docs/RESULTS.md, "Dense encoding")."""
 
 INT8_BACKENDS = frozenset({"onnx-int8", "openvino-int8"})
 
@@ -78,6 +85,12 @@ _POOLING_MODES = ("cls", "mean", "max")
 # PyTorch's SDPA path is not recognised by ONNX Runtime's optimizer, the eager one fuses
 # into Attention/BiasGelu/EmbedLayerNormalization kernels (checked on all-MiniLM-L6-v2).
 _ONNX_EXPORT = ("opset=17", "attn=eager", "fuse=bert")
+# Texts NNCF calibrates openvino-int8 on (None: all 388 shipped). 64 would take a third
+# of the first-load time with the same quality for new indexes, but the identity does not
+# record the calibration, so indexes already built on openvino-int8 would be queried by a
+# differently quantized model (-0.008 nDCG@10 on stdlib-docs, docs/RESULTS.md). Changing
+# this needs the calibration pinned in the encoder identity first.
+_CALIBRATION_TEXTS: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +108,22 @@ class EncoderOptions:
     num_threads: int | None = None
     batch_tokens: int = DEFAULT_BATCH_TOKENS
     device: str | None = None
+
+
+def default_backend(model: str) -> str:
+    """The backend a spec without `?backend=` runs on.
+
+    `DEFAULT_MODEL_BACKEND` for the offline default model (`"default"`) when torch sees no
+    CUDA GPU (the exported backends are CPU paths; on a GPU sentence-transformers is the
+    fast one); `DEFAULT_BACKEND` (torch) otherwise, including for every other model, whose
+    int8 quality has not been measured.
+    """
+    from shortlist.retrieve.encoder import DEFAULT_MODEL
+
+    if model != DEFAULT_MODEL:
+        return DEFAULT_BACKEND
+    torch = require("torch", "dense", "choosing the dense encoder backend")
+    return DEFAULT_BACKEND if torch.cuda.is_available() else DEFAULT_MODEL_BACKEND
 
 
 def load_encoder_backend(backend: str, model: str, options: EncoderOptions) -> Encoder:
@@ -506,15 +535,22 @@ def _export_onnx(folder: Path, layout: ModelLayout, tmp: Path) -> None:
         os.replace(raw, tmp / "model.onnx")
 
 
-def calibration_texts() -> list[str]:
-    """The shipped calibration texts: queries and passages of `calibration_pairs.jsonl`."""
+def calibration_texts(limit: int | None = None) -> list[str]:
+    """The shipped calibration texts: the distinct queries and passages of
+    `calibration_pairs.jsonl` (388), or `limit` of them spread evenly over the file."""
     text = resources.files("shortlist").joinpath("data/calibration_pairs.jsonl").read_text("utf-8")
     out: list[str] = []
     for line in text.splitlines():
         if line.strip():
             obj = json.loads(line)
             out += [str(obj["query"]), str(obj["passage"])]
-    return list(dict.fromkeys(out))
+    texts = list(dict.fromkeys(out))
+    if limit is None or limit >= len(texts):
+        return texts
+    if limit < 1:
+        raise InvalidInputError(f"calibration limit must be >= 1, got {limit}")
+    step = len(texts) / limit
+    return [texts[int(i * step)] for i in range(limit)]
 
 
 def _openvino_artifact(
@@ -525,7 +561,7 @@ def _openvino_artifact(
     texts: list[str] = []
     if backend == "openvino-int8":
         nncf = require("nncf", "openvino", "int8 quantization")
-        texts = calibration_texts()
+        texts = calibration_texts(_CALIBRATION_TEXTS)
         digest = hashlib.sha256(json.dumps(texts).encode()).hexdigest()
         extra += [nncf.__version__, digest]
     final = _cache_root(options) / f"{backend}-{artifact_key(folder, backend, extra)}"

@@ -213,7 +213,9 @@ def load_encoder(
     bare MODEL (a Hugging Face id such as "BAAI/bge-small-en-v1.5", or a local folder) means
     sentence-transformers. A sentence-transformers model may name its inference backend
     and batch token budget: "default?backend=onnx-int8&batch_tokens=4096" (backends:
-    `shortlist.retrieve.encoder_backends.ENCODER_BACKENDS`; default torch).
+    `shortlist.retrieve.encoder_backends.ENCODER_BACKENDS`). Without one, `default` runs
+    on openvino-int8 on a machine without a CUDA GPU and on torch with one; every other
+    model on torch (`shortlist.retrieve.encoder_backends.default_backend`).
     A spec with an unknown "prefix:" that is not an existing path raises
     `InvalidInputError` listing the valid forms.
 
@@ -221,9 +223,9 @@ def load_encoder(
     `cache_dir` is where exported models are kept (default: the per-user cache).
     """
     from shortlist.retrieve.encoder_backends import (
-        DEFAULT_BACKEND,
         DEFAULT_BATCH_TOKENS,
         EncoderOptions,
+        default_backend,
         load_encoder_backend,
     )
 
@@ -261,4 +263,4 @@ def load_encoder(
         num_threads=num_threads,
         batch_tokens=parsed.batch_tokens or DEFAULT_BATCH_TOKENS,
     )
-    return load_encoder_backend(parsed.backend or DEFAULT_BACKEND, model, options)
+    return load_encoder_backend(parsed.backend or default_backend(model), model, options)
