@@ -295,6 +295,16 @@ def test_eval_tab_shows_a_saved_eval_and_opens_a_loss(
     # The same file, opened from disk through the file picker, renders the same table.
     page.find_element(By.ID, "eval-file").send_keys(str(site["eval"]))
     assert len(page.find_elements(By.CSS_SELECTOR, "table.summary tbody tr")) == 4
+    # A file of several datasets (`shortlist eval A B --json`) shows one section each.
+    several = site["eval"].with_name("several.json")
+    other = {**report, "dataset": "other"}
+    several.write_text(json.dumps({"schema_version": 2, "datasets": [report, other]}))
+    page.find_element(By.ID, "eval-file").send_keys(str(several))
+    _until(page, lambda d: len(d.find_elements(By.CSS_SELECTOR, "table.summary")) == 2)
+    heads = [h.text for h in page.find_elements(By.CSS_SELECTOR, "#eval-content h2")]
+    assert [h.split(" · ")[0] for h in heads] == [report["dataset"], "other"]
+    page.find_element(By.ID, "eval-file").send_keys(str(site["eval"]))
+    _until(page, lambda d: len(d.find_elements(By.CSS_SELECTOR, "table.summary")) == 1)
     _shot(page, "playground-eval.png", height=1250)
     hurt = report["where_reranking_hurts"][0]
     page.find_element(By.CSS_SELECTOR, "table.losses button.open-query").click()

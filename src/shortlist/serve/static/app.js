@@ -428,12 +428,18 @@
   // ---- eval tab ------------------------------------------------------------------
   function showEval(report) {
     const box = $("eval-content");
-    if (!report || !Array.isArray(report.summary) || !report.primary) {
+    // One dataset, or several (`shortlist eval A B --json`: {"datasets": [...], ...}).
+    const parts = report && Array.isArray(report.datasets) ? report.datasets : [report];
+    if (!parts.length || !parts.every((r) => r && Array.isArray(r.summary) && r.primary)) {
       show($("eval-message"), "This is not a `shortlist eval --json` file (no summary / primary metric).", "error");
       box.replaceChildren();
       return;
     }
     show($("eval-message"), "");
+    box.replaceChildren(...parts.flatMap(evalSection));
+  }
+
+  function evalSection(report) {
     const metrics = report.metrics || [report.primary];
     const head = el("tr", {}, ["pipeline", "k", ...metrics, "p50 ms", "p95 ms", "$/1k queries"].map((h) => el("th", { text: h })));
     const rows = report.summary.map((r) => el("tr", {},
@@ -448,7 +454,7 @@
       el("td", {}, el("button", { type: "button", class: "link open-query", "data-query-id": h.query_id, text: h.query.length > 90 ? h.query.slice(0, 89) + "…" : h.query, title: "Open side by side", onclick: () => openLoss(h, specs[h.name]) })),
       el("td", { text: fmt(h.before, 3) + " → " + fmt(h.after, 3) }),
       el("td", { text: (h.relevant_rank_before || "–") + " → " + (h.relevant_rank_after || "–") })));
-    box.replaceChildren(...[
+    return [
       el("h2", { text: report.dataset + " · " + report.n_queries + " queries · " + report.primary }),
       report.recommendation ? el("p", { class: "hint", text: "Recommendation: " + report.recommendation.reason }) : null,
       el("div", { class: "table-wrap" }, el("table", { class: "summary" }, el("thead", {}, head), el("tbody", {}, rows))),
@@ -460,7 +466,7 @@
             el("thead", {}, el("tr", {}, ["pipeline", "k", "query", report.primary, "best relevant rank"].map((h) => el("th", { text: h })))),
             el("tbody", {}, losses)))
         : el("p", { class: "hint", text: "No query lost to reranking." }),
-    ].filter(Boolean));
+    ].filter(Boolean);
   }
 
   function plot(report) {
