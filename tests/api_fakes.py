@@ -73,6 +73,19 @@ def overlap_score(query: str, text: str) -> float:
     return len(q & set(_WORD.findall(text.lower()))) / len(q)
 
 
+# A query, documents with their `overlap_score` worked out by hand, and the order a
+# reranker scoring by it must return: the fixture the rerank-API and listwise tests share.
+OVERLAP_QUERY = "red apple pie"
+OVERLAP_DOCS = [
+    "green apple tart",  # 1/3
+    "Red apple pie recipe",  # 1
+    "banana bread",  # 0
+    "red car",  # 1/3
+    "apple pie",  # 2/3
+]
+OVERLAP_ORDER = [1, 4, 0, 3, 2]
+
+
 def tei_logit(p: float) -> float:
     """The raw score the fake TEI reports for relevance `p` when `raw_scores` is true."""
     return 10.0 * p - 5.0
