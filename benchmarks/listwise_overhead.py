@@ -9,12 +9,12 @@ LLM's own time. No LLM runs here; a real one spends seconds per window.
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from api_fake_roundtrip import median_ms  # noqa: E402
 
 from listwise_fakes import FakeChatServer  # noqa: E402
 from shortlist.rerank.api.listwise import ListwiseReranker  # noqa: E402
@@ -22,16 +22,6 @@ from shortlist.rerank.api.listwise import ListwiseReranker  # noqa: E402
 
 def docs(k: int) -> list[str]:
     return [f"passage {i} about apples and pie number {i} " * 12 for i in range(k)]
-
-
-def median_ms(rr: ListwiseReranker, texts: list[str], runs: int = 30) -> float:
-    rr.rerank("apple pie", texts)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        rr.rerank("apple pie", texts, top_n=10)
-        times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times)
 
 
 def main() -> None:

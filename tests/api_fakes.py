@@ -24,14 +24,13 @@ from __future__ import annotations
 import json
 import math
 import re
-import socket
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from loopback import LoopbackHandler, LoopbackServer
 
 FLAVORS = ("cohere", "voyage", "jina", "tei")
 
@@ -74,6 +73,19 @@ def overlap_score(query: str, text: str) -> float:
     return len(q & set(_WORD.findall(text.lower()))) / len(q)
 
 
+# A query, documents with their `overlap_score` worked out by hand, and the order a
+# reranker scoring by it must return: the fixture the rerank-API and listwise tests share.
+OVERLAP_QUERY = "red apple pie"
+OVERLAP_DOCS = [
+    "green apple tart",  # 1/3
+    "Red apple pie recipe",  # 1
+    "banana bread",  # 0
+    "red car",  # 1/3
+    "apple pie",  # 2/3
+]
+OVERLAP_ORDER = [1, 4, 0, 3, 2]
+
+
 def tei_logit(p: float) -> float:
     """The raw score the fake TEI reports for relevance `p` when `raw_scores` is true."""
     return 10.0 * p - 5.0
@@ -111,8 +123,10 @@ class _Rejected(Exception):
         self.message = message
 
 
-class FakeRerankServer:
+class FakeRerankServer(LoopbackServer[Scripted]):
     """A fake provider on 127.0.0.1; use as a context manager (`with ... as srv: srv.url`)."""
+
+    requests: list[Recorded]
 
     def __init__(
         self,
@@ -124,66 +138,14 @@ class FakeRerankServer:
     ) -> None:
         if flavor not in FLAVORS:
             raise ValueError(f"unknown flavor {flavor!r}; expected one of {FLAVORS}")
+        super().__init__()
         self.flavor = flavor
         self.api_key = api_key
         self.max_docs = max_docs
         self.score = score
-        self.requests: list[Recorded] = []
-        self._script: deque[Scripted] = deque()
-        self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle -------------------------------------------------------------------
-    def start(self) -> FakeRerankServer:
-        handler = _make_handler(self)
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        httpd.daemon_threads = True
-        httpd.block_on_close = False  # a handler stuck in a scripted delay must not block
-        self._httpd = httpd
-        # a short poll interval keeps `stop()` fast: shutdown waits for the next poll
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeRerankServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """Base URL (scheme, host and port, no trailing slash)."""
-        if self._httpd is None:
-            raise RuntimeError("server not started")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    # -- scripting -------------------------------------------------------------------
-    def push(self, *answers: Scripted) -> None:
-        """Queue answers served one per request, before normal behaviour resumes."""
-        with self._lock:
-            self._script.extend(answers)
-
-    def _next_scripted(self) -> Scripted | None:
-        with self._lock:
-            return self._script.popleft() if self._script else None
-
-    def _record(self, rec: Recorded) -> None:
-        with self._lock:
-            self.requests.append(rec)
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _make_handler(self)
 
     # -- protocol --------------------------------------------------------------------
     def error_body(self, status: int, message: str) -> Any:
@@ -269,41 +231,14 @@ class FakeRerankServer:
 
 
 def _make_handler(server: FakeRerankServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:
-            super().setup()
-            # headers and body go out in separate writes; without TCP_NODELAY, Nagle's
-            # algorithm and delayed ACKs add ~40 ms to every answer
-            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            return  # keep test output clean
-
+    class Handler(LoopbackHandler):
         def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-            payload = json.dumps(body).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(payload)
-            except OSError:
-                pass  # the client gave up (a timeout test); nothing to answer
+            self.send_payload(status, json.dumps(body).encode(), headers=headers)
 
         def do_POST(self) -> None:  # noqa: N802
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            try:
-                body = json.loads(raw) if raw else None
-            except ValueError:
-                body = raw.decode("utf-8", "replace")
-            server._record(Recorded("POST", self.path, headers, body))
-            scripted = server._next_scripted()
+            headers, body = self.read_request()
+            server.record(Recorded("POST", self.path, headers, body))
+            scripted = server.next_scripted()
             if scripted is not None and scripted.delay:
                 time.sleep(scripted.delay)
             if scripted is not None and scripted.status is not None:

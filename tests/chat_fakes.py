@@ -13,14 +13,53 @@ Every request's body and Authorization header are recorded.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from loopback import LoopbackServer
+
 ANSWER = "Cats nap in gardens [1]. The senator spoke [2][9]."
+
+
+def word_usage(messages: list[dict[str, Any]], content: str) -> dict[str, int]:
+    """`usage` with whitespace-separated words for tokens: the messages in, `content` out."""
+    prompt = sum(len(str(m.get("content", "")).split()) for m in messages)
+    completion = len(content.split())
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def chat_completion(
+    content: str,
+    messages: list[dict[str, Any]],
+    *,
+    model: str,
+    id: str = "chatcmpl-0",  # noqa: A002
+    usage: bool = True,
+) -> dict[str, Any]:
+    """A non-streamed chat completion answering `messages` with `content`."""
+    out: dict[str, Any] = {
+        "id": id,
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
+    }
+    if usage:
+        out["usage"] = word_usage(messages, content)
+    return out
 
 
 @dataclass
@@ -34,13 +73,7 @@ class FakeLLM:
     auth: list[str | None] = field(default_factory=list)
 
     def usage(self, body: dict[str, Any]) -> dict[str, int]:
-        prompt = sum(len(m["content"].split()) for m in body.get("messages", []))
-        completion = len(self.answer.split())
-        return {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-        }
+        return word_usage(body.get("messages", []), self.answer)
 
     def chunks(self) -> list[str]:
         """The answer cut into `pieces` parts (so the client sees several deltas)."""
@@ -78,18 +111,9 @@ def _handler(llm: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 self._send(503, "application/json", b'{"error": {"message": "warming up"}}')
                 return
             if llm.mode == "json":
-                completion = {
-                    "id": "cmpl-1",
-                    "object": "chat.completion",
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": llm.answer},
-                            "finish_reason": "stop",
-                        }
-                    ],
-                    "usage": llm.usage(body),
-                }
+                completion = chat_completion(
+                    llm.answer, body.get("messages", []), model=body.get("model", ""), id="cmpl-1"
+                )
                 self._send(200, "application/json", json.dumps(completion).encode())
                 return
             self._stream(body)
@@ -123,24 +147,22 @@ def _handler(llm: FakeLLM) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class LLMServer:
+class LLMServer(LoopbackServer[None]):
     """`llm` served on a free loopback port until `stop()` (idempotent): a down LLM after."""
 
     def __init__(self, llm: FakeLLM) -> None:
+        super().__init__()
         self.llm = llm
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(llm))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-        self._stopped = False
+        self.start()
+        self._api_base = f"{super().url}/v1"
 
-    def stop(self) -> None:
-        if not self._stopped:
-            self._stopped = True
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=10)
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler(self.llm)
+
+    @property
+    def url(self) -> str:
+        """The API base (…/v1); still answers after `stop()`, for a down-LLM test."""
+        return self._api_base
 
 
 @contextmanager

@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from api_fakes import overlap_score
+from chat_fakes import chat_completion
+from loopback import LoopbackHandler, LoopbackServer
 
 ROUTE = "/v1/chat/completions"
 _FIELDS = {"model", "messages", "temperature", "max_tokens", "stream", "top_p", "seed"}
@@ -64,59 +63,16 @@ def rank_prompt(prompt: str) -> tuple[str, list[str], list[int]]:
     return query, passages, [i + 1 for i in order]
 
 
-class FakeChatServer:
+class FakeChatServer(LoopbackServer[Reply]):
     """Use as a context manager: `with FakeChatServer() as srv: srv.url`."""
 
     def __init__(self, *, api_key: str | None = None, model: str = "fake-llm") -> None:
+        super().__init__()
         self.api_key = api_key
         self.model = model
-        self.requests: list[Any] = []
-        self._script: deque[Reply] = deque()
-        self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> FakeChatServer:
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        httpd.daemon_threads = True
-        httpd.block_on_close = False
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeChatServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """The server's root URL (scheme, host, port)."""
-        if self._httpd is None:
-            raise RuntimeError("server not started")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def push(self, *replies: Reply) -> None:
-        with self._lock:
-            self._script.extend(replies)
-
-    def _next(self) -> Reply | None:
-        with self._lock:
-            return self._script.popleft() if self._script else None
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _make_handler(self)
 
     def answer(self, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
         """The normal answer: (status, JSON body)."""
@@ -136,62 +92,24 @@ class FakeChatServer:
         return 200, self.completion(" > ".join(f"[{i}]" for i in ranked), body)
 
     def completion(self, content: str, body: Any, *, usage: bool = True) -> dict[str, Any]:
-        words_in = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
-        out: dict[str, Any] = {
-            "id": f"chatcmpl-{len(self.requests)}",
-            "object": "chat.completion",
-            "created": 0,
-            "model": self.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": content},
-                    "finish_reason": "stop",
-                }
-            ],
-        }
-        if usage:
-            n_out = len(content.split())
-            out["usage"] = {
-                "prompt_tokens": words_in,
-                "completion_tokens": n_out,
-                "total_tokens": words_in + n_out,
-            }
-        return out
+        return chat_completion(
+            content,
+            body.get("messages", []),
+            model=self.model,
+            id=f"chatcmpl-{len(self.requests)}",
+            usage=usage,
+        )
 
 
 def _make_handler(server: FakeChatServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:
-            super().setup()
-            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            return
-
+    class Handler(LoopbackHandler):
         def _send(self, status: int, payload: bytes, content_type: str) -> None:
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-            except OSError:
-                pass  # the client gave up (a timeout test)
+            self.send_payload(status, payload, content_type)
 
         def do_POST(self) -> None:  # noqa: N802
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            try:
-                body = json.loads(raw) if raw else None
-            except ValueError:
-                body = raw.decode("utf-8", "replace")
-            with server._lock:
-                server.requests.append(body)
-            reply = server._next()
+            headers, body = self.read_request()
+            server.record(body)
+            reply = server.next_scripted()
             if reply is not None and reply.delay:
                 time.sleep(reply.delay)
             if reply is None or (

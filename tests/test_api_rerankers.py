@@ -11,7 +11,15 @@ import httpx
 import numpy as np
 import pytest
 
-from api_fakes import FakeRerankServer, Scripted, overlap_score, tei_logit
+from api_fakes import (
+    OVERLAP_DOCS,
+    OVERLAP_ORDER,
+    OVERLAP_QUERY,
+    FakeRerankServer,
+    Scripted,
+    overlap_score,
+    tei_logit,
+)
 from shortlist.errors import (
     InvalidInputError,
     ProviderAuthError,
@@ -33,15 +41,9 @@ from shortlist.rerank.base import Reranker
 from shortlist.types import Document, Hit
 
 KEY = "test-key"
-QUERY = "red apple pie"
-DOCS = [
-    "green apple tart",  # 1/3
-    "Red apple pie recipe",  # 1
-    "banana bread",  # 0
-    "red car",  # 1/3
-    "apple pie",  # 2/3
-]
-EXPECTED_ORDER = [1, 4, 0, 3, 2]
+QUERY = OVERLAP_QUERY
+DOCS = OVERLAP_DOCS
+EXPECTED_ORDER = OVERLAP_ORDER
 CASES = ["cohere", "cohere-v1", "voyage", "jina", "tei"]
 
 

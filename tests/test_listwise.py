@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from api_fakes import OVERLAP_DOCS, OVERLAP_ORDER, OVERLAP_QUERY
 from clirun import run_cli
 from listwise_fakes import HTML, FakeChatServer, Reply, rank_prompt
 from shortlist.errors import (
@@ -40,15 +41,9 @@ from shortlist.rerank.registry import load_reranker, parse_spec
 from shortlist.types import Document, Hit
 
 MODEL = "fake-llm"
-QUERY = "red apple pie"
-DOCS = [
-    "green apple tart",  # 1/3
-    "Red apple pie recipe",  # 1
-    "banana bread",  # 0
-    "red car",  # 1/3
-    "apple pie",  # 2/3
-]
-EXPECTED = [1, 4, 0, 3, 2]
+QUERY = OVERLAP_QUERY
+DOCS = OVERLAP_DOCS
+EXPECTED = OVERLAP_ORDER
 
 
 class Sleeps(list[float]):

@@ -38,6 +38,35 @@ def threads_option(f: F) -> F:
     )(f)
 
 
+def first_stage_options(f: F) -> F:
+    """`--mode` and `-k`: the first stage and how many candidates it hands on, as
+    `search` and `ask` declare them (None: the command picks the default it documents)."""
+    f = click.option(
+        "-k",
+        "k",
+        default=None,
+        type=click.IntRange(min=1),
+        help="Candidates from the first stage (default 10, or 50 with --rerank).",
+    )(f)
+    return click.option(
+        "--mode",
+        type=click.Choice(["bm25", "dense", "hybrid"]),
+        default=None,
+        help="First stage (default: hybrid, or bm25 for an index without vectors).",
+    )(f)
+
+
+def filter_option(f: F) -> F:
+    """`--filter KEY=VALUE`, repeatable, read with `parse_filters`."""
+    return click.option(
+        "--filter",
+        "filters",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Metadata filter; repeat a key for any-of.",
+    )(f)
+
+
 def load_reranker_with_threads(spec: str, threads: int) -> Any:
     """`load_reranker(spec)`, handing `threads` to a reranker kind that sizes its own
     runtime (a local cross-encoder on onnx/openvino); torch ones follow `--threads` anyway."""

@@ -8,7 +8,13 @@ from typing import Any
 
 import click
 
-from shortlist.cli._common import echo_json, parse_filters, threads_option
+from shortlist.cli._common import (
+    echo_json,
+    filter_option,
+    first_stage_options,
+    parse_filters,
+    threads_option,
+)
 from shortlist.cli._llm import chat_config, llm_options, price
 from shortlist.validate import check_query
 
@@ -25,19 +31,7 @@ from shortlist.validate import check_query
     metavar="FILE",
     help="Rank with this pipeline file (shortlist.toml).",
 )
-@click.option(
-    "--mode",
-    type=click.Choice(["bm25", "dense", "hybrid"]),
-    default=None,
-    help="First stage (default: hybrid, or bm25 for an index without vectors).",
-)
-@click.option(
-    "-k",
-    "k",
-    default=None,
-    type=click.IntRange(min=1),
-    help="Candidates from the first stage (default 10, or 50 with --rerank).",
-)
+@first_stage_options
 @click.option("--rerank", "rerank_spec", default=None, metavar="SPEC", help="Reranker spec.")
 @click.option(
     "--top-n",
@@ -45,13 +39,7 @@ from shortlist.validate import check_query
     type=click.IntRange(min=1),
     help="Passages ranked for the prompt (default 10, or the pipeline file's).",
 )
-@click.option(
-    "--filter",
-    "filters",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Metadata filter; repeat a key for any-of.",
-)
+@filter_option
 @click.option(
     "--budget",
     default=2000,

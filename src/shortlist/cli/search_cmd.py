@@ -9,6 +9,8 @@ import click
 from shortlist.cli._common import (
     echo_json,
     echo_ranking,
+    filter_option,
+    first_stage_options,
     load_reranker_with_threads,
     parse_filters,
     threads_option,
@@ -20,26 +22,8 @@ from shortlist.validate import check_query
 @click.command("search")
 @click.argument("query")
 @click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
-@click.option(
-    "--mode",
-    type=click.Choice(["bm25", "dense", "hybrid"]),
-    default=None,
-    help="First stage (default: hybrid, or bm25 for an index without vectors).",
-)
-@click.option(
-    "-k",
-    "k",
-    default=None,
-    type=click.IntRange(min=1),
-    help="Candidates from the first stage (default 10, or 50 with --rerank).",
-)
-@click.option(
-    "--filter",
-    "filters",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Metadata filter; repeat a key for any-of.",
-)
+@first_stage_options
+@filter_option
 @click.option(
     "--rerank",
     "rerank_spec",
