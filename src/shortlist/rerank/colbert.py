@@ -75,7 +75,6 @@ from shortlist.rerank.base import (
     Candidate,
     RerankOptions,
     ScoringPlan,
-    build_ranking,
     calibrate,
     candidate_text,
     rerank_planned,
@@ -84,6 +83,7 @@ from shortlist.rerank.cross_encoder import (
     aggregate_windows,
     check_model_options,
     default_batch_tokens,
+    rank_windows,
 )
 from shortlist.runtime.models import (
     cut_to_tokens,
@@ -555,13 +555,9 @@ class ColbertReranker:
         top_n: int | None,
     ) -> Ranking:
         """Step 3: windows aggregated (`aggregate`), calibrated, ranked."""
-        owner = np.asarray(plan.owner, dtype=np.int64)
-        raw, windows = aggregate_windows(
-            np.asarray(scores, dtype=np.float64), owner, plan.n_documents, self._aggregate
-        )
         n = plan.context.query_vectors if isinstance(plan.context, _Plan) else 1
-        return build_ranking(
-            plan.query, documents, raw, self.calibrate(raw, n), top_n, windows=windows
+        return rank_windows(
+            plan, scores, documents, top_n, self._aggregate, lambda raw: self.calibrate(raw, n)
         )
 
     @staticmethod
