@@ -73,6 +73,7 @@ from shortlist.rerank.cross_encoder import (
     rank_windows,
 )
 from shortlist.runtime.models import (
+    cut_to_tokens,
     load_config_and_tokenizer,
     on_cpu,
     pack_batches,
@@ -610,11 +611,7 @@ class LLMReranker:
 
     def _cut(self, text: str, limit: int) -> str:
         """`text` cut after its first `limit` tokens (at least nothing)."""
-        if limit <= 0:
-            return ""
-        enc = self._tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        offsets = enc["offset_mapping"]
-        return text[: offsets[limit - 1][1]] if len(offsets) > limit else text
+        return cut_to_tokens(self._tokenizer, [text], limit)[0] if limit > 0 else ""
 
     def _document_ids(self, rendered: _Query, text: str) -> list[int]:
         segment = self._recipe.segments[self._recipe.document_segment]
