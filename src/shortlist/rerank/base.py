@@ -91,6 +91,15 @@ class RerankOptions:
         }
         return tuple(name for name, value in values.items() if value is not None)
 
+    def check_window_limits(self) -> None:
+        """Raise `InvalidInputError` unless each option that is set is >= 1."""
+        for option, value in (
+            ("max_tokens_per_doc", self.max_tokens_per_doc),
+            ("max_chunks_per_doc", self.max_chunks_per_doc),
+        ):
+            if value is not None and value < 1:
+                raise InvalidInputError(f"{option} must be >= 1, got {value}")
+
 
 NO_OPTIONS = RerankOptions()
 

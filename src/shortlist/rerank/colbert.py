@@ -75,18 +75,22 @@ from shortlist.rerank.base import (
     Candidate,
     RerankOptions,
     ScoringPlan,
-    build_ranking,
     calibrate,
     candidate_text,
     rerank_planned,
 )
 from shortlist.rerank.cross_encoder import (
-    AGGREGATES,
-    CPU_BATCH_TOKENS,
-    GPU_BATCH_TOKENS,
     aggregate_windows,
+    check_model_options,
+    default_batch_tokens,
+    rank_windows,
 )
-from shortlist.runtime.models import cut_to_tokens, pack_batches, resolve_model_path
+from shortlist.runtime.models import (
+    cut_to_tokens,
+    pack_batches,
+    require_fast_tokenizer,
+    resolve_model_path,
+)
 from shortlist.types import Ranking
 from shortlist.validate import check_candidates
 
@@ -379,12 +383,7 @@ class ColbertReranker:
         name: str | None = None,
         num_threads: int | None = None,
     ) -> None:
-        if aggregate not in AGGREGATES:
-            raise InvalidInputError(
-                f"unknown aggregate {aggregate!r}; choose one of: {', '.join(AGGREGATES)}"
-            )
-        if num_threads is not None and num_threads < 1:
-            raise InvalidInputError("num_threads must be >= 1")
+        check_model_options(aggregate, num_threads)
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -403,10 +402,7 @@ class ColbertReranker:
             tokenizer: Any = AutoTokenizer.from_pretrained(str(transformer))
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load the tokenizer from {transformer}: {exc}") from exc
-        if not getattr(tokenizer, "is_fast", False):
-            raise ModelLoadError(
-                f"{model}: a fast (Rust) tokenizer is required; add tokenizer.json to the folder"
-            )
+        require_fast_tokenizer(tokenizer, model)
         self._query_prefix_id = self._marker_id(tokenizer, settings.query_prefix, model)
         self._document_prefix_id = self._marker_id(tokenizer, settings.document_prefix, model)
         self._query_max = settings.query_length - (self._query_prefix_id is not None)
@@ -437,8 +433,7 @@ class ColbertReranker:
             )
         longest = max(settings.document_length, settings.query_length)
         if batch_tokens is None:
-            on_cpu = device is None or str(device).startswith("cpu")
-            batch_tokens = max(CPU_BATCH_TOKENS if on_cpu else GPU_BATCH_TOKENS, longest)
+            batch_tokens = max(default_batch_tokens(device), longest)
         if batch_tokens < longest:
             raise InvalidInputError(
                 f"batch_tokens ({batch_tokens}) must be >= the longest input ({longest})"
@@ -516,10 +511,7 @@ class ColbertReranker:
         """
         texts = [candidate_text(c) for c in documents]
         check_candidates(query, texts)
-        for option in ("max_tokens_per_doc", "max_chunks_per_doc"):
-            value = getattr(options, option)
-            if value is not None and value < 1:
-                raise InvalidInputError(f"{option} must be >= 1, got {value}")
+        options.check_window_limits()
         encoded_query = self.encode_query(query)
         windows, owner = self.encode_documents(texts, max_tokens=options.max_tokens_per_doc)
         if options.max_chunks_per_doc is not None:
@@ -563,13 +555,9 @@ class ColbertReranker:
         top_n: int | None,
     ) -> Ranking:
         """Step 3: windows aggregated (`aggregate`), calibrated, ranked."""
-        owner = np.asarray(plan.owner, dtype=np.int64)
-        raw, windows = aggregate_windows(
-            np.asarray(scores, dtype=np.float64), owner, plan.n_documents, self._aggregate
-        )
         n = plan.context.query_vectors if isinstance(plan.context, _Plan) else 1
-        return build_ranking(
-            plan.query, documents, raw, self.calibrate(raw, n), top_n, windows=windows
+        return rank_windows(
+            plan, scores, documents, top_n, self._aggregate, lambda raw: self.calibrate(raw, n)
         )
 
     @staticmethod

@@ -46,7 +46,14 @@ from shortlist.rerank.base import (
     rerank_planned,
 )
 from shortlist.runtime import Backend, BackendOptions, load_backend
-from shortlist.runtime.models import cut_to_tokens, pack_batches, resolve_model_path
+from shortlist.runtime.models import (
+    cut_to_tokens,
+    load_config_and_tokenizer,
+    on_cpu,
+    pack_batches,
+    require_fast_tokenizer,
+    resolve_model_path,
+)
 from shortlist.types import Ranking
 from shortlist.validate import check_candidates
 
@@ -61,6 +68,22 @@ AGGREGATES = ("max", "mean", "first")
 # Accelerators want big batches to fill the device.
 CPU_BATCH_TOKENS = 2048
 GPU_BATCH_TOKENS = 32768
+
+
+def default_batch_tokens(device: str | None) -> int:
+    """`CPU_BATCH_TOKENS` on the CPU (`device` None or "cpu..."), else `GPU_BATCH_TOKENS`."""
+    return CPU_BATCH_TOKENS if on_cpu(device) else GPU_BATCH_TOKENS
+
+
+def check_model_options(aggregate: str, num_threads: int | None) -> None:
+    """The constructor options every windowed local reranker takes: `aggregate` one of
+    `AGGREGATES`, `num_threads` None or >= 1. Raises `InvalidInputError` otherwise."""
+    if aggregate not in AGGREGATES:
+        raise InvalidInputError(
+            f"unknown aggregate {aggregate!r}; choose one of: {', '.join(AGGREGATES)}"
+        )
+    if num_threads is not None and num_threads < 1:
+        raise InvalidInputError("num_threads must be >= 1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,20 +150,9 @@ class CrossEncoderReranker:
         num_threads: int | None = None,
         sort_by_length: bool = True,
     ) -> None:
-        if aggregate not in AGGREGATES:
-            raise InvalidInputError(
-                f"unknown aggregate {aggregate!r}; choose one of: {', '.join(AGGREGATES)}"
-            )
-        if num_threads is not None and num_threads < 1:
-            raise InvalidInputError("num_threads must be >= 1")
-        from transformers import AutoConfig, AutoTokenizer
-
+        check_model_options(aggregate, num_threads)
         path = resolve_model_path(model)
-        try:
-            config = AutoConfig.from_pretrained(str(path))
-            tokenizer = AutoTokenizer.from_pretrained(str(path))
-        except (OSError, ValueError) as exc:
-            raise ModelLoadError(f"cannot load config/tokenizer from {path}: {exc}") from exc
+        config, tokenizer = load_config_and_tokenizer(path)
         causal = [a for a in getattr(config, "architectures", None) or []
                   if a.endswith("ForCausalLM")]
         if causal:
@@ -148,10 +160,7 @@ class CrossEncoderReranker:
                 f"{model} is a causal language model ({causal[0]}), not a sequence "
                 f"classifier; load it as llm-reranker:{model}"
             )
-        if not getattr(tokenizer, "is_fast", False):
-            raise ModelLoadError(
-                f"{model}: a fast (Rust) tokenizer is required; add tokenizer.json to the folder"
-            )
+        require_fast_tokenizer(tokenizer, model)
         num_labels = int(config.num_labels)
         if num_labels not in (1, 2):
             raise ModelLoadError(
@@ -173,8 +182,7 @@ class CrossEncoderReranker:
                 f"window_stride must be in [0, {room}) for max_length {self._max_length}"
             )
         if batch_tokens is None:
-            on_cpu = device is None or str(device).startswith("cpu")
-            batch_tokens = max(CPU_BATCH_TOKENS if on_cpu else GPU_BATCH_TOKENS, self._max_length)
+            batch_tokens = max(default_batch_tokens(device), self._max_length)
         if batch_tokens < self._max_length:
             raise InvalidInputError(
                 f"batch_tokens ({batch_tokens}) must be >= max_length ({self._max_length})"
@@ -349,12 +357,9 @@ class CrossEncoderReranker:
         max_chunks_per_doc: int | None = None,
     ) -> list[str]:
         """`texts` cut as Cohere's request options ask (see `plan`); unchanged when unset."""
-        for option, value in (
-            ("max_tokens_per_doc", max_tokens_per_doc),
-            ("max_chunks_per_doc", max_chunks_per_doc),
-        ):
-            if value is not None and value < 1:
-                raise InvalidInputError(f"{option} must be >= 1, got {value}")
+        RerankOptions(
+            max_tokens_per_doc=max_tokens_per_doc, max_chunks_per_doc=max_chunks_per_doc
+        ).check_window_limits()
         limit = max_tokens_per_doc
         if max_chunks_per_doc is not None:
             short = self._truncate_queries([query])[query]

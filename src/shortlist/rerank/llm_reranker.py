@@ -67,12 +67,19 @@ from shortlist.rerank.base import (
     sigmoid,
 )
 from shortlist.rerank.cross_encoder import (
-    AGGREGATES,
     aggregate_windows,
+    check_model_options,
     distinct_units,
     rank_windows,
 )
-from shortlist.runtime.models import pack_batches, resolve_model_path
+from shortlist.runtime.models import (
+    cut_to_tokens,
+    load_config_and_tokenizer,
+    on_cpu,
+    pack_batches,
+    require_fast_tokenizer,
+    resolve_model_path,
+)
 from shortlist.types import Ranking
 from shortlist.validate import check_candidates
 
@@ -360,23 +367,13 @@ class LLMReranker:
         num_threads: int | None = None,
         name: str | None = None,
     ) -> None:
-        if aggregate not in AGGREGATES:
-            raise InvalidInputError(
-                f"unknown aggregate {aggregate!r}; choose one of: {', '.join(AGGREGATES)}"
-            )
+        check_model_options(aggregate, num_threads)
         if dtype not in DTYPES:
             raise InvalidInputError(f"unknown dtype {dtype!r}; choose one of: {', '.join(DTYPES)}")
-        if num_threads is not None and num_threads < 1:
-            raise InvalidInputError("num_threads must be >= 1")
         import torch
-        from transformers import AutoConfig, AutoTokenizer
 
         path = resolve_model_path(model)
-        try:
-            config = AutoConfig.from_pretrained(str(path))
-            tokenizer = AutoTokenizer.from_pretrained(str(path))
-        except (OSError, ValueError) as exc:
-            raise ModelLoadError(f"cannot load config/tokenizer from {path}: {exc}") from exc
+        config, tokenizer = load_config_and_tokenizer(path)
         architectures = list(getattr(config, "architectures", None) or [])
         causal = [a for a in architectures if a.endswith("ForCausalLM")]
         if not causal:
@@ -385,10 +382,7 @@ class LLMReranker:
                 f"{', '.join(architectures) or 'none'}); load a sequence-classification "
                 f"reranker as cross-encoder:{model}"
             )
-        if not getattr(tokenizer, "is_fast", False):
-            raise ModelLoadError(
-                f"{model}: a fast (Rust) tokenizer is required; add tokenizer.json to the folder"
-            )
+        require_fast_tokenizer(tokenizer, model)
         self._recipe = resolve_recipe(template, causal[0], model)
         if instruction is not None and not self._recipe.takes_instruction:
             raise InvalidInputError(
@@ -406,8 +400,7 @@ class LLMReranker:
         limits = [self._recipe.max_length, context]
         self._max_length = int(max_length or min(x for x in limits if x is not None))
         if batch_tokens is None:
-            on_cpu = device is None or str(device).startswith("cpu")
-            batch_tokens = CPU_BATCH_TOKENS if on_cpu else GPU_BATCH_TOKENS
+            batch_tokens = CPU_BATCH_TOKENS if on_cpu(device) else GPU_BATCH_TOKENS
         if batch_tokens < 1:
             raise InvalidInputError("batch_tokens must be >= 1")
         self._batch_tokens = int(batch_tokens)
@@ -515,13 +508,7 @@ class LLMReranker:
         """Step 1: render the query's prefix once, each document into its windows."""
         texts = [candidate_text(c) for c in documents]
         check_candidates(query, texts)
-        for option, value in zip(
-            ("max_tokens_per_doc", "max_chunks_per_doc"),
-            (options.max_tokens_per_doc, options.max_chunks_per_doc),
-            strict=True,
-        ):
-            if value is not None and value < 1:
-                raise InvalidInputError(f"{option} must be >= 1, got {value}")
+        options.check_window_limits()
         units: list[LLMUnit] = []
         owner: list[int] = []
         if texts:
@@ -624,11 +611,7 @@ class LLMReranker:
 
     def _cut(self, text: str, limit: int) -> str:
         """`text` cut after its first `limit` tokens (at least nothing)."""
-        if limit <= 0:
-            return ""
-        enc = self._tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        offsets = enc["offset_mapping"]
-        return text[: offsets[limit - 1][1]] if len(offsets) > limit else text
+        return cut_to_tokens(self._tokenizer, [text], limit)[0] if limit > 0 else ""
 
     def _document_ids(self, rendered: _Query, text: str) -> list[int]:
         segment = self._recipe.segments[self._recipe.document_segment]

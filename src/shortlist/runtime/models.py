@@ -1,5 +1,5 @@
 """What every model runtime needs, whichever stage runs the model: finding a model's
-folder, and packing rows into token-budget batches."""
+folder, loading its config and tokenizer, and packing rows into token-budget batches."""
 
 from __future__ import annotations
 
@@ -94,3 +94,32 @@ def resolve_model_path(model: str) -> Path:
             "and pass the folder instead; with HF_HUB_OFFLINE=1 only models already in "
             "the Hugging Face cache are found."
         ) from exc
+
+
+def load_config_and_tokenizer(path: Path) -> tuple[Any, Any]:
+    """The transformers config and tokenizer saved in the model folder `path`.
+
+    Raises `ModelLoadError` when either cannot be read.
+    """
+    from transformers import AutoConfig, AutoTokenizer
+
+    try:
+        config = AutoConfig.from_pretrained(str(path))
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot load config/tokenizer from {path}: {exc}") from exc
+    return config, tokenizer
+
+
+def on_cpu(device: str | None) -> bool:
+    """Whether `device` (None meaning the default) is the CPU: "cpu" or "cpu:N"."""
+    return device is None or str(device).startswith("cpu")
+
+
+def require_fast_tokenizer(tokenizer: Any, model: str) -> None:
+    """Raise `ModelLoadError` unless `tokenizer` (of `model`) is a fast (Rust) tokenizer:
+    windows and token cuts need its offset mapping."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelLoadError(
+            f"{model}: a fast (Rust) tokenizer is required; add tokenizer.json to the folder"
+        )
