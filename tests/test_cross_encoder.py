@@ -22,10 +22,8 @@ from shortlist.errors import (  # noqa: E402
     SpecError,
 )
 from shortlist.rerank.base import PairScorer, Reranker, RerankOptions  # noqa: E402
-from shortlist.rerank.cross_encoder import (  # noqa: E402
-    CrossEncoderReranker,
-    aggregate_windows,
-)
+from shortlist.rerank.cross_encoder import CrossEncoderReranker  # noqa: E402
+from shortlist.rerank.windows import aggregate_windows  # noqa: E402
 from shortlist.runtime import BACKENDS  # noqa: E402
 from shortlist.runtime.models import pack_batches  # noqa: E402
 from shortlist.types import Document, Hit  # noqa: E402

@@ -10,7 +10,7 @@ import pytest
 
 from shortlist.errors import InvalidInputError, ModelLoadError
 from shortlist.rerank.base import NO_OPTIONS, RerankOptions
-from shortlist.rerank.cross_encoder import (
+from shortlist.rerank.windows import (
     CPU_BATCH_TOKENS,
     GPU_BATCH_TOKENS,
     check_model_options,

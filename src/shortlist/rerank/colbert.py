@@ -79,7 +79,7 @@ from shortlist.rerank.base import (
     candidate_text,
     rerank_planned,
 )
-from shortlist.rerank.cross_encoder import (
+from shortlist.rerank.windows import (
     aggregate_windows,
     check_model_options,
     default_batch_tokens,

@@ -66,7 +66,7 @@ from shortlist.rerank.base import (
     rerank_planned,
     sigmoid,
 )
-from shortlist.rerank.cross_encoder import (
+from shortlist.rerank.windows import (
     aggregate_windows,
     check_model_options,
     distinct_units,
