@@ -20,7 +20,8 @@ import shutil
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -412,15 +413,8 @@ class Index:
         replaces the old document (`"replace"`) or is left alone (`"skip"`).
         `progress` / `show_progress` report each stage, as for `create`.
         """
-        self._progress = _pick_progress(show_progress, progress)
-        try:
+        with self._new_generation(_pick_progress(show_progress, progress)):
             added = self._ingest(documents, on_duplicate=on_duplicate)
-            self._commit()
-        except BaseException:
-            self._reload()
-            raise
-        finally:
-            self._progress = NoProgress()
         return added
 
     def update(
@@ -440,17 +434,10 @@ class Index:
         rows, _ = self._docs.rows_for([d for d in delete])
         if not docs and not rows:
             return 0
-        self._progress = _pick_progress(show_progress, progress)
-        try:
+        with self._new_generation(_pick_progress(show_progress, progress)):
             if rows:
                 self._delete_rows(rows)
             added = self._ingest(docs, on_duplicate="replace")
-            self._commit()
-        except BaseException:
-            self._reload()
-            raise
-        finally:
-            self._progress = NoProgress()
         return added
 
     def document_metadata(self, where: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -471,13 +458,26 @@ class Index:
         rows, unknown = self._docs.rows_for(list(ids))
         if not rows:
             return 0, unknown
-        try:
+        with self._new_generation():
             self._delete_rows(rows)
+        return len(rows), unknown
+
+    @contextmanager
+    def _new_generation(self, progress: Progress | None = None) -> Iterator[None]:
+        """Commit what the block changes as one new generation; if anything fails
+        (the block or the commit), reload the committed generation and re-raise.
+        `progress`, when given, reports the block's stages and is dropped afterwards."""
+        if progress is not None:
+            self._progress = progress
+        try:
+            yield
             self._commit()
         except BaseException:
             self._reload()
             raise
-        return len(rows), unknown
+        finally:
+            if progress is not None:
+                self._progress = NoProgress()
 
     def _delete_rows(self, rows: Sequence[int]) -> None:
         arr = np.asarray(rows, dtype=np.int64)
