@@ -109,23 +109,34 @@ class Index:
         lease: Lease | None = None,
         num_threads: int | None = None,
     ) -> None:
-        self.path = path
+        self._init_shared(path, manifest, encoder, num_threads)
         self._generation_name = generation_name
         self._lease = lease
-        self._num_threads = num_threads
-        self._progress: Progress = NoProgress()
-        self._manifest = manifest
+        self._generation = int(manifest.get("generation", 0))
         self._docs = docstore
         self._bm25 = bm25
         # (k1, b) -> the BM25 index rescored with them, over the same shared segments;
         # dropped whenever `_bm25` changes.
         self._bm25_variants: dict[tuple[float, float], BM25Index] = {}
         self._vectors = vectors
+
+    def _init_shared(
+        self,
+        path: Path,
+        manifest: dict[str, Any],
+        encoder: Encoder | None,
+        num_threads: int | None,
+    ) -> None:
+        """The state every index keeps, whatever holds its passages: the manifest and
+        what it configures (analyzer, chunker, fusion), the encoder and the query cache."""
+        self.path = path
+        self._manifest = manifest
         self._encoder = encoder
+        self._num_threads = num_threads
+        self._progress: Progress = NoProgress()
         self.analyzer = Analyzer.from_dict(manifest["analyzer"])
         self.chunker = Chunker.from_dict(manifest["chunker"])
         self.hybrid = HybridConfig.from_dict(manifest.get("hybrid", {}))
-        self._generation = int(manifest.get("generation", 0))
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._queries_lock = threading.Lock()
 

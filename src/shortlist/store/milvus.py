@@ -301,21 +301,12 @@ class MilvusIndex(Index):
         num_threads: int | None = None,
     ) -> None:
         # Index.__init__ builds local segments; this store has none.
-        self.path = path
+        self._init_shared(path, manifest, encoder, num_threads)
         self.target = target
         self._client = client
-        self._manifest = manifest
-        self._encoder = encoder
-        self._num_threads = num_threads
-        self._progress: Progress = NoProgress()
         self._lease = None
         self._generation_name = None
         self._generation = 0
-        self.analyzer = Analyzer.from_dict(manifest["analyzer"])
-        self.chunker = Chunker.from_dict(manifest["chunker"])
-        self.hybrid = HybridConfig.from_dict(manifest.get("hybrid", {}))
-        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._queries_lock = threading.Lock()
         self._recent: OrderedDict[int, Passage] = OrderedDict()
         self._recent_lock = threading.Lock()
         bm25 = manifest["bm25"]
