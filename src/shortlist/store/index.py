@@ -178,27 +178,22 @@ class Index:
         """
         root = Path(path)
         _check_target(root, overwrite)
-        enc: Encoder | None = None
-        encoder_spec = encoder if isinstance(encoder, str) else getattr(encoder, "spec", "custom")
-        if dense:
-            enc = _load_encoder(encoder, num_threads) if isinstance(encoder, str) else encoder
+        enc, encoder_spec = _new_encoder(encoder, dense, num_threads)
         analyzer = analyzer or Analyzer()
         chunker = chunker or Chunker()
-        manifest: dict[str, Any] = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "created_at": _now(),
-            "analyzer": analyzer.to_dict(),
-            "bm25": {"k1": k1, "b": b},
-            "chunker": chunker.to_dict(),
-            "hybrid": (hybrid or DEFAULT_HYBRID).to_dict(),
-            "dense": {
-                "enabled": dense,
-                "encoder": encoder_spec if dense else None,
-                "identity": enc.identity if enc is not None else None,
-                "dtype": vector_dtype,
-            },
-        }
+        manifest = _new_manifest(
+            FORMAT,
+            FORMAT_VERSION,
+            analyzer=analyzer,
+            k1=k1,
+            b=b,
+            chunker=chunker,
+            hybrid=hybrid or DEFAULT_HYBRID,
+            dense=dense,
+            encoder_spec=encoder_spec,
+            enc=enc,
+        )
+        manifest["dense"]["dtype"] = vector_dtype
         if vector_dtype not in ("float16", "float32"):
             raise InvalidInputError(
                 f"vector_dtype must be 'float16' or 'float32', got {vector_dtype!r}"
@@ -785,6 +780,50 @@ def _check_target(root: Path, overwrite: bool) -> None:
             "or empty folder, or pass overwrite=True (--overwrite) to build it beside "
             "those files (shortlist never deletes files it did not write)"
         )
+
+
+def _new_encoder(
+    encoder: str | Encoder, dense: bool, num_threads: int | None
+) -> tuple[Encoder | None, str]:
+    """A new index's encoder (None without dense vectors; a spec string is loaded) and
+    the spec its manifest records (an `Encoder` object's `spec`, else "custom")."""
+    spec = encoder if isinstance(encoder, str) else getattr(encoder, "spec", "custom")
+    if not dense:
+        return None, spec
+    return (_load_encoder(encoder, num_threads) if isinstance(encoder, str) else encoder), spec
+
+
+def _new_manifest(
+    fmt: str,
+    version: int,
+    *,
+    analyzer: Analyzer,
+    k1: float,
+    b: float,
+    chunker: Chunker,
+    hybrid: HybridConfig,
+    dense: bool,
+    encoder_spec: str,
+    enc: Encoder | None,
+) -> dict[str, Any]:
+    """The manifest entries every new index records, whatever stores its passages: its
+    format `fmt` and `version`, what analyzes, scores, chunks and fuses, and the dense
+    encoder. Stores add their own (the local index its vector dtype, Milvus its
+    collection)."""
+    return {
+        "format": fmt,
+        "format_version": version,
+        "created_at": _now(),
+        "analyzer": analyzer.to_dict(),
+        "bm25": {"k1": k1, "b": b},
+        "chunker": chunker.to_dict(),
+        "hybrid": hybrid.to_dict(),
+        "dense": {
+            "enabled": dense,
+            "encoder": encoder_spec if dense else None,
+            "identity": enc.identity if enc is not None else None,
+        },
+    }
 
 
 def _load_encoder(spec: str, num_threads: int | None = None) -> Encoder:

@@ -75,8 +75,8 @@ from shortlist.store.index import (
     _check_identity,
     _encode_in_slices,
     _indexed_text,
-    _load_encoder,
-    _now,
+    _new_encoder,
+    _new_manifest,
     _pick_progress,
 )
 from shortlist.types import Document, Passage
@@ -345,10 +345,7 @@ class MilvusIndex(Index):
         """
         root = Path(path)
         _check_folder(root, overwrite)
-        enc: Encoder | None = None
-        encoder_spec = encoder if isinstance(encoder, str) else getattr(encoder, "spec", "custom")
-        if dense:
-            enc = _load_encoder(encoder, num_threads) if isinstance(encoder, str) else encoder
+        enc, encoder_spec = _new_encoder(encoder, dense, num_threads)
         analyzer = analyzer or Analyzer()
         chunker = chunker or Chunker()
         docs = _unique(documents)
@@ -360,28 +357,26 @@ class MilvusIndex(Index):
         dense_index = target.dense_index
         if dense_index == "auto":
             dense_index = "hnsw" if count > HNSW_ABOVE else "flat"
-        manifest: dict[str, Any] = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "created_at": _now(),
-            "store": {
-                "kind": "milvus",
-                "uri": target.uri,
-                "collection": target.collection,
-                "schema_version": SCHEMA_VERSION,
-                "dense_index": dense_index if enc is not None else None,
-            },
-            "analyzer": analyzer.to_dict(),
-            "bm25": {"k1": k1, "b": b},
-            "chunker": chunker.to_dict(),
-            "hybrid": (hybrid or HybridConfig()).to_dict(),
-            "dense": {
-                "enabled": dense,
-                "encoder": encoder_spec if dense else None,
-                "identity": enc.identity if enc is not None else None,
-                "dim": enc.dim if enc is not None else None,
-            },
+        manifest = _new_manifest(
+            FORMAT,
+            FORMAT_VERSION,
+            analyzer=analyzer,
+            k1=k1,
+            b=b,
+            chunker=chunker,
+            hybrid=hybrid or HybridConfig(),
+            dense=dense,
+            encoder_spec=encoder_spec,
+            enc=enc,
+        )
+        manifest["store"] = {
+            "kind": "milvus",
+            "uri": target.uri,
+            "collection": target.collection,
+            "schema_version": SCHEMA_VERSION,
+            "dense_index": dense_index if enc is not None else None,
         }
+        manifest["dense"]["dim"] = enc.dim if enc is not None else None
         client = _connect(target)
         try:
             if client.has_collection(target.collection):
