@@ -212,12 +212,9 @@ class Index:
             enc,
             num_threads=num_threads,
         )
-        index._progress = _pick_progress(show_progress, progress)
-        try:
+        with index._reporting(_pick_progress(show_progress, progress)):
             index._ingest(documents, on_duplicate="error")
             index._commit(fresh=True)
-        finally:
-            index._progress = NoProgress()
         return index
 
     @classmethod
@@ -419,7 +416,7 @@ class Index:
         replaces the old document (`"replace"`) or is left alone (`"skip"`).
         `progress` / `show_progress` report each stage, as for `create`.
         """
-        with self._new_generation(_pick_progress(show_progress, progress)):
+        with self._reporting(_pick_progress(show_progress, progress)), self._new_generation():
             added = self._ingest(documents, on_duplicate=on_duplicate)
         return added
 
@@ -440,7 +437,7 @@ class Index:
         rows, _ = self._docs.rows_for([d for d in delete])
         if not docs and not rows:
             return 0
-        with self._new_generation(_pick_progress(show_progress, progress)):
+        with self._reporting(_pick_progress(show_progress, progress)), self._new_generation():
             if rows:
                 self._delete_rows(rows)
             added = self._ingest(docs, on_duplicate="replace")
@@ -469,21 +466,24 @@ class Index:
         return len(rows), unknown
 
     @contextmanager
-    def _new_generation(self, progress: Progress | None = None) -> Iterator[None]:
+    def _new_generation(self) -> Iterator[None]:
         """Commit what the block changes as one new generation; if anything fails
-        (the block or the commit), reload the committed generation and re-raise.
-        `progress`, when given, reports the block's stages and is dropped afterwards."""
-        if progress is not None:
-            self._progress = progress
+        (the block or the commit), reload the committed generation and re-raise."""
         try:
             yield
             self._commit()
         except BaseException:
             self._reload()
             raise
+
+    @contextmanager
+    def _reporting(self, progress: Progress) -> Iterator[None]:
+        """Report the block's stages to `progress`, then go back to reporting nothing."""
+        self._progress = progress
+        try:
+            yield
         finally:
-            if progress is not None:
-                self._progress = NoProgress()
+            self._progress = NoProgress()
 
     def _delete_rows(self, rows: Sequence[int]) -> None:
         arr = np.asarray(rows, dtype=np.int64)

@@ -64,7 +64,7 @@ from shortlist.errors import (
     InvalidInputError,
     ShortlistError,
 )
-from shortlist.progress import NoProgress, Progress
+from shortlist.progress import Progress
 from shortlist.retrieve.analyzer import Analyzer
 from shortlist.retrieve.bm25 import DEFAULT_B, DEFAULT_K1
 from shortlist.retrieve.encoder import Encoder
@@ -397,12 +397,9 @@ class MilvusIndex(Index):
                 f"could not create collection {target.collection!r} at {target.uri}: {exc}"
             ) from exc
         index = cls(root, manifest, target, client, enc, num_threads=num_threads)
-        index._progress = progress_
-        try:
+        with index._reporting(progress_):
             index._write(passages, replace_docs=[])
             index._seal(always=True)
-        finally:
-            index._progress = NoProgress()
         root.mkdir(parents=True, exist_ok=True)
         tmp = root / f".{POINTER}.{uuid.uuid4().hex}.tmp"
         tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
@@ -526,15 +523,12 @@ class MilvusIndex(Index):
             )
         if on_duplicate == "skip":
             docs = [d for d in docs if d.id not in present]
-        self._progress = _pick_progress(show_progress, progress)
-        try:
+        with self._reporting(_pick_progress(show_progress, progress)):
             with self._progress.stage("chunk", len(docs), "documents") as stage:
                 passages = list(self.chunker.chunk_many(docs))
                 stage.advance(len(docs))
             self._write(passages, replace_docs=sorted(present) if on_duplicate == "replace" else [])
             self._seal()
-        finally:
-            self._progress = NoProgress()
         return len(passages)
 
     def delete(self, ids: Iterable[str]) -> tuple[int, list[str]]:
