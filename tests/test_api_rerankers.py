@@ -326,6 +326,14 @@ def test_429_honours_retry_after_seconds_and_cap(case: str, server: FakeRerankSe
     assert sleeps == [3.0, RetryPolicy().max_retry_after]
 
 
+def test_retry_policy_delay_is_retry_after_capped_else_jittered_backoff() -> None:
+    policy = RetryPolicy(base_delay=1.0, max_delay=8.0, max_retry_after=10.0)
+    assert policy.delay(2, None, lambda: 0.5) == 2.0  # 0.5 * min(8, 1 * 2**2)
+    assert policy.delay(5, None, lambda: 0.5) == 4.0  # 0.5 * max_delay
+    assert policy.delay(2, 3.0, lambda: 0.5) == 3.0
+    assert policy.delay(2, 99.0, lambda: 0.5) == 10.0
+
+
 def test_429_after_all_retries_is_a_rate_limit_error(case: str, server: FakeRerankServer) -> None:
     sleeps = Sleeps()
     server.push(*[Scripted(429, message="slow down please")] * 3)

@@ -49,7 +49,7 @@ non-whitespace characters, so text without spaces (Chinese, Japanese) forms one 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -119,15 +119,7 @@ class Chunker:
         text = doc.text
         if not doc.regions:
             return [
-                Passage(
-                    id=f"{doc.id}#{i}",
-                    doc_id=doc.id,
-                    text=text[start:end],
-                    start=start,
-                    end=end,
-                    title=doc.title,
-                    metadata=doc.metadata,
-                )
+                _passage(doc, i, start, end, doc.metadata)
                 for i, (start, end) in enumerate(self._cut(text, 0, len(text), ()))
             ]
         passages: list[Passage] = []
@@ -140,17 +132,8 @@ class Chunker:
             if first.page is not None:
                 located["page"] = first.page
             for start, end in self._cut(text, first.start, last.end, whole):
-                passages.append(
-                    Passage(
-                        id=f"{doc.id}#{len(passages)}",
-                        doc_id=doc.id,
-                        text=text[start:end],
-                        start=start,
-                        end=end,
-                        title=doc.title,
-                        metadata={**located, "char_start": start, "char_end": end},
-                    )
-                )
+                metadata = {**located, "char_start": start, "char_end": end}
+                passages.append(_passage(doc, len(passages), start, end, metadata))
         return passages
 
     def _cut(
@@ -245,6 +228,21 @@ class Chunker:
             if hi >= n:
                 return
             lo = _next_start(text, spans, kept, hi - self.overlap, hi)
+
+
+def _passage(
+    doc: Document, number: int, start: int, end: int, metadata: Mapping[str, Any]
+) -> Passage:
+    """Passage `number` of `doc` (id ``DOC_ID#number``): its text from `start` to `end`."""
+    return Passage(
+        id=f"{doc.id}#{number}",
+        doc_id=doc.id,
+        text=doc.text[start:end],
+        start=start,
+        end=end,
+        title=doc.title,
+        metadata=metadata,
+    )
 
 
 def _break_quality(text: str, spans: list[tuple[int, int]], after: int) -> int:

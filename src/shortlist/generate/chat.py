@@ -166,8 +166,8 @@ class ChatClient:
                     delay = -1.0
                 if attempt >= config.retry.max_retries:
                     raise error
-                wait = delay if delay >= 0 else config.retry.backoff(attempt, self._rng)
-                self._sleep(min(wait, config.retry.max_retry_after))
+                retry_after = delay if delay >= 0 else None
+                self._sleep(config.retry.delay(attempt, retry_after, self._rng))
                 attempt += 1
 
     def _retry_delay(self, response: httpx.Response) -> float | None:

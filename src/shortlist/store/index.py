@@ -20,7 +20,8 @@ import shutil
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -108,23 +109,34 @@ class Index:
         lease: Lease | None = None,
         num_threads: int | None = None,
     ) -> None:
-        self.path = path
+        self._init_shared(path, manifest, encoder, num_threads)
         self._generation_name = generation_name
         self._lease = lease
-        self._num_threads = num_threads
-        self._progress: Progress = NoProgress()
-        self._manifest = manifest
+        self._generation = int(manifest.get("generation", 0))
         self._docs = docstore
         self._bm25 = bm25
         # (k1, b) -> the BM25 index rescored with them, over the same shared segments;
         # dropped whenever `_bm25` changes.
         self._bm25_variants: dict[tuple[float, float], BM25Index] = {}
         self._vectors = vectors
+
+    def _init_shared(
+        self,
+        path: Path,
+        manifest: dict[str, Any],
+        encoder: Encoder | None,
+        num_threads: int | None,
+    ) -> None:
+        """The state every index keeps, whatever holds its passages: the manifest and
+        what it configures (analyzer, chunker, fusion), the encoder and the query cache."""
+        self.path = path
+        self._manifest = manifest
         self._encoder = encoder
+        self._num_threads = num_threads
+        self._progress: Progress = NoProgress()
         self.analyzer = Analyzer.from_dict(manifest["analyzer"])
         self.chunker = Chunker.from_dict(manifest["chunker"])
         self.hybrid = HybridConfig.from_dict(manifest.get("hybrid", {}))
-        self._generation = int(manifest.get("generation", 0))
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._queries_lock = threading.Lock()
 
@@ -166,27 +178,22 @@ class Index:
         """
         root = Path(path)
         _check_target(root, overwrite)
-        enc: Encoder | None = None
-        encoder_spec = encoder if isinstance(encoder, str) else getattr(encoder, "spec", "custom")
-        if dense:
-            enc = _load_encoder(encoder, num_threads) if isinstance(encoder, str) else encoder
+        enc, encoder_spec = _new_encoder(encoder, dense, num_threads)
         analyzer = analyzer or Analyzer()
         chunker = chunker or Chunker()
-        manifest: dict[str, Any] = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "created_at": _now(),
-            "analyzer": analyzer.to_dict(),
-            "bm25": {"k1": k1, "b": b},
-            "chunker": chunker.to_dict(),
-            "hybrid": (hybrid or DEFAULT_HYBRID).to_dict(),
-            "dense": {
-                "enabled": dense,
-                "encoder": encoder_spec if dense else None,
-                "identity": enc.identity if enc is not None else None,
-                "dtype": vector_dtype,
-            },
-        }
+        manifest = _new_manifest(
+            FORMAT,
+            FORMAT_VERSION,
+            analyzer=analyzer,
+            k1=k1,
+            b=b,
+            chunker=chunker,
+            hybrid=hybrid or DEFAULT_HYBRID,
+            dense=dense,
+            encoder_spec=encoder_spec,
+            enc=enc,
+        )
+        manifest["dense"]["dtype"] = vector_dtype
         if vector_dtype not in ("float16", "float32"):
             raise InvalidInputError(
                 f"vector_dtype must be 'float16' or 'float32', got {vector_dtype!r}"
@@ -205,12 +212,9 @@ class Index:
             enc,
             num_threads=num_threads,
         )
-        index._progress = _pick_progress(show_progress, progress)
-        try:
+        with index._reporting(_pick_progress(show_progress, progress)):
             index._ingest(documents, on_duplicate="error")
             index._commit(fresh=True)
-        finally:
-            index._progress = NoProgress()
         return index
 
     @classmethod
@@ -412,15 +416,8 @@ class Index:
         replaces the old document (`"replace"`) or is left alone (`"skip"`).
         `progress` / `show_progress` report each stage, as for `create`.
         """
-        self._progress = _pick_progress(show_progress, progress)
-        try:
+        with self._reporting(_pick_progress(show_progress, progress)), self._new_generation():
             added = self._ingest(documents, on_duplicate=on_duplicate)
-            self._commit()
-        except BaseException:
-            self._reload()
-            raise
-        finally:
-            self._progress = NoProgress()
         return added
 
     def update(
@@ -440,17 +437,10 @@ class Index:
         rows, _ = self._docs.rows_for([d for d in delete])
         if not docs and not rows:
             return 0
-        self._progress = _pick_progress(show_progress, progress)
-        try:
+        with self._reporting(_pick_progress(show_progress, progress)), self._new_generation():
             if rows:
                 self._delete_rows(rows)
             added = self._ingest(docs, on_duplicate="replace")
-            self._commit()
-        except BaseException:
-            self._reload()
-            raise
-        finally:
-            self._progress = NoProgress()
         return added
 
     def document_metadata(self, where: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -471,13 +461,29 @@ class Index:
         rows, unknown = self._docs.rows_for(list(ids))
         if not rows:
             return 0, unknown
-        try:
+        with self._new_generation():
             self._delete_rows(rows)
+        return len(rows), unknown
+
+    @contextmanager
+    def _new_generation(self) -> Iterator[None]:
+        """Commit what the block changes as one new generation; if anything fails
+        (the block or the commit), reload the committed generation and re-raise."""
+        try:
+            yield
             self._commit()
         except BaseException:
             self._reload()
             raise
-        return len(rows), unknown
+
+    @contextmanager
+    def _reporting(self, progress: Progress) -> Iterator[None]:
+        """Report the block's stages to `progress`, then go back to reporting nothing."""
+        self._progress = progress
+        try:
+            yield
+        finally:
+            self._progress = NoProgress()
 
     def _delete_rows(self, rows: Sequence[int]) -> None:
         arr = np.asarray(rows, dtype=np.int64)
@@ -774,6 +780,50 @@ def _check_target(root: Path, overwrite: bool) -> None:
             "or empty folder, or pass overwrite=True (--overwrite) to build it beside "
             "those files (shortlist never deletes files it did not write)"
         )
+
+
+def _new_encoder(
+    encoder: str | Encoder, dense: bool, num_threads: int | None
+) -> tuple[Encoder | None, str]:
+    """A new index's encoder (None without dense vectors; a spec string is loaded) and
+    the spec its manifest records (an `Encoder` object's `spec`, else "custom")."""
+    spec = encoder if isinstance(encoder, str) else getattr(encoder, "spec", "custom")
+    if not dense:
+        return None, spec
+    return (_load_encoder(encoder, num_threads) if isinstance(encoder, str) else encoder), spec
+
+
+def _new_manifest(
+    fmt: str,
+    version: int,
+    *,
+    analyzer: Analyzer,
+    k1: float,
+    b: float,
+    chunker: Chunker,
+    hybrid: HybridConfig,
+    dense: bool,
+    encoder_spec: str,
+    enc: Encoder | None,
+) -> dict[str, Any]:
+    """The manifest entries every new index records, whatever stores its passages: its
+    format `fmt` and `version`, what analyzes, scores, chunks and fuses, and the dense
+    encoder. Stores add their own (the local index its vector dtype, Milvus its
+    collection)."""
+    return {
+        "format": fmt,
+        "format_version": version,
+        "created_at": _now(),
+        "analyzer": analyzer.to_dict(),
+        "bm25": {"k1": k1, "b": b},
+        "chunker": chunker.to_dict(),
+        "hybrid": hybrid.to_dict(),
+        "dense": {
+            "enabled": dense,
+            "encoder": encoder_spec if dense else None,
+            "identity": enc.identity if enc is not None else None,
+        },
+    }
 
 
 def _load_encoder(spec: str, num_threads: int | None = None) -> Encoder:

@@ -64,7 +64,7 @@ from shortlist.errors import (
     InvalidInputError,
     ShortlistError,
 )
-from shortlist.progress import NoProgress, Progress
+from shortlist.progress import Progress
 from shortlist.retrieve.analyzer import Analyzer
 from shortlist.retrieve.bm25 import DEFAULT_B, DEFAULT_K1
 from shortlist.retrieve.encoder import Encoder
@@ -75,8 +75,8 @@ from shortlist.store.index import (
     _check_identity,
     _encode_in_slices,
     _indexed_text,
-    _load_encoder,
-    _now,
+    _new_encoder,
+    _new_manifest,
     _pick_progress,
 )
 from shortlist.types import Document, Passage
@@ -301,21 +301,12 @@ class MilvusIndex(Index):
         num_threads: int | None = None,
     ) -> None:
         # Index.__init__ builds local segments; this store has none.
-        self.path = path
+        self._init_shared(path, manifest, encoder, num_threads)
         self.target = target
         self._client = client
-        self._manifest = manifest
-        self._encoder = encoder
-        self._num_threads = num_threads
-        self._progress: Progress = NoProgress()
         self._lease = None
         self._generation_name = None
         self._generation = 0
-        self.analyzer = Analyzer.from_dict(manifest["analyzer"])
-        self.chunker = Chunker.from_dict(manifest["chunker"])
-        self.hybrid = HybridConfig.from_dict(manifest.get("hybrid", {}))
-        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._queries_lock = threading.Lock()
         self._recent: OrderedDict[int, Passage] = OrderedDict()
         self._recent_lock = threading.Lock()
         bm25 = manifest["bm25"]
@@ -354,10 +345,7 @@ class MilvusIndex(Index):
         """
         root = Path(path)
         _check_folder(root, overwrite)
-        enc: Encoder | None = None
-        encoder_spec = encoder if isinstance(encoder, str) else getattr(encoder, "spec", "custom")
-        if dense:
-            enc = _load_encoder(encoder, num_threads) if isinstance(encoder, str) else encoder
+        enc, encoder_spec = _new_encoder(encoder, dense, num_threads)
         analyzer = analyzer or Analyzer()
         chunker = chunker or Chunker()
         docs = _unique(documents)
@@ -369,28 +357,26 @@ class MilvusIndex(Index):
         dense_index = target.dense_index
         if dense_index == "auto":
             dense_index = "hnsw" if count > HNSW_ABOVE else "flat"
-        manifest: dict[str, Any] = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "created_at": _now(),
-            "store": {
-                "kind": "milvus",
-                "uri": target.uri,
-                "collection": target.collection,
-                "schema_version": SCHEMA_VERSION,
-                "dense_index": dense_index if enc is not None else None,
-            },
-            "analyzer": analyzer.to_dict(),
-            "bm25": {"k1": k1, "b": b},
-            "chunker": chunker.to_dict(),
-            "hybrid": (hybrid or HybridConfig()).to_dict(),
-            "dense": {
-                "enabled": dense,
-                "encoder": encoder_spec if dense else None,
-                "identity": enc.identity if enc is not None else None,
-                "dim": enc.dim if enc is not None else None,
-            },
+        manifest = _new_manifest(
+            FORMAT,
+            FORMAT_VERSION,
+            analyzer=analyzer,
+            k1=k1,
+            b=b,
+            chunker=chunker,
+            hybrid=hybrid or HybridConfig(),
+            dense=dense,
+            encoder_spec=encoder_spec,
+            enc=enc,
+        )
+        manifest["store"] = {
+            "kind": "milvus",
+            "uri": target.uri,
+            "collection": target.collection,
+            "schema_version": SCHEMA_VERSION,
+            "dense_index": dense_index if enc is not None else None,
         }
+        manifest["dense"]["dim"] = enc.dim if enc is not None else None
         client = _connect(target)
         try:
             if client.has_collection(target.collection):
@@ -411,12 +397,9 @@ class MilvusIndex(Index):
                 f"could not create collection {target.collection!r} at {target.uri}: {exc}"
             ) from exc
         index = cls(root, manifest, target, client, enc, num_threads=num_threads)
-        index._progress = progress_
-        try:
+        with index._reporting(progress_):
             index._write(passages, replace_docs=[])
             index._seal(always=True)
-        finally:
-            index._progress = NoProgress()
         root.mkdir(parents=True, exist_ok=True)
         tmp = root / f".{POINTER}.{uuid.uuid4().hex}.tmp"
         tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
@@ -540,15 +523,12 @@ class MilvusIndex(Index):
             )
         if on_duplicate == "skip":
             docs = [d for d in docs if d.id not in present]
-        self._progress = _pick_progress(show_progress, progress)
-        try:
+        with self._reporting(_pick_progress(show_progress, progress)):
             with self._progress.stage("chunk", len(docs), "documents") as stage:
                 passages = list(self.chunker.chunk_many(docs))
                 stage.advance(len(docs))
             self._write(passages, replace_docs=sorted(present) if on_duplicate == "replace" else [])
             self._seal()
-        finally:
-            self._progress = NoProgress()
         return len(passages)
 
     def delete(self, ids: Iterable[str]) -> tuple[int, list[str]]:

@@ -176,16 +176,10 @@ class ApiReranker:
         self, query: str, documents: Sequence[Candidate], top_n: int | None = None
     ) -> Ranking:
         """Score every candidate with the provider, then rank (see module docstring)."""
-        if top_n is not None and top_n < 0:
-            raise InvalidInputError("top_n must be >= 0 (or None for all)")
-        docs = list(documents)
+        started = time.perf_counter()
+        docs, texts = self._checked_candidates(query, documents, top_n)
         if not docs:
             return Ranking(query=query, hits=(), timings_ms={"rerank": 0.0})
-        if not query.strip():
-            raise InvalidInputError(f"{self.provider}: the query is empty; pass a non-empty query")
-        started = time.perf_counter()
-        texts = [candidate_text(c) for c in docs]
-        check_candidates(query, texts)
         raw = np.full(len(texts), np.nan)
         for batch in self._batches(query, texts):
             scores = self._score_batch(query, [texts[i] for i in batch])
@@ -213,6 +207,24 @@ class ApiReranker:
                 tokens=total.tokens + one.tokens,
             )
         return total
+
+    def _checked_candidates(
+        self, query: str, documents: Sequence[Candidate], top_n: int | None
+    ) -> tuple[list[Candidate], list[str]]:
+        """The candidates and their texts, after the checks every `rerank` makes first:
+        `top_n` >= 0 or None, and (when there are candidates) a non-empty query and
+        texts `check_candidates` accepts. Raises `InvalidInputError`; no candidates
+        give two empty lists."""
+        if top_n is not None and top_n < 0:
+            raise InvalidInputError("top_n must be >= 0 (or None for all)")
+        docs = list(documents)
+        if not docs:
+            return [], []
+        if not query.strip():
+            raise InvalidInputError(f"{self.provider}: the query is empty; pass a non-empty query")
+        texts = [candidate_text(c) for c in docs]
+        check_candidates(query, texts)
+        return docs, texts
 
     def _batches(self, query: str, texts: Sequence[str]) -> list[range]:
         return plan_batches(

@@ -64,6 +64,14 @@ class RetryPolicy:
         cap = min(self.max_delay, self.base_delay * (2.0**attempt))
         return rng() * cap
 
+    def delay(self, attempt: int, retry_after: float | None, rng: Callable[[], float]) -> float:
+        """Seconds to wait before retry number `attempt + 1`: the server's `Retry-After`
+        (seconds, see `parse_retry_after`) capped at `max_retry_after` when it sent one,
+        else the full-jitter `backoff`."""
+        if retry_after is None:
+            return self.backoff(attempt, rng)
+        return min(retry_after, self.max_retry_after)
+
 
 def parse_retry_after(value: str | None, *, now: float) -> float | None:
     """Seconds to wait from a `Retry-After` header value, or None when absent or invalid.
@@ -130,10 +138,10 @@ def describe_body(response: httpx.Response) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Retry:
-    """A failed attempt that may be retried; `delay` comes from Retry-After when given."""
+    """A failed attempt that may be retried, with the server's Retry-After (seconds) if any."""
 
     error: ProviderError
-    delay: float | None
+    retry_after: float | None
 
 
 class JsonTransport:
@@ -224,9 +232,7 @@ class JsonTransport:
                 return outcome
             if attempt >= self.retry.max_retries:
                 raise outcome.error
-            delay = outcome.delay
-            if delay is None:
-                delay = self.retry.backoff(attempt, self._rng)
+            delay = self.retry.delay(attempt, outcome.retry_after, self._rng)
             if deadline is not None and self._monotonic() + delay >= deadline:
                 err = outcome.error
                 raise ProviderTimeoutError(
@@ -284,7 +290,6 @@ class JsonTransport:
             )
         if status == 429 or status >= 500:
             retry_after = parse_retry_after(response.headers.get("retry-after"), now=self._clock())
-            delay = None if retry_after is None else min(retry_after, self.retry.max_retry_after)
             tries = self.retry.max_retries + 1
             if status == 429:
                 err = ProviderRateLimitError(
@@ -298,7 +303,7 @@ class JsonTransport:
                     provider=p,
                     status=status,
                 )
-            return _Retry(err, delay)
+            return _Retry(err, retry_after)
         raise ProviderError(
             f"{p}: request rejected (HTTP {status}): {message}", provider=p, status=status
         )

@@ -60,7 +60,6 @@ from shortlist.rerank.api.base import (
 )
 from shortlist.rerank.base import Candidate, build_ranking, candidate_text
 from shortlist.types import Ranking
-from shortlist.validate import check_candidates
 
 SYSTEM_PROMPT = (
     "You are RankGPT, an intelligent assistant that can rank passages based on their "
@@ -447,16 +446,10 @@ class ListwiseReranker(ApiReranker):
         ``repairs.KIND`` per `Repairs` field; `Ranking.warnings` says which windows
         failed and why.
         """
-        if top_n is not None and top_n < 0:
-            raise InvalidInputError("top_n must be >= 0 (or None for all)")
-        docs = list(documents)
+        started = time.perf_counter()
+        docs, texts = self._checked_candidates(query, documents, top_n)
         if not docs:
             return Ranking(query=query, hits=(), timings_ms={"rerank": 0.0})
-        if not query.strip():
-            raise InvalidInputError("listwise: the query is empty; pass a non-empty query")
-        started = time.perf_counter()
-        texts = [candidate_text(c) for c in docs]
-        check_candidates(query, texts)
         per_passage = self._passage_budget(query)
         cut = [truncate_tokens(t, per_passage) for t in texts]
         passages = [p for p, _ in cut]
