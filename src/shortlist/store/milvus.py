@@ -68,7 +68,7 @@ from shortlist.progress import Progress
 from shortlist.retrieve.analyzer import Analyzer
 from shortlist.retrieve.bm25 import DEFAULT_B, DEFAULT_K1
 from shortlist.retrieve.encoder import Encoder
-from shortlist.retrieve.hybrid import HybridConfig
+from shortlist.retrieve.hybrid import DEFAULT_HYBRID, HybridConfig
 from shortlist.store.generations import EXTERNAL_POINTER
 from shortlist.store.index import (
     Index,
@@ -364,7 +364,7 @@ class MilvusIndex(Index):
             k1=k1,
             b=b,
             chunker=chunker,
-            hybrid=hybrid or HybridConfig(),
+            hybrid=hybrid or DEFAULT_HYBRID,
             dense=dense,
             encoder_spec=encoder_spec,
             enc=enc,
