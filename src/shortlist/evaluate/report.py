@@ -171,23 +171,11 @@ def format_table(analysis: Analysis, fmt: str = "text") -> str:
             if s:
                 cells[primary_col] += f"$^{{{s}}}$"
             tex_rows.append(" & ".join(cells) + r" \\")
-        return "\n".join(
-            [
-                "% requires \\usepackage{booktabs}",
-                "\\begin{table}[t]",
-                "\\centering",
-                "\\begin{tabular}{ll" + "r" * (len(head) - 2) + "}",
-                "\\toprule",
-                " & ".join(_tex(h) for h in head) + r" \\",
-                "\\midrule",
-                *tex_rows,
-                "\\bottomrule",
-                "\\end{tabular}",
-                f"\\caption{{{_tex(result.dataset)}, {result.n_queries} queries. "
-                f"{_tex(_legend_line(analysis))} Best value per metric in bold.}}",
-                "\\end{table}",
-            ]
+        caption = (
+            f"{_tex(result.dataset)}, {result.n_queries} queries. "
+            f"{_tex(_legend_line(analysis))} Best value per metric in bold."
         )
+        return "% requires \\usepackage{booktabs}\n" + _latex_table(head, tex_rows, caption)
     raise ValueError(f"unknown table format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
@@ -224,6 +212,27 @@ _TEX = {
     "<": r"\textless{}",
     ">": r"\textgreater{}",
 }
+
+
+
+def _latex_table(head: Sequence[str], body: Sequence[str], caption: str) -> str:
+    """A booktabs table: two left-aligned columns (pipeline, k), the rest right-aligned;
+    `body` rows are already LaTeX (cells escaped, ` & `-joined, ending in a row break)."""
+    return "\n".join(
+        [
+            "\\begin{table}[t]",
+            "\\centering",
+            "\\begin{tabular}{ll" + "r" * (len(head) - 2) + "}",
+            "\\toprule",
+            " & ".join(_tex(h) for h in head) + r" \\",
+            "\\midrule",
+            *body,
+            "\\bottomrule",
+            "\\end{tabular}",
+            f"\\caption{{{caption}}}",
+            "\\end{table}",
+        ]
+    )
 
 
 def _tex(text: str) -> str:
@@ -293,21 +302,8 @@ def format_combined(analyses: Sequence[Analysis], fmt: str = "text") -> str:
             ]
         )
     if fmt == "latex":
-        return "\n".join(
-            [
-                "\\begin{table}[t]",
-                "\\centering",
-                "\\begin{tabular}{ll" + "r" * (len(head) - 2) + "}",
-                "\\toprule",
-                " & ".join(_tex(h) for h in head) + r" \\",
-                "\\midrule",
-                *(" & ".join(_tex(c) for c in r) + r" \\" for r in rows),
-                "\\bottomrule",
-                "\\end{tabular}",
-                f"\\caption{{{_tex(title)}; {_tex(note)}}}",
-                "\\end{table}",
-            ]
-        )
+        body = [" & ".join(_tex(c) for c in r) + r" \\" for r in rows]
+        return _latex_table(head, body, f"{_tex(title)}; {_tex(note)}")
     raise ValueError(f"unknown table format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
