@@ -105,13 +105,15 @@ def free_port() -> int:
 class ServeProcess:
     """`shortlist serve --index DIR --rerank SPEC` on a free loopback port, in its own process."""
 
-    def __init__(self, index_dir: Path, spec: str, *, batching: bool, max_docs: int) -> None:
+    def __init__(
+        self, index_dir: Path, spec: str, *, batching: bool, max_docs: int, threads: int
+    ) -> None:
         import httpx
 
         self.port = free_port()
         exe = shutil.which("shortlist") or "shortlist"
         cmd = [exe, "serve", "--index", str(index_dir), "--rerank", spec, "--port",
-               str(self.port), "--max-docs", str(max_docs)]  # fmt: skip
+               str(self.port), "--max-docs", str(max_docs), "--threads", str(threads)]  # fmt: skip
         if not batching:
             cmd.append("--no-batching")
         self._proc = subprocess.Popen(
@@ -199,12 +201,24 @@ def main() -> None:
         help="the HTTP client timed on the served side: httpx (what most Python users call), "
         "or a bare keep-alive http.client connection, which leaves out client-library cost",
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="intra-op threads of the model runtimes, the same on both sides (default: "
+        "shortlist's own default, OMP_NUM_THREADS or the physical cores)",
+    )
     args = parser.parse_args()
 
     import httpx
 
+    from shortlist.threads import apply_threads, default_threads
+
+    threads = args.threads or default_threads()
+    apply_threads(threads)  # as the CLI does at its edge; the server gets --threads too
+
+    from shortlist.cli._common import load_reranker_with_threads
     from shortlist.pipeline import Pipeline
-    from shortlist.rerank.registry import load_reranker
     from shortlist.retrieve.stages import first_stage
     from shortlist.serve.app import ServeConfig, create_app
     from shortlist.store.index import Index
@@ -220,26 +234,31 @@ def main() -> None:
     qs = queries(args.queries)
     warm = queries(3, seed=2)
     print(f"index: {index.num_passages} passages, mode={args.mode}, k={args.k}, "
-          f"top_n={args.top_n}, {len(qs)} queries, server in a {args.server}")
+          f"top_n={args.top_n}, {len(qs)} queries, server in a {args.server}, "
+          f"{threads} thread(s) each side")
     print(f"{'reranker':<14} {'batching':<8} {'library p50':>11} {'served p50':>10} "
           f"{'in-server p50':>13} {'p90 lib':>8} {'p90 srv':>8} {'ratio':>6}")
     for spec in specs:
         for batching in (True, False):
             # Fresh handles for each side: an open index keeps recent query embeddings, and
             # neither side may profit from the other having seen the query.
-            reranker = load_reranker(spec)
-            lib_index, srv_index = Index.open(index.path), Index.open(index.path)
+            # Both sides with the same threads (`shortlist serve --threads` opens its index
+            # so): left at None, OpenVINO would use every core in the library's process.
+            reranker = load_reranker_with_threads(spec, threads)
+            lib_index = Index.open(index.path, num_threads=threads)
+            srv_index = Index.open(index.path, num_threads=threads)
             pipeline = Pipeline(
                 first_stage(lib_index, args.mode), reranker, k=args.k, top_n=args.top_n
             )
             server: Server | ServeProcess
             if args.server == "thread":
                 app = create_app(ServeConfig(batching=batching, max_documents=max(1000, args.k)),
-                                 {"r": load_reranker(spec)}, srv_index)
+                                 {"r": load_reranker_with_threads(spec, threads)}, srv_index)
                 server = Server(app)
             else:
                 server = ServeProcess(
-                    index.path, spec, batching=batching, max_docs=max(1000, args.k)
+                    index.path, spec, batching=batching, max_docs=max(1000, args.k),
+                    threads=threads,
                 )
             body = {"k": args.k, "top_n": args.top_n, "mode": args.mode}
             lib: list[float] = []
