@@ -110,10 +110,6 @@ class ModelSlot:
         through the stage's batcher on `loop`, else on the slot's model thread."""
 
         def score(stage: PlannedReranker, plan: ScoringPlan) -> np.ndarray:
-            if not plan.units:
-                # Nothing for the model (a bi-encoder whose vectors all came from the
-                # index): no hop to the batcher or the model thread and back.
-                return stage.score_units(plan.units)
             batcher = self.batchers.get(stage.name)
             if batcher is not None:
                 job = batcher.score(plan.units, plan.tokens)
