@@ -32,7 +32,6 @@ from shortlist.corpus.chunking import (
     Unit,
 )
 from shortlist.errors import InvalidInputError, SpecError
-from shortlist.retrieve.fusion import fuse
 from shortlist.retrieve.hybrid import DEFAULT_HYBRID, HybridConfig
 from shortlist.retrieve.store import (
     Allowed,
@@ -449,14 +448,7 @@ def fuse_rows(
         for r in results
     ]
     # The fusion functions only sort and compare keys; int rows keep numeric order.
-    fused = cast(
-        Mapping[int, float],
-        fuse(
-            config.method,
-            cast(list[Mapping[str, float]], runs),
-            **config.fusion_params(query),
-        ),
-    )
+    fused = config.fuse(runs, query)
     ranked = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
     rows = np.asarray([r for r, _ in ranked], dtype=np.int64)
     scores = np.asarray([s for _, s in ranked], dtype=np.float32)
