@@ -350,6 +350,7 @@ def _evaluate_dataset(
     from shortlist.evaluate.harness import Harness, analyse, file_fingerprint, run_harness
     from shortlist.pipeline import parse_pipeline
     from shortlist.progress import progress_for
+    from shortlist.rerank.base import close_reranker
 
     dataset = load_beir(root, split=split)
     for line in dataset.report.warnings:
@@ -421,9 +422,8 @@ def _evaluate_dataset(
                 result.configs.extend(part.configs)
                 result.notes.extend(n for n in part.notes if n not in result.notes)
     finally:
-        # The rerankers are shared by every chunking's harness: released once, at the end.
-        from shortlist.rerank.base import close_reranker
-
+        # The rerankers are shared by every chunking's harness (each loads through `load`),
+        # so they are released here, once, not by a harness.
         for reranker in loaded_rerankers.values():
             close_reranker(reranker)
     assert result is not None

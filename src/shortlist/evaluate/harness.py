@@ -251,14 +251,6 @@ class Harness:
         self._first_stage_cache[(mode, k)] = (rankings, time.perf_counter() - started)
         return rankings
 
-    def close(self) -> None:
-        """Release what the rerankers it loaded hold (hosted APIs' connection pools)."""
-        from shortlist.rerank.base import close_reranker
-
-        for reranker in self._rerankers.values():
-            close_reranker(reranker)
-        self._rerankers.clear()
-
     def _reranker(self, spec: str) -> Reranker:
         if spec not in self._rerankers:
             self._rerankers[spec] = self._load_reranker(spec)
