@@ -40,11 +40,11 @@ def _why_missing(extra: str) -> str | None:
     absent = missing_modules(*EXTRA_MODULES[extra])
     if not absent:
         return None
-    return f"{', '.join(absent)} not installed: pip install 'shortlist[{extra}]'"
+    return f"{', '.join(absent)} not installed: pip install -e '.[{extra}]'"
 
 
 def needs_extra(extra: str) -> pytest.MarkDecorator:
-    """Skip, naming `pip install 'shortlist[extra]'`, when a module of `extra` is missing."""
+    """Skip, naming `pip install -e '.[extra]'`, when a module of `extra` is missing."""
     reason = _why_missing(extra)
     return pytest.mark.skipif(reason is not None, reason=reason or "")
 

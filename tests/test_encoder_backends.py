@@ -87,7 +87,7 @@ def _needs(backend: str) -> None:
     extra = "onnx" if backend.startswith("onnx") else "openvino"
     modules = {"onnx": ["onnxruntime", "onnx"], "openvino": ["openvino", "nncf"]}[extra]
     for module in modules:
-        pytest.importorskip(module, reason=f"{module} missing: pip install shortlist[{extra}]")
+        pytest.importorskip(module, reason=f"{module} missing: pip install -e '.[{extra}]'")
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("openvino", reason="openvino not installed: pip install 'shortlist[openvino]'")
+pytest.importorskip("openvino", reason="openvino not installed: pip install -e '.[openvino]'")
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 

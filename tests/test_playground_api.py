@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-pytest.importorskip("fastapi", reason="fastapi not installed: pip install 'shortlist[serve]'")
+pytest.importorskip("fastapi", reason="fastapi not installed: pip install -e '.[serve]'")
 
 from chat_fakes import ANSWER, FakeLLM, closed_port_url, fake_llm
 from clirun import run_cli

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-pytest.importorskip("fastapi", reason="fastapi not installed: pip install 'shortlist[serve]'")
+pytest.importorskip("fastapi", reason="fastapi not installed: pip install -e '.[serve]'")
 pytest.importorskip("selenium", reason="selenium not installed: pip install -e '.[dev]'")
 
 from selenium import webdriver

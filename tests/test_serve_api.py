@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
-pytest.importorskip("fastapi", reason="fastapi not installed: pip install 'shortlist[serve]'")
+pytest.importorskip("fastapi", reason="fastapi not installed: pip install -e '.[serve]'")
 
 from serve_fakes import (
     DOCS,

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-pytest.importorskip("fastapi", reason="fastapi not installed: pip install 'shortlist[serve]'")
+pytest.importorskip("fastapi", reason="fastapi not installed: pip install -e '.[serve]'")
 pytest.importorskip("cohere", reason="the Cohere SDK is not installed (dev extra)")
 
 import cohere

@@ -18,8 +18,8 @@ import pytest
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
-pytest.importorskip("datasets", reason="datasets not installed: pip install 'shortlist[train]'")
-pytest.importorskip("accelerate", reason="accelerate not installed: pip install 'shortlist[train]'")
+pytest.importorskip("datasets", reason="datasets not installed: pip install -e '.[train]'")
+pytest.importorskip("accelerate", reason="accelerate not installed: pip install -e '.[train]'")
 
 from clirun import run_cli  # noqa: E402
 from models import WORDS, build_tiny_encoder, corpus  # noqa: E402
