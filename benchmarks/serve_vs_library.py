@@ -13,8 +13,9 @@ each reranker runs, in this one process and interleaved:
 It reports the median and p90 of each, the server's own pipeline time (`timings_ms.total`
 of the response, without HTTP), and served / library. The acceptance goal is served <=
 1.2x library. The served number includes HTTP, JSON and the worker-thread hops; the
-library's is the `Pipeline.run` call alone. Library and served calls alternate, so drift
-on a busy machine hits both; on a shared machine, rerun and compare medians.
+library's is the `Pipeline.run` call alone. Library and served calls alternate (one
+query each by default, `--block N` for runs of N), so drift on a busy machine hits both;
+on a shared machine, rerun and compare medians.
 
     python benchmarks/serve_vs_library.py                     # bi-encoder and a MiniLM-L6
     python benchmarks/serve_vs_library.py --rerank bi-encoder --queries 50 -k 100
@@ -208,6 +209,14 @@ def main() -> None:
         help="intra-op threads of the model runtimes, the same on both sides (default: "
         "shortlist's own default, OMP_NUM_THREADS or the physical cores)",
     )
+    parser.add_argument(
+        "--block",
+        type=int,
+        default=1,
+        help="queries each side runs in a row before the other takes over (default 1: strict "
+        "alternation, where each side runs on caches the other just used; 10 measures each "
+        "side warm, as a server under steady traffic runs)",
+    )
     args = parser.parse_args()
 
     import httpx
@@ -271,17 +280,22 @@ def main() -> None:
                 for q in warm:  # warm-up: model loading and first-call costs
                     pipeline.run(q)
                     client.post("/v1/search", json={"query": q, **body}).raise_for_status()
-                for i, q in enumerate(qs):
-                    # Alternate which goes first, so drift on a shared machine hits both.
-                    for side in ("lib", "srv") if i % 2 == 0 else ("srv", "lib"):
-                        t = time.perf_counter()
-                        if side == "lib":
-                            pipeline.run(q)
-                        else:
-                            response = client.post("/v1/search", json={"query": q, **body})
-                            response.raise_for_status()
-                            inside.append(float(response.json()["timings_ms"]["total"]))
-                        (lib if side == "lib" else srv).append((time.perf_counter() - t) * 1000)
+                # Blocks of `--block` queries, sides alternating block by block (and which
+                # side leads), so drift on a shared machine hits both.
+                for start in range(0, len(qs), args.block):
+                    block = qs[start : start + args.block]
+                    lead = (start // args.block) % 2 == 0
+                    for side in ("lib", "srv") if lead else ("srv", "lib"):
+                        for q in block:
+                            t = time.perf_counter()
+                            if side == "lib":
+                                pipeline.run(q)
+                            else:
+                                response = client.post("/v1/search", json={"query": q, **body})
+                                response.raise_for_status()
+                                inside.append(float(response.json()["timings_ms"]["total"]))
+                            ms = (time.perf_counter() - t) * 1000
+                            (lib if side == "lib" else srv).append(ms)
             server.stop()
             (l50, l90), (s50, s90) = summary(lib), summary(srv)
             name = spec if len(spec) <= 14 else spec.split(":")[0]

@@ -41,13 +41,15 @@ its order) are added to `meta.warnings` too.
 
 `/v1/search` runs the library's `Pipeline` (first stage over the served index, the
 reranker bound to the index's stored vectors, cutoff) with the slot's batcher as the
-reranker's scoring executor; its `timings_ms` use the pipeline's timing keys.
+reranker's scoring executor; its `timings_ms` use the pipeline's timing keys. A valid
+`/v1/search` request is answered on the direct path (`direct`): the same endpoint function
+without FastAPI's routing layers; an invalid one, or one without the right key, goes
+through the route, so its error is FastAPI's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import math
@@ -88,6 +90,7 @@ from shortlist.rerank.base import (
 from shortlist.retrieve.stages import first_stage
 from shortlist.serve.access import MODEL_HEADER, AccessLog
 from shortlist.serve.batching import DynamicBatcher, QueueFullError, estimate_pair_tokens
+from shortlist.serve.direct import DirectRoute, key_matches
 from shortlist.serve.live import Generation, LiveIndex
 from shortlist.serve.metrics import Metrics
 from shortlist.serve.schemas import (
@@ -227,12 +230,21 @@ def _error(
 
 
 class _Edge:
-    """Outermost ASGI layer: request metrics and the request body size limit."""
+    """Outermost ASGI layer: request metrics and the request body size limit; POST
+    requests to a path in `direct` are offered to its `DirectRoute` first."""
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        max_bytes: int,
+        direct: Mapping[str, DirectRoute] | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_bytes = max_bytes
+        self.direct = dict(direct or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -251,9 +263,16 @@ class _Edge:
 
         started = time.perf_counter()
         try:
-            replay = await self._read_body(scope, receive, send_status)
-            if replay is not None:
-                await self.app(scope, replay, send_status)
+            if scope.get("method") not in ("POST", "PUT", "PATCH"):
+                await self.app(scope, receive, send_status)
+                return
+            body = await self._read_body(scope, receive, send_status)
+            if body is None:
+                return
+            route = self.direct.get(path) if scope.get("method") == "POST" else None
+            if route is not None and await route.answer(scope, body, send_status):
+                return
+            await self.app(scope, _replay(body, receive), send_status)
         except asyncio.CancelledError:
             # uvicorn cancels requests still running at the graceful-shutdown deadline;
             # the client gets a retryable 503 instead of uvicorn's bare 500.
@@ -272,10 +291,8 @@ class _Edge:
             self.metrics.requests.labels(endpoint=endpoint, status=str(status[0])).inc()
             self.metrics.latency.labels(endpoint=endpoint).observe(time.perf_counter() - started)
 
-    async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
-        """The whole body, replayed to the app; None when a 4xx was already sent."""
-        if scope.get("method") not in ("POST", "PUT", "PATCH"):
-            return receive
+    async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
+        """The whole body; None when a 4xx was already sent (or the client went away)."""
         limit = self.max_bytes
         path = scope.get("path", "")
 
@@ -315,17 +332,21 @@ class _Edge:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        whole = b"".join(chunks)
-        sent = False
+        return b"".join(chunks)
 
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": whole, "more_body": False}
-            return await receive()
 
-        return replay
+def _replay(whole: bytes, receive: Receive) -> Receive:
+    """`receive` for the app: the body read by the edge, then the connection's own."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": whole, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def _is_json(content_type: bytes) -> bool:
@@ -492,7 +513,7 @@ def create_app(
         if config.api_key is None:
             return
         given = creds.credentials if creds is not None else ""
-        if not hmac.compare_digest(given.encode(), config.api_key.encode()):
+        if not key_matches(given, config.api_key):
             raise UnauthorizedError(
                 "missing or wrong API key; send the header 'Authorization: Bearer <key>'"
             )
@@ -669,6 +690,23 @@ def create_app(
             )
         return out
 
+    async def search_answer(body: SearchRequest) -> Response:
+        """`/v1/search`, routed or direct (`shortlist.serve.direct`): one function."""
+        if served is None:
+            raise NoIndexServedError("no index is served; start with shortlist serve --index DIR")
+        check_query(body.query, "query")
+        headers: dict[str, str] = {}
+        ignored = _ignored_warnings(body.ignored_fields)
+        if ignored:
+            headers[_WARNING_HEADER] = _header_text("; ".join(ignored))
+        with served.lease() as (index, generation):
+            answer = await search_in(index, body, headers)
+        if generation is not None:
+            headers[GENERATION_HEADER] = generation.name
+        # Serialized once, by pydantic-core: FastAPI's response_model path would validate
+        # the model a second time and re-encode it through jsonable_encoder.
+        return Response(answer, media_type="application/json", headers=headers)
+
     @app.post(
         "/v1/search",
         response_model=SearchResponse,
@@ -676,32 +714,14 @@ def create_app(
         dependencies=auth,
         tags=["search"],
     )
-    async def search(body: SearchRequest, response: Response) -> Response:
+    async def search(body: SearchRequest) -> Response:
         """First stage over the served index (top `k`), then rerank to `top_n`.
 
         The whole request runs on one index generation, named in the response header
         `X-Shortlist-Generation` (when the index is a `LiveIndex`)."""
-        if served is None:
-            raise NoIndexServedError("no index is served; start with shortlist serve --index DIR")
-        check_query(body.query, "query")
-        ignored = _ignored_warnings(body.ignored_fields)
-        if ignored:
-            response.headers[_WARNING_HEADER] = _header_text("; ".join(ignored))
-        with served.lease() as (index, generation):
-            answer = await search_in(index, body, response)
-        # Serialized here, once, by pydantic-core: FastAPI's response_model path would
-        # validate the model a second time and re-encode it through jsonable_encoder, which
-        # cost about a millisecond per request (benchmarks/serve_vs_library.py). The headers
-        # set on the injected `response` (warnings) go with it.
-        out = Response(answer.model_dump_json(), media_type="application/json")
-        for key, value in response.headers.items():
-            if key.lower() != "content-length":
-                out.headers[key] = value
-        if generation is not None:
-            out.headers[GENERATION_HEADER] = generation.name
-        return out
+        return await search_answer(body)
 
-    async def search_in(index: Any, body: SearchRequest, response: Response) -> SearchResponse:
+    async def search_in(index: Any, body: SearchRequest, headers: dict[str, str]) -> bytes:
         k = body.k if body.k is not None else min(100, config.max_documents)
         if pipeline is not None and body.k is None:
             k = pipeline.k
@@ -720,7 +740,7 @@ def create_app(
         if not state["ready"]:
             raise NotReadyError("the server is starting or shutting down; retry later")
         if slot is not None:
-            response.headers[MODEL_HEADER] = first_name[id(slot)]
+            headers[MODEL_HEADER] = first_name[id(slot)]
         mode: Any = body.mode
         if pipeline is not None and mode in (None, pipeline.mode):
             mode = pipeline.first_stage_spec()
@@ -748,13 +768,17 @@ def create_app(
         for stage in ("retrieve", "rerank"):
             if stage in timings:
                 metrics.stage.labels(stage=stage).observe(timings[stage] / 1000.0)
-        return SearchResponse.model_validate(
-            {
-                "query": body.query,
-                "results": [h.to_dict() for h in ranking],
-                "timings_ms": timings,
-                "warnings": list(ranking.warnings) or None,
-            }
+        return (
+            SearchResponse.model_validate(
+                {
+                    "query": body.query,
+                    "results": [h.to_dict() for h in ranking],
+                    "timings_ms": timings,
+                    "warnings": list(ranking.warnings) or None,
+                }
+            )
+            .model_dump_json()
+            .encode()
         )
 
     @app.get("/info", tags=["rerank"], response_model=TeiInfo, responses=_ERRORS)
@@ -831,7 +855,12 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    app.add_middleware(_Edge, metrics=metrics, max_bytes=config.max_request_bytes)
+    direct = {
+        "/v1/search": DirectRoute(
+            SearchRequest, search_answer, config.api_key, app.exception_handlers
+        )
+    }
+    app.add_middleware(_Edge, metrics=metrics, max_bytes=config.max_request_bytes, direct=direct)
     app.add_middleware(AccessLog)  # outermost: its latency and request id cover everything
     return app
 
