@@ -168,12 +168,22 @@ class RawClient:
         self._conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
 
     def post(self, path: str, json: Any) -> RawClient.Response:
+        import http.client
         import json as _json
 
         body = _json.dumps(json).encode()
-        self._conn.request("POST", path, body, {"Content-Type": "application/json"})
-        response = self._conn.getresponse()
-        return RawClient.Response(response.status, response.read())
+        for attempt in (1, 2):
+            try:
+                self._conn.request("POST", path, body, {"Content-Type": "application/json"})
+                response = self._conn.getresponse()
+                return RawClient.Response(response.status, response.read())
+            except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+                # The server closed the idle keep-alive connection (uvicorn: after 5 s, as a
+                # slow library call can take); reconnect once, as httpx would.
+                self._conn.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
 
 def summary(ms: list[float]) -> tuple[float, float]:
