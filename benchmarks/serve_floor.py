@@ -31,6 +31,8 @@ import subprocess
 import sys
 import time
 
+from serve_vs_library import free_port  # benchmarks/ is the script's folder
+
 APP = r"""
 import asyncio, os, time
 PAYLOAD = b'{"x": "' + b"a" * 7800 + b'"}'
@@ -53,12 +55,6 @@ async def app(scope, receive, send):
         (b"x-work-ms", slept)]})
     await send({"type": "http.response.body", "body": PAYLOAD})
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def measure(work_ms: float, mode: str, requests: int, folder: str) -> tuple[float, float]:
