@@ -149,6 +149,7 @@ def test_bearer_token_reads_the_header_as_http_bearer_does() -> None:
 
     assert bearer_token(scope(b"Bearer abc")) == "abc"
     assert bearer_token(scope(b"BEARER abc")) == "abc"
+    assert bearer_token(scope(b"Bearer  abc ")) == "abc"  # HTTPBearer strips the token too
     assert bearer_token(scope(b"Basic abc")) is None
     assert bearer_token(scope(b"Bearer")) is None
     assert bearer_token(scope(None)) is None

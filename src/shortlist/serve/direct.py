@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -46,15 +47,16 @@ def key_matches(given: str, api_key: str) -> bool:
 
 
 def bearer_token(scope: Scope) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header (None without one), read as
-    FastAPI's `HTTPBearer` reads it: scheme case-insensitive, one space-separated token."""
-    for name, value in scope.get("headers", []):
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            if scheme.lower() != "bearer" or not token:
-                return None
-            return token
-    return None
+    """The token of an `Authorization: Bearer <token>` header (None without one), parsed
+    by FastAPI's own `get_authorization_scheme_param`, the parser `HTTPBearer` uses."""
+    value = next(
+        (v.decode("latin-1") for name, v in scope.get("headers", []) if name == b"authorization"),
+        None,
+    )
+    scheme, token = get_authorization_scheme_param(value)
+    if not (scheme and token) or scheme.lower() != "bearer":
+        return None
+    return token
 
 
 @dataclass(frozen=True)
