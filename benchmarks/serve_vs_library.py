@@ -150,8 +150,9 @@ class RawClient:
     """The least a client can do: one keep-alive `http.client` connection, JSON by hand."""
 
     class Response:
-        def __init__(self, status: int, data: bytes) -> None:
-            self.status, self.data = status, data
+        def __init__(self, status: int, data: bytes, headers: Any) -> None:
+            # headers: http.client's parsed message, as it came (`.get` ignores case)
+            self.status, self.data, self.headers = status, data, headers
 
         def raise_for_status(self) -> None:
             if self.status != 200:
@@ -176,7 +177,7 @@ class RawClient:
             try:
                 self._conn.request("POST", path, body, {"Content-Type": "application/json"})
                 response = self._conn.getresponse()
-                return RawClient.Response(response.status, response.read())
+                return RawClient.Response(response.status, response.read(), response.headers)
             except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
                 # The server closed the idle keep-alive connection (uvicorn: after 5 s, as a
                 # slow library call can take); reconnect once, as httpx would.
@@ -252,11 +253,15 @@ def main() -> None:
     index = Index.create(work / "index", corpus(args.docs))
     qs = queries(args.queries)
     warm = queries(3, seed=2)
-    print(f"index: {index.num_passages} passages, mode={args.mode}, k={args.k}, "
-          f"top_n={args.top_n}, {len(qs)} queries, server in a {args.server}, "
-          f"{threads} thread(s) each side")
-    print(f"{'reranker':<14} {'batching':<8} {'library p50':>11} {'served p50':>10} "
-          f"{'in-server p50':>13} {'p90 lib':>8} {'p90 srv':>8} {'ratio':>6}")
+    print(
+        f"index: {index.num_passages} passages, mode={args.mode}, k={args.k}, "
+        f"top_n={args.top_n}, {len(qs)} queries, server in a {args.server}, "
+        f"{threads} thread(s) each side"
+    )
+    print(
+        f"{'reranker':<14} {'batching':<8} {'library p50':>11} {'served p50':>10} "
+        f"{'in-server p50':>13} {'p90 lib':>8} {'p90 srv':>8} {'ratio':>6}"
+    )
     for spec in specs:
         for batching in (True, False):
             # Fresh handles for each side: an open index keeps recent query embeddings, and
@@ -271,12 +276,18 @@ def main() -> None:
             )
             server: Server | ServeProcess
             if args.server == "thread":
-                app = create_app(ServeConfig(batching=batching, max_documents=max(1000, args.k)),
-                                 {"r": load_reranker_with_threads(spec, threads)}, srv_index)
+                app = create_app(
+                    ServeConfig(batching=batching, max_documents=max(1000, args.k)),
+                    {"r": load_reranker_with_threads(spec, threads)},
+                    srv_index,
+                )
                 server = Server(app)
             else:
                 server = ServeProcess(
-                    index.path, spec, batching=batching, max_docs=max(1000, args.k),
+                    index.path,
+                    spec,
+                    batching=batching,
+                    max_docs=max(1000, args.k),
                     threads=threads,
                 )
             body = {"k": args.k, "top_n": args.top_n, "mode": args.mode}
@@ -284,9 +295,7 @@ def main() -> None:
             srv: list[float] = []
             inside: list[float] = []  # the server's own pipeline time (its timings_ms.total)
             with httpx.Client(base_url=server.url, timeout=120) as httpx_client:
-                client = (
-                    httpx_client if args.client == "httpx" else RawClient(server.url)
-                )
+                client = httpx_client if args.client == "httpx" else RawClient(server.url)
                 for q in warm:  # warm-up: model loading and first-call costs
                     pipeline.run(q)
                     client.post("/v1/search", json={"query": q, **body}).raise_for_status()
@@ -310,8 +319,10 @@ def main() -> None:
             (l50, l90), (s50, s90) = summary(lib), summary(srv)
             name = spec if len(spec) <= 14 else spec.split(":")[0]
             i50 = statistics.median(inside)
-            print(f"{name:<14} {'on' if batching else 'off':<8} {l50:>9.1f}ms {s50:>8.1f}ms "
-                  f"{i50:>11.1f}ms {l90:>6.1f}ms {s90:>6.1f}ms {s50 / l50:>5.2f}x")
+            print(
+                f"{name:<14} {'on' if batching else 'off':<8} {l50:>9.1f}ms {s50:>8.1f}ms "
+                f"{i50:>11.1f}ms {l90:>6.1f}ms {s90:>6.1f}ms {s50 / l50:>5.2f}x"
+            )
 
 
 if __name__ == "__main__":
